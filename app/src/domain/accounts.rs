@@ -1,0 +1,318 @@
+//! Accounts: sign-up, sign-in, browser sessions and their revocation.
+
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
+use super::audit::{self, AuditActor, AuditEvent};
+use super::{Actor, Ctx, DomainResult};
+use crate::db::{exec_on_db, is_unique_violation, on_db};
+use crate::model::{AppError, ErrorCode, SecurityPage, SessionView};
+
+pub const MIN_PASSWORD_LEN: usize = 10;
+pub const MAX_PASSWORD_LEN: usize = 256;
+
+/// Lower-cased and trimmed: `Ada@Example.COM ` and `ada@example.com` are
+/// one account.
+pub fn normalize_email(raw: &str) -> DomainResult<String> {
+    let email = raw.trim().to_lowercase();
+    let valid = email.len() <= 254
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+        })
+        && !email.chars().any(char::is_whitespace)
+        && email.matches('@').count() == 1;
+    if valid {
+        Ok(email)
+    } else {
+        Err(AppError::validation("email", "Enter a valid email address"))
+    }
+}
+
+fn check_password_rules(password: &str) -> DomainResult<()> {
+    let len = password.chars().count();
+    if len < MIN_PASSWORD_LEN {
+        return Err(AppError::validation(
+            "password",
+            format!("Use at least {MIN_PASSWORD_LEN} characters for your password"),
+        ));
+    }
+    if len > MAX_PASSWORD_LEN {
+        return Err(AppError::validation(
+            "password",
+            format!("Use at most {MAX_PASSWORD_LEN} characters for your password"),
+        ));
+    }
+    Ok(())
+}
+
+/// argon2id is deliberately slow; it runs off the async workers.
+pub async fn hash_password(password: String) -> DomainResult<String> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+    })
+    .await
+    .map_err(|_| AppError::internal())?
+    .map_err(|_| AppError::internal())
+}
+
+async fn verify_password(password: String, hash: String) -> bool {
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash)
+            .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+            .unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// A hash of a random password: sign-in for an unknown email spends the
+/// same time as for a known one, so timing does not reveal accounts.
+static DUMMY_HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn dummy_hash() -> String {
+    DUMMY_HASH
+        .get_or_init(|| {
+            let salt = SaltString::generate(&mut OsRng);
+            Argon2::default()
+                .hash_password(Uuid::new_v4().to_string().as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .unwrap_or_default()
+        })
+        .clone()
+}
+
+/// Where a request came from, recorded on sessions and audit rows.
+#[derive(Clone, Debug, Default)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// The outcome of a successful sign-up or sign-in: the caller stores
+/// `session_id` in the (rotated) browser session.
+#[derive(Clone, Debug)]
+pub struct SignedIn {
+    pub user_id: Uuid,
+    pub session_id: Uuid,
+}
+
+pub async fn sign_up(ctx: &Ctx, client: &ClientInfo, email: &str, password: &str) -> DomainResult<SignedIn> {
+    let email = normalize_email(email)?;
+    ctx.limits.check(
+        &ctx.limits.sign_up,
+        format!("{}|{}", email, client.ip.as_deref().unwrap_or("-")),
+    )?;
+    check_password_rules(password)?;
+    let hash = hash_password(password.to_string()).await?;
+    let user_id = Uuid::new_v4();
+    let now = ctx.clock.now();
+    let inserted = exec_on_db!(&ctx.db, |p| sqlx::query(
+        "INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)"
+    )
+    .bind(user_id)
+    .bind(&email)
+    .bind(&hash)
+    .bind(now)
+    .execute(p)
+    .await);
+    if let Err(err) = inserted {
+        if is_unique_violation(&err, "email") {
+            return Err(AppError::new(
+                ErrorCode::Conflict,
+                "An account with this email already exists. Sign in instead.",
+            )
+            .with_details(serde_json::json!({ "field": "email" })));
+        }
+        return Err(err.into());
+    }
+    let session_id = start_session(ctx, user_id, client).await?;
+    let actor = AuditActor { user_id: Some(user_id), auth_method: "password", stepped_up_at: None, ip: client.ip.clone() };
+    audit::record(ctx, actor, AuditEvent { org_id: None, action: "account.sign_up", target: Some(email), details: None }).await?;
+    Ok(SignedIn { user_id, session_id })
+}
+
+#[derive(sqlx::FromRow)]
+struct Credentials {
+    id: Uuid,
+    password_hash: String,
+}
+
+pub async fn sign_in(ctx: &Ctx, client: &ClientInfo, email: &str, password: &str) -> DomainResult<SignedIn> {
+    let invalid = || AppError::new(ErrorCode::Unauthorized, "Invalid email or password");
+    // A malformed email cannot belong to an account; answer like any miss.
+    let email = normalize_email(email).map_err(|_| invalid())?;
+    ctx.limits.check(
+        &ctx.limits.sign_in,
+        format!("{}|{}", email, client.ip.as_deref().unwrap_or("-")),
+    )?;
+    let found: Option<Credentials> = on_db!(&ctx.db, |p| sqlx::query_as(
+        "SELECT id, password_hash FROM users WHERE email = $1"
+    )
+    .bind(&email)
+    .fetch_optional(p)
+    .await)?;
+    let (user_id, hash) = match found {
+        Some(c) => (Some(c.id), c.password_hash),
+        None => (None, dummy_hash()),
+    };
+    let ok = verify_password(password.to_string(), hash).await;
+    let audit_actor = AuditActor { user_id, auth_method: "password", stepped_up_at: None, ip: client.ip.clone() };
+    match (user_id, ok) {
+        (Some(user_id), true) => {
+            let session_id = start_session(ctx, user_id, client).await?;
+            audit::record(ctx, audit_actor, AuditEvent { org_id: None, action: "account.sign_in", target: Some(email), details: None }).await?;
+            Ok(SignedIn { user_id, session_id })
+        }
+        _ => {
+            audit::record(ctx, audit_actor, AuditEvent { org_id: None, action: "account.sign_in_failed", target: Some(email), details: None }).await?;
+            Err(invalid())
+        }
+    }
+}
+
+async fn start_session(ctx: &Ctx, user_id: Uuid, client: &ClientInfo) -> DomainResult<Uuid> {
+    let id = Uuid::new_v4();
+    let now = ctx.clock.now();
+    exec_on_db!(&ctx.db, |p| sqlx::query(
+        "INSERT INTO user_sessions (id, user_id, created_at, last_seen_at, ip, user_agent) VALUES ($1, $2, $3, $3, $4, $5)"
+    )
+    .bind(id)
+    .bind(user_id)
+    .bind(now)
+    .bind(client.ip.clone())
+    .bind(client.user_agent.as_ref().map(|ua| ua.chars().take(300).collect::<String>()))
+    .execute(p)
+    .await)?;
+    Ok(id)
+}
+
+#[derive(sqlx::FromRow)]
+struct LiveSession {
+    user_id: Uuid,
+    last_seen_at: DateTime<Utc>,
+}
+
+/// Resolves a browser session to its user, or `None` when it was signed
+/// out (here or by "sign out other sessions").
+pub async fn resolve_session(ctx: &Ctx, session_id: Uuid) -> DomainResult<Option<Uuid>> {
+    let row: Option<LiveSession> = on_db!(&ctx.db, |p| sqlx::query_as(
+        "SELECT user_id, last_seen_at FROM user_sessions WHERE id = $1 AND revoked_at IS NULL"
+    )
+    .bind(session_id)
+    .fetch_optional(p)
+    .await)?;
+    let Some(row) = row else { return Ok(None) };
+    let now = ctx.clock.now();
+    // Written at most once a minute, not on every request.
+    if now - row.last_seen_at > Duration::seconds(60) {
+        exec_on_db!(&ctx.db, |p| sqlx::query("UPDATE user_sessions SET last_seen_at = $2 WHERE id = $1")
+            .bind(session_id)
+            .bind(now)
+            .execute(p)
+            .await)?;
+    }
+    Ok(Some(row.user_id))
+}
+
+pub async fn sign_out(ctx: &Ctx, actor: &Actor) -> DomainResult<()> {
+    let Actor::User { session_id, .. } = actor;
+    exec_on_db!(&ctx.db, |p| sqlx::query("UPDATE user_sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+        .bind(*session_id)
+        .bind(ctx.clock.now())
+        .execute(p)
+        .await)?;
+    audit::record(ctx, actor.into(), AuditEvent { org_id: None, action: "account.sign_out", target: None, details: None }).await
+}
+
+/// Signs out every other browser session of the user; returns how many.
+pub async fn sign_out_other_sessions(ctx: &Ctx, actor: &Actor) -> DomainResult<u64> {
+    let Actor::User { user_id, session_id, .. } = actor;
+    let done = exec_on_db!(&ctx.db, |p| sqlx::query(
+        "UPDATE user_sessions SET revoked_at = $3 WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL"
+    )
+    .bind(*user_id)
+    .bind(*session_id)
+    .bind(ctx.clock.now())
+    .execute(p)
+    .await)?
+    ;
+    audit::record(
+        ctx,
+        actor.into(),
+        AuditEvent {
+            org_id: None,
+            action: "account.sign_out_other_sessions",
+            target: None,
+            details: Some(serde_json::json!({ "sessions": done })),
+        },
+    )
+    .await?;
+    Ok(done)
+}
+
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    id: Uuid,
+    created_at: DateTime<Utc>,
+    last_seen_at: DateTime<Utc>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+}
+
+pub async fn email_of(ctx: &Ctx, user_id: Uuid) -> DomainResult<String> {
+    Ok(on_db!(&ctx.db, |p| sqlx::query_scalar::<_, String>("SELECT email FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_one(p)
+        .await)?)
+}
+
+pub async fn security_page(ctx: &Ctx, actor: &Actor) -> DomainResult<SecurityPage> {
+    let Actor::User { user_id, session_id, .. } = actor;
+    let email = email_of(ctx, *user_id).await?;
+    let rows: Vec<SessionRow> = on_db!(&ctx.db, |p| sqlx::query_as(
+        "SELECT id, created_at, last_seen_at, ip, user_agent FROM user_sessions \
+         WHERE user_id = $1 AND revoked_at IS NULL ORDER BY last_seen_at DESC, id"
+    )
+    .bind(*user_id)
+    .fetch_all(p)
+    .await)?;
+    Ok(SecurityPage {
+        email,
+        sessions: rows
+            .into_iter()
+            .map(|r| SessionView {
+                current: r.id == *session_id,
+                id: r.id,
+                created_at: super::clock::iso(r.created_at),
+                last_seen_at: super::clock::iso(r.last_seen_at),
+                ip: r.ip,
+                user_agent: r.user_agent,
+            })
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalised() {
+        assert_eq!(normalize_email("  Ada@Example.COM ").unwrap(), "ada@example.com");
+        assert!(normalize_email("not-an-email").is_err());
+        assert!(normalize_email("a@b").is_err());
+        assert!(normalize_email("a b@c.io").is_err());
+        assert!(normalize_email("a@@c.io").is_err());
+    }
+
+    #[test]
+    fn passwords_have_a_minimum_length() {
+        assert!(check_password_rules("short").is_err());
+        assert!(check_password_rules("long enough pass").is_ok());
+    }
+}

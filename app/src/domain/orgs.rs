@@ -1,0 +1,195 @@
+//! Organizations: creation with a slug, membership lookup, the switcher.
+
+use uuid::Uuid;
+
+use super::audit::{self, AuditEvent};
+use super::{Actor, Ctx, DomainResult};
+use crate::db::{is_unique_violation, on_db, Db};
+use crate::model::{AppError, OrgContext, OrgOverview, OrgSummary, Role};
+
+/// Words that are, or may become, top-level paths of the product.
+pub const RESERVED_SLUGS: &[&str] = &[
+    "api", "share", "pkg", "settings", "login", "logout", "signup", "signin", "new", "invite",
+    "invites", "healthz", "readyz", "admin", "static", "assets", "public", "favicon.ico", "orgs",
+    "org", "account", "accounts", "auth", "oauth", "webhooks", "docs", "mcp", "fn", "app",
+    "dashboard", "help", "support", "status", "billing", "www", "root", "system",
+];
+
+pub fn validate_slug(slug: &str) -> DomainResult<()> {
+    let len = slug.len();
+    if !(3..=40).contains(&len) {
+        return Err(AppError::validation("slug", "The slug must be 3 to 40 characters long"));
+    }
+    if !slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+        return Err(AppError::validation(
+            "slug",
+            "Use only lowercase letters, digits and dashes in the slug",
+        ));
+    }
+    if slug.starts_with('-') || slug.ends_with('-') {
+        return Err(AppError::validation("slug", "The slug cannot start or end with a dash"));
+    }
+    if RESERVED_SLUGS.contains(&slug) {
+        return Err(AppError::validation("slug", format!("\"{slug}\" is reserved; choose another slug")));
+    }
+    Ok(())
+}
+
+/// A slug proposal from a name: "Acme Robotics!" → "acme-robotics".
+pub fn slug_from_name(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.trim().to_lowercase().chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').chars().take(40).collect::<String>().trim_end_matches('-').to_string()
+}
+
+fn validate_name(name: &str) -> DomainResult<String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(AppError::validation("name", "Give the organization a name"));
+    }
+    if name.chars().count() > 80 {
+        return Err(AppError::validation("name", "Keep the name under 80 characters"));
+    }
+    Ok(name.to_string())
+}
+
+pub async fn create_org(ctx: &Ctx, actor: &Actor, name: &str, slug: &str) -> DomainResult<OrgSummary> {
+    let name = validate_name(name)?;
+    let slug = if slug.trim().is_empty() { slug_from_name(&name) } else { slug.trim().to_string() };
+    validate_slug(&slug)?;
+    let org_id = Uuid::new_v4();
+    let user_id = actor.user_id();
+    let now = ctx.clock.now();
+    let result: DomainResult<()> = on_db!(&ctx.db, |p| async {
+        let mut tx = p.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO orgs (id, slug, name, created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)",
+        )
+        .bind(org_id)
+        .bind(&slug)
+        .bind(&name)
+        .bind(user_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await;
+        if let Err(err) = inserted {
+            return Err(if is_unique_violation(&err, "slug") {
+                AppError::validation("slug", "That slug is taken; choose another")
+            } else {
+                err.into()
+            });
+        }
+        sqlx::query("INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, 'owner', $3)")
+            .bind(org_id)
+            .bind(user_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let event = AuditEvent { org_id: Some(org_id), action: "org.create", target: Some(slug.clone()), details: None };
+        audit::audit_in_tx!(ctx, &mut *tx, actor.into(), event)?;
+        tx.commit().await?;
+        Ok(())
+    }
+    .await);
+    result.map(|()| OrgSummary { id: org_id, slug, name, role: Role::Owner })
+}
+
+#[derive(sqlx::FromRow)]
+struct OrgRow {
+    id: Uuid,
+    slug: String,
+    name: String,
+    role: String,
+}
+
+impl OrgRow {
+    fn into_summary(self) -> OrgSummary {
+        OrgSummary { id: self.id, slug: self.slug, name: self.name, role: Role::parse(&self.role).unwrap_or(Role::Member) }
+    }
+}
+
+pub async fn list_for_user(ctx: &Ctx, user_id: Uuid) -> DomainResult<Vec<OrgSummary>> {
+    let rows: Vec<OrgRow> = on_db!(&ctx.db, |p| sqlx::query_as(
+        "SELECT o.id, o.slug, o.name, m.role FROM orgs o JOIN memberships m ON m.org_id = o.id \
+         WHERE m.user_id = $1 ORDER BY o.name, o.slug"
+    )
+    .bind(user_id)
+    .fetch_all(p)
+    .await)?;
+    Ok(rows.into_iter().map(OrgRow::into_summary).collect())
+}
+
+/// The org named by `slug` as seen by `user_id`. A slug that does not
+/// exist and one the user is not a member of give the same NOT_FOUND, so
+/// nobody learns which orgs exist.
+pub async fn membership(db: &Db, user_id: Uuid, slug: &str) -> DomainResult<OrgSummary> {
+    let row: Option<OrgRow> = on_db!(db, |p| sqlx::query_as(
+        "SELECT o.id, o.slug, o.name, m.role FROM orgs o JOIN memberships m ON m.org_id = o.id \
+         WHERE o.slug = $1 AND m.user_id = $2"
+    )
+    .bind(slug)
+    .bind(user_id)
+    .fetch_optional(p)
+    .await)?;
+    row.map(OrgRow::into_summary).ok_or_else(AppError::not_found)
+}
+
+/// Membership with at least `min` role; a weaker role is FORBIDDEN (the
+/// org itself is visible to every member, so 403 reveals nothing).
+pub async fn require_role(ctx: &Ctx, actor: &Actor, slug: &str, min: Role) -> DomainResult<OrgSummary> {
+    let org = membership(&ctx.db, actor.user_id(), slug).await?;
+    if org.role < min {
+        return Err(AppError::forbidden(format!("This needs the {} role in {}", min.as_str(), org.name)));
+    }
+    Ok(org)
+}
+
+pub async fn context(ctx: &Ctx, actor: &Actor, slug: &str) -> DomainResult<OrgContext> {
+    let org = membership(&ctx.db, actor.user_id(), slug).await?;
+    let orgs = list_for_user(ctx, actor.user_id()).await?;
+    let user_email = super::accounts::email_of(ctx, actor.user_id()).await?;
+    Ok(OrgContext { org, user_email, orgs })
+}
+
+pub async fn overview(ctx: &Ctx, actor: &Actor, slug: &str) -> DomainResult<OrgOverview> {
+    let org = membership(&ctx.db, actor.user_id(), slug).await?;
+    let member_count: i64 = on_db!(&ctx.db, |p| sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE org_id = $1")
+        .bind(org.id)
+        .fetch_one(p)
+        .await)?;
+    let recent_activity = audit::recent_for_org(ctx, org.id, 10).await?;
+    Ok(OrgOverview { member_count, recent_activity })
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slug_rules() {
+        assert!(validate_slug("acme").is_ok());
+        assert!(validate_slug("acme-2").is_ok());
+        assert!(validate_slug("ab").is_err());
+        assert!(validate_slug(&"a".repeat(41)).is_err());
+        assert!(validate_slug(&"a".repeat(40)).is_ok());
+        assert!(validate_slug("Acme").is_err());
+        assert!(validate_slug("acme_co").is_err());
+        assert!(validate_slug("-acme").is_err());
+        for reserved in ["api", "share", "pkg", "settings", "login"] {
+            assert!(validate_slug(reserved).is_err(), "{reserved} must be refused");
+        }
+    }
+
+    #[test]
+    fn slugs_from_names() {
+        assert_eq!(slug_from_name("Acme Robotics!"), "acme-robotics");
+        assert_eq!(slug_from_name("  --Hello   World--  "), "hello-world");
+    }
+}

@@ -1,0 +1,84 @@
+//! Alumia's dashboard: Leptos components and routes, server functions,
+//! and (feature `ssr`) the domain and data layer shared with `/api/v1`.
+
+pub mod api;
+pub mod components;
+pub mod model;
+pub mod pages;
+
+#[cfg(feature = "ssr")]
+pub mod db;
+#[cfg(feature = "ssr")]
+pub mod domain;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags};
+use leptos_router::components::{ParentRoute, Route, Router, Routes};
+use leptos_router::{path, SsrMode};
+
+use components::layout::OrgShell;
+use components::not_found::NotFound;
+use pages::accounts::{SignInPage, SignUpPage};
+use pages::agents::AgentsPage;
+use pages::billing::BillingPage;
+use pages::connectors::ConnectorsPage;
+use pages::developers::DevelopersPage;
+use pages::members::{InvitePage, MembersPage};
+use pages::notifications::NotificationsPage;
+use pages::orgs::{HomePage, NewOrgPage, OverviewPage};
+use pages::projects::ProjectsPage;
+use pages::schedules::SchedulesPage;
+use pages::security::SecurityPage;
+use pages::skills::SkillsPage;
+
+/// The HTML document. `css_href` carries the stylesheet's content hash so
+/// browsers never keep a stale one.
+pub fn shell(options: LeptosOptions, css_href: String) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <link rel="stylesheet" href=css_href/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body class="bg-slate-50 text-slate-900 antialiased">
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    // Async SSR everywhere: a page answers only once its data is loaded,
+    // so a missing org gets a real 404 status, not a 200 with a 404 body.
+    view! {
+        <Router>
+            <Routes fallback=|| view! { <NotFound/> }>
+                <Route path=path!("/") view=HomePage ssr=SsrMode::Async/>
+                <Route path=path!("/signup") view=SignUpPage ssr=SsrMode::Async/>
+                <Route path=path!("/login") view=SignInPage ssr=SsrMode::Async/>
+                <Route path=path!("/new") view=NewOrgPage ssr=SsrMode::Async/>
+                <Route path=path!("/invite/:token") view=InvitePage ssr=SsrMode::Async/>
+                <Route path=path!("/settings/security") view=SecurityPage ssr=SsrMode::Async/>
+                <ParentRoute path=path!("/:org") view=OrgShell ssr=SsrMode::Async>
+                    <Route path=path!("") view=OverviewPage ssr=SsrMode::Async/>
+                    <Route path=path!("agents") view=AgentsPage ssr=SsrMode::Async/>
+                    <Route path=path!("projects") view=ProjectsPage ssr=SsrMode::Async/>
+                    <Route path=path!("schedules") view=SchedulesPage ssr=SsrMode::Async/>
+                    <Route path=path!("skills") view=SkillsPage ssr=SsrMode::Async/>
+                    <Route path=path!("connectors") view=ConnectorsPage ssr=SsrMode::Async/>
+                    <Route path=path!("notifications") view=NotificationsPage ssr=SsrMode::Async/>
+                    <Route path=path!("billing") view=BillingPage ssr=SsrMode::Async/>
+                    <Route path=path!("developers") view=DevelopersPage ssr=SsrMode::Async/>
+                    <Route path=path!("members") view=MembersPage ssr=SsrMode::Async/>
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}

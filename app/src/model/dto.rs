@@ -1,0 +1,117 @@
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Member,
+    Admin,
+    Owner,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Member => "member",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "owner" => Some(Role::Owner),
+            "admin" => Some(Role::Admin),
+            "member" => Some(Role::Member),
+            _ => None,
+        }
+    }
+
+    pub const ALL: [Role; 3] = [Role::Owner, Role::Admin, Role::Member];
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrgSummary {
+    pub id: Uuid,
+    pub slug: String,
+    pub name: String,
+    pub role: Role,
+}
+
+/// What every `/<orgSlug>` page needs: the org, the viewer, the switcher.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrgContext {
+    pub org: OrgSummary,
+    pub user_email: String,
+    pub orgs: Vec<OrgSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberView {
+    pub user_id: Uuid,
+    pub email: String,
+    pub role: Role,
+    pub joined_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InviteView {
+    pub id: Uuid,
+    pub role: Role,
+    pub created_at: String,
+    pub expires_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MembersPage {
+    pub viewer_id: Uuid,
+    pub viewer_role: Role,
+    pub members: Vec<MemberView>,
+    pub invites: Vec<InviteView>,
+}
+
+/// A freshly created invite: the link is shown once, only its hash is kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreatedInvite {
+    pub url: String,
+    pub role: Role,
+    pub expires_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InvitePreview {
+    pub org_name: String,
+    pub org_slug: String,
+    pub role: Role,
+    pub signed_in_as: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntryView {
+    pub action: String,
+    pub actor_email: Option<String>,
+    pub target: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrgOverview {
+    pub member_count: i64,
+    pub recent_activity: Vec<AuditEntryView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionView {
+    pub id: Uuid,
+    pub created_at: String,
+    pub last_seen_at: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub current: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecurityPage {
+    pub email: String,
+    pub sessions: Vec<SessionView>,
+}

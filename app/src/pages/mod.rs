@@ -1,0 +1,12 @@
+pub mod accounts;
+pub mod agents;
+pub mod billing;
+pub mod connectors;
+pub mod developers;
+pub mod members;
+pub mod notifications;
+pub mod orgs;
+pub mod projects;
+pub mod schedules;
+pub mod security;
+pub mod skills;

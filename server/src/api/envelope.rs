@@ -1,0 +1,47 @@
+//! The `/api/v1` envelope: `{"success":true,"data":…}` or
+//! `{"success":false,"error":{"code","message","details"?}}`.
+
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use http::header::RETRY_AFTER;
+use http::{HeaderValue, StatusCode};
+use serde::Serialize;
+use serde_json::json;
+
+use app::model::{AppError, ErrorCode};
+
+pub struct ApiError(pub AppError);
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        ApiError(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let err = self.0;
+        let status = StatusCode::from_u16(err.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut body = json!({ "code": err.code.as_str(), "message": err.message });
+        if let Some(details) = &err.details {
+            body["details"] = details.clone();
+        }
+        let mut res = (status, Json(json!({ "success": false, "error": body }))).into_response();
+        if err.code == ErrorCode::TooManyRequests {
+            let secs = err.details.as_ref().and_then(|d| d.get("retryAfterSeconds")).and_then(|v| v.as_u64()).unwrap_or(1);
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                res.headers_mut().insert(RETRY_AFTER, v);
+            }
+        }
+        res
+    }
+}
+
+/// A successful answer.
+pub struct ApiOk<T>(pub T);
+
+impl<T: Serialize> IntoResponse for ApiOk<T> {
+    fn into_response(self) -> Response {
+        Json(json!({ "success": true, "data": self.0 })).into_response()
+    }
+}

@@ -1,0 +1,191 @@
+//! Settings: defaults, then an optional TOML file, then environment
+//! variables and flags. Secrets never appear in `Debug` or logs.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use serde::Deserialize;
+
+/// Every setting, as flags and environment variables (`alumia --help`).
+#[derive(Args, Clone, Default)]
+pub struct Settings {
+    /// Optional TOML file with the same settings (keys: addr, public_url,
+    /// data_dir, database_url, env, site_root, disable_rate_limit).
+    #[arg(long, env = "ALUMIA_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:3000]
+    #[arg(long, env = "ALUMIA_ADDR", global = true)]
+    pub addr: Option<SocketAddr>,
+    /// Public base URL: links in invites, WebAuthn relying party
+    /// [default: http://localhost:3000]
+    #[arg(long, env = "ALUMIA_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    /// Data directory (SQLite file, generated keys, uploads) [default: ./data]
+    #[arg(long, env = "ALUMIA_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Database: sqlite://… or postgres://… [default: SQLite file in the data dir]
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// development or production (Secure cookies, generic error messages)
+    /// [default: development]
+    #[arg(long = "env", env = "ALUMIA_ENV", global = true)]
+    pub environment: Option<String>,
+    /// Where the built assets are (pkg/alumia.js, .wasm, .css) [default: target/site]
+    #[arg(long, env = "ALUMIA_SITE_ROOT", global = true)]
+    pub site_root: Option<PathBuf>,
+    /// Turns rate limits off (ignored in production)
+    #[arg(long, env = "DISABLE_RATE_LIMIT", global = true, value_parser = parse_flag)]
+    pub disable_rate_limit: Option<bool>,
+}
+
+fn parse_flag(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        other => Err(format!("expected 1/0/true/false, got {other}")),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    addr: Option<SocketAddr>,
+    public_url: Option<String>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    env: Option<String>,
+    site_root: Option<PathBuf>,
+    disable_rate_limit: Option<bool>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+/// The resolved configuration the server runs with.
+#[derive(Clone)]
+pub struct Config {
+    pub addr: SocketAddr,
+    pub public_url: String,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub environment: Environment,
+    pub site_root: PathBuf,
+    pub rate_limits: bool,
+}
+
+impl Config {
+    pub fn production(&self) -> bool {
+        self.environment == Environment::Production
+    }
+
+    /// Resolves `settings` over the TOML file over the defaults.
+    pub fn resolve(settings: &Settings) -> anyhow::Result<Config> {
+        let file: FileSettings = match &settings.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
+                toml::from_str(&text).map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))?
+            }
+            None => FileSettings::default(),
+        };
+        let environment = match settings.environment.clone().or(file.env).as_deref().unwrap_or("development") {
+            "development" | "dev" => Environment::Development,
+            "production" | "prod" => Environment::Production,
+            other => anyhow::bail!("ALUMIA_ENV must be development or production, not {other:?}"),
+        };
+        let data_dir = settings.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./data"));
+        let database_url = settings
+            .database_url
+            .clone()
+            .or(file.database_url)
+            .unwrap_or_else(|| default_sqlite_url(&data_dir));
+        let public_url = settings
+            .public_url
+            .clone()
+            .or(file.public_url)
+            .unwrap_or_else(|| "http://localhost:3000".to_string())
+            .trim_end_matches('/')
+            .to_string();
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            anyhow::bail!("ALUMIA_PUBLIC_URL must start with http:// or https://");
+        }
+        let disable = settings.disable_rate_limit.or(file.disable_rate_limit).unwrap_or(false);
+        Ok(Config {
+            addr: settings.addr.or(file.addr).unwrap_or_else(|| ([127, 0, 0, 1], 3000).into()),
+            public_url,
+            data_dir,
+            database_url,
+            environment,
+            site_root: settings.site_root.clone().or(file.site_root).unwrap_or_else(|| PathBuf::from("target/site")),
+            // DISABLE_RATE_LIMIT is a development convenience only.
+            rate_limits: !(disable && environment == Environment::Development),
+        })
+    }
+}
+
+fn default_sqlite_url(data_dir: &Path) -> String {
+    format!("sqlite://{}", data_dir.join("alumia.db").display())
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let creds = &url[scheme_end + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}://{}:***{}", &url[..scheme_end], user, &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("addr", &self.addr)
+            .field("public_url", &self.public_url)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("environment", &self.environment)
+            .field("site_root", &self.site_root)
+            .field("rate_limits", &self.rate_limits)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_in_database_urls_are_redacted() {
+        assert_eq!(redact_url("postgres://app:hunter2@db:5432/alumia"), "postgres://app:***@db:5432/alumia");
+        assert_eq!(redact_url("sqlite://./data/alumia.db"), "sqlite://./data/alumia.db");
+        let config = Config::resolve(&Settings {
+            database_url: Some("postgres://app:hunter2@db/alumia".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn rate_limits_cannot_be_disabled_in_production() {
+        let prod = Config::resolve(&Settings {
+            environment: Some("production".into()),
+            disable_rate_limit: Some(true),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(prod.rate_limits);
+        let dev = Config::resolve(&Settings { disable_rate_limit: Some(true), ..Default::default() }).unwrap();
+        assert!(!dev.rate_limits);
+    }
+}

@@ -1,0 +1,62 @@
+//! `alumia`: the Alumia server and its operator commands.
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use server::{config, Config, Settings};
+
+#[derive(Parser)]
+#[command(name = "alumia", version, about = "Alumia: a self-hostable control plane for AI agents")]
+struct Cli {
+    #[command(flatten)]
+    settings: Settings,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the dashboard and /api/v1 (the default)
+    Serve,
+    /// Apply database migrations and exit
+    Migrate,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,tower_sessions=warn,tower_sessions_core=warn,sqlx=warn,leptos=warn")),
+        )
+        .init();
+    let config = Config::resolve(&cli.settings)?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Migrate => {
+            server::open_db(&config).await?;
+            println!("migrations applied to {}", config::redact_url(&config.database_url));
+        }
+        Command::Serve => {
+            let listener = tokio::net::TcpListener::bind(config.addr).await?;
+            tracing::info!(?config, "listening on http://{}", listener.local_addr()?);
+            server::launch(config, listener, shutdown_signal()).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+}

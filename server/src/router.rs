@@ -1,0 +1,95 @@
+//! The whole HTTP surface: dashboard pages and server functions (Leptos),
+//! `/api/v1`, health checks, assets; sessions and the CSRF guard around it.
+
+use std::path::Path;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use leptos::config::LeptosOptions;
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use sha2::{Digest, Sha256};
+use tower_http::services::ServeDir;
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::time::Duration;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+use app::domain::Ctx;
+use app::{shell, App};
+
+use crate::config::Config;
+use crate::csrf::{check_origin, AllowedOrigin};
+use crate::sessions::DbSessionStore;
+
+/// `/pkg/alumia.css?v=<hash>`: a new stylesheet gets a new URL.
+fn css_href(site_root: &Path) -> String {
+    match std::fs::read(site_root.join("pkg/alumia.css")) {
+        Ok(bytes) => format!("/pkg/alumia.css?v={}", &hex::encode(Sha256::digest(&bytes))[..12]),
+        Err(_) => {
+            tracing::warn!(path = %site_root.join("pkg/alumia.css").display(), "stylesheet not found; run `cargo xtask build-assets`");
+            "/pkg/alumia.css".to_string()
+        }
+    }
+}
+
+pub fn build(config: &Config, ctx: Ctx, store: DbSessionStore) -> Router {
+    let options = LeptosOptions::builder()
+        .output_name("alumia")
+        .site_root(config.site_root.to_string_lossy().to_string())
+        .site_pkg_dir("pkg")
+        .build();
+    let routes = generate_route_list(App);
+    let css = css_href(&config.site_root);
+
+    let context = {
+        let ctx = ctx.clone();
+        move || provide_context(ctx.clone())
+    };
+    let app_shell = {
+        let options = options.clone();
+        let css = css.clone();
+        move || shell(options.clone(), css.clone())
+    };
+    // Paths no route claims render the app too, which shows the 404 page.
+    let fallback = leptos_axum::render_app_async_with_context(context.clone(), app_shell.clone());
+
+    let sessions = SessionManagerLayer::new(store)
+        .with_name("alumia_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(config.production())
+        .with_expiry(Expiry::OnInactivity(Duration::days(14)));
+
+    let public_origin = config.public_url.clone();
+
+    let leptos = Router::new()
+        .leptos_routes_with_context(&options, routes, context, app_shell)
+        .fallback(move |req: Request<Body>| {
+            let fallback = fallback.clone();
+            async move { fallback(req).await.into_response() }
+        })
+        .with_state(options);
+
+    let health = Router::new()
+        .route("/healthz", get(crate::api::health::healthz))
+        .route("/readyz", get(crate::api::health::readyz))
+        .with_state(ctx);
+
+    Router::new()
+        .merge(crate::api::routes())
+        .merge(health)
+        .route("/favicon.svg", get(favicon))
+        .nest_service("/pkg", ServeDir::new(config.site_root.join("pkg")))
+        .merge(leptos)
+        .layer(axum::middleware::from_fn_with_state(AllowedOrigin { public_origin }, check_origin))
+        .layer(sessions)
+        .layer(TraceLayer::new_for_http())
+}
+
+async fn favicon() -> impl IntoResponse {
+    ([(http::header::CONTENT_TYPE, "image/svg+xml")], include_str!("../../public/favicon.svg"))
+}
