@@ -1,3 +1,4 @@
+#![recursion_limit = "512"]
 //! The browser entry: hydrates the server-rendered dashboard.
 
 #[wasm_bindgen::prelude::wasm_bindgen]

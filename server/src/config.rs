@@ -99,11 +99,8 @@ impl Config {
             other => anyhow::bail!("ALUMIA_ENV must be development or production, not {other:?}"),
         };
         let data_dir = settings.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./data"));
-        let database_url = settings
-            .database_url
-            .clone()
-            .or(file.database_url)
-            .unwrap_or_else(|| default_sqlite_url(&data_dir));
+        let database_url =
+            settings.database_url.clone().or(file.database_url).unwrap_or_else(|| default_sqlite_url(&data_dir));
         let public_url = settings
             .public_url
             .clone()

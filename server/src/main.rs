@@ -26,10 +26,9 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,tower_sessions=warn,tower_sessions_core=warn,sqlx=warn,leptos=warn")),
-        )
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+            EnvFilter::new("info,tower_sessions=warn,tower_sessions_core=warn,sqlx=warn,leptos=warn")
+        }))
         .init();
     let config = Config::resolve(&cli.settings)?;
     match cli.command.unwrap_or(Command::Serve) {

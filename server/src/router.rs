@@ -68,6 +68,7 @@ pub fn build(config: &Config, ctx: Ctx, store: DbSessionStore) -> Router {
 
     let leptos = Router::new()
         .leptos_routes_with_context(&options, routes, context, app_shell)
+        .route_layer(axum::middleware::from_fn(crate::api::envelope::server_fn_status))
         .fallback(move |req: Request<Body>| {
             let fallback = fallback.clone();
             async move { fallback(req).await.into_response() }

@@ -1,10 +1,10 @@
 use leptos::prelude::*;
 
-use crate::model::{AppError, SecurityPage};
 #[cfg(feature = "ssr")]
 use super::support::*;
 #[cfg(feature = "ssr")]
 use crate::domain;
+use crate::model::{AppError, SecurityPage};
 
 /// Where a signed-in user lands: `next` when safe, else their first org,
 /// else the create-org page.
@@ -19,9 +19,9 @@ async fn landing(ctx: &domain::Ctx, user_id: uuid::Uuid, next: Option<String>) -
 
 #[server(prefix = "/fn", endpoint = "sign_up")]
 pub async fn sign_up(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
-    let ctx = ctx();
+    let ctx = ctx()?;
     let client = client_info().await;
-    let signed = reply(domain::accounts::sign_up(&ctx, &client, &email, &password).await)?;
+    let signed = domain::accounts::sign_up(&ctx, &client, &email, &password).await?;
     begin_session(signed.session_id).await?;
     leptos_axum::redirect(&safe_next(next).unwrap_or_else(|| "/new".to_string()));
     Ok(())
@@ -29,9 +29,9 @@ pub async fn sign_up(email: String, password: String, next: Option<String>) -> R
 
 #[server(prefix = "/fn", endpoint = "sign_in")]
 pub async fn sign_in(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
-    let ctx = ctx();
+    let ctx = ctx()?;
     let client = client_info().await;
-    let signed = reply(domain::accounts::sign_in(&ctx, &client, &email, &password).await)?;
+    let signed = domain::accounts::sign_in(&ctx, &client, &email, &password).await?;
     begin_session(signed.session_id).await?;
     leptos_axum::redirect(&landing(&ctx, signed.user_id, next).await?);
     Ok(())
@@ -40,7 +40,7 @@ pub async fn sign_in(email: String, password: String, next: Option<String>) -> R
 #[server(prefix = "/fn", endpoint = "sign_out")]
 pub async fn sign_out() -> Result<(), AppError> {
     if let Some(actor) = current_actor().await? {
-        domain::accounts::sign_out(&ctx(), &actor).await?;
+        domain::accounts::sign_out(&ctx()?, &actor).await?;
     }
     session().await?.flush().await.map_err(|_| AppError::internal())?;
     leptos_axum::redirect("/login");
@@ -49,14 +49,14 @@ pub async fn sign_out() -> Result<(), AppError> {
 
 #[server(prefix = "/fn", endpoint = "sign_out_other_sessions")]
 pub async fn sign_out_other_sessions() -> Result<u64, AppError> {
-    let actor = reply(require_actor().await)?;
-    reply(domain::accounts::sign_out_other_sessions(&ctx(), &actor).await)
+    let actor = require_actor().await?;
+    domain::accounts::sign_out_other_sessions(&ctx()?, &actor).await
 }
 
 #[server(prefix = "/fn", endpoint = "get_security_page")]
 pub async fn get_security_page() -> Result<SecurityPage, AppError> {
-    let actor = reply(require_actor().await)?;
-    reply(domain::accounts::security_page(&ctx(), &actor).await)
+    let actor = require_actor().await?;
+    domain::accounts::security_page(&ctx()?, &actor).await
 }
 
 /// Where `/` sends the visitor.
@@ -64,7 +64,7 @@ pub async fn get_security_page() -> Result<SecurityPage, AppError> {
 pub async fn home_target() -> Result<String, AppError> {
     match current_actor().await? {
         None => Ok("/login".to_string()),
-        Some(actor) => landing(&ctx(), actor.user_id(), None).await,
+        Some(actor) => landing(&ctx()?, actor.user_id(), None).await,
     }
 }
 
@@ -73,6 +73,6 @@ pub async fn home_target() -> Result<String, AppError> {
 pub async fn signed_in_target() -> Result<Option<String>, AppError> {
     match current_actor().await? {
         None => Ok(None),
-        Some(actor) => Ok(Some(landing(&ctx(), actor.user_id(), None).await?)),
+        Some(actor) => Ok(Some(landing(&ctx()?, actor.user_id(), None).await?)),
     }
 }

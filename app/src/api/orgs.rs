@@ -1,36 +1,36 @@
 use leptos::prelude::*;
 
-use crate::model::{AppError, OrgContext, OrgOverview};
 #[cfg(feature = "ssr")]
 use super::support::*;
 #[cfg(feature = "ssr")]
 use crate::domain;
+use crate::model::{AppError, OrgContext, OrgOverview};
 
 #[server(prefix = "/fn", endpoint = "create_org")]
 pub async fn create_org(name: String, slug: String) -> Result<(), AppError> {
-    let actor = reply(require_actor().await)?;
-    let org = reply(domain::orgs::create_org(&ctx(), &actor, &name, &slug).await)?;
+    let actor = require_actor().await?;
+    let org = domain::orgs::create_org(&ctx()?, &actor, &name, &slug).await?;
     leptos_axum::redirect(&format!("/{}", org.slug));
     Ok(())
 }
 
 #[server(prefix = "/fn", endpoint = "get_org_context")]
 pub async fn get_org_context(org: String) -> Result<OrgContext, AppError> {
-    let actor = reply(require_actor().await)?;
-    reply(domain::orgs::context(&ctx(), &actor, &org).await)
+    let actor = require_actor().await?;
+    domain::orgs::context(&ctx()?, &actor, &org).await
 }
 
 #[server(prefix = "/fn", endpoint = "get_org_overview")]
 pub async fn get_org_overview(org: String) -> Result<OrgOverview, AppError> {
-    let actor = reply(require_actor().await)?;
-    reply(domain::orgs::overview(&ctx(), &actor, &org).await)
+    let actor = require_actor().await?;
+    domain::orgs::overview(&ctx()?, &actor, &org).await
 }
 
 /// Whether the visitor is signed in (the create-org page needs a user).
 #[server(prefix = "/fn", endpoint = "whoami")]
 pub async fn whoami() -> Result<Option<String>, AppError> {
     match current_actor().await? {
-        Some(actor) => Ok(Some(domain::accounts::email_of(&ctx(), actor.user_id()).await?)),
+        Some(actor) => Ok(Some(domain::accounts::email_of(&ctx()?, actor.user_id()).await?)),
         None => Ok(None),
     }
 }

@@ -3,9 +3,9 @@
 use std::net::SocketAddr;
 
 use axum::extract::ConnectInfo;
-use http::header::{ACCEPT, RETRY_AFTER, USER_AGENT};
+use http::header::USER_AGENT;
 use http::request::Parts;
-use http::{HeaderValue, StatusCode};
+use http::StatusCode;
 use leptos::prelude::*;
 use leptos_axum::ResponseOptions;
 use tower_sessions::Session;
@@ -13,13 +13,18 @@ use uuid::Uuid;
 
 use crate::domain::accounts::{self, ClientInfo};
 use crate::domain::{Actor, Ctx};
-use crate::model::{AppError, ErrorCode};
+use crate::model::AppError;
 
 /// Key of the `user_sessions` row id inside the tower-sessions record.
 pub const SESSION_KEY: &str = "sid";
 
-pub fn ctx() -> Ctx {
-    expect_context::<Ctx>()
+/// The server's `Ctx`. Missing only when a render was abandoned while a
+/// load was in flight (its owner is gone); that load then just fails.
+pub fn ctx() -> Result<Ctx, AppError> {
+    use_context::<Ctx>().ok_or_else(|| {
+        tracing::debug!("server function ran without the app context");
+        AppError::internal()
+    })
 }
 
 pub async fn session() -> Result<Session, AppError> {
@@ -27,10 +32,8 @@ pub async fn session() -> Result<Session, AppError> {
 }
 
 pub async fn client_info() -> ClientInfo {
-    let ip = leptos_axum::extract::<ConnectInfo<SocketAddr>>()
-        .await
-        .ok()
-        .map(|ConnectInfo(addr)| addr.ip().to_string());
+    let ip =
+        leptos_axum::extract::<ConnectInfo<SocketAddr>>().await.ok().map(|ConnectInfo(addr)| addr.ip().to_string());
     let user_agent = use_context::<Parts>()
         .and_then(|p| p.headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string));
     ClientInfo { ip, user_agent }
@@ -42,14 +45,9 @@ pub async fn current_actor() -> Result<Option<Actor>, AppError> {
     let Some(session_id) = session.get::<Uuid>(SESSION_KEY).await.map_err(|_| AppError::internal())? else {
         return Ok(None);
     };
-    let ctx = ctx();
+    let ctx = ctx()?;
     match accounts::resolve_session(&ctx, session_id).await? {
-        Some(user_id) => Ok(Some(Actor::User {
-            user_id,
-            session_id,
-            stepped_up_at: None,
-            ip: client_info().await.ip,
-        })),
+        Some(user_id) => Ok(Some(Actor::User { user_id, session_id, stepped_up_at: None, ip: client_info().await.ip })),
         None => {
             // Signed out elsewhere ("sign out other sessions"): forget it here too.
             let _ = session.flush().await;
@@ -68,29 +66,6 @@ pub async fn begin_session(session_id: Uuid) -> Result<(), AppError> {
     let session = session().await?;
     session.cycle_id().await.map_err(|_| AppError::internal())?;
     session.insert(SESSION_KEY, session_id).await.map_err(|_| AppError::internal())
-}
-
-/// Gives a failed call its real HTTP status for programmatic callers. A
-/// plain HTML form post keeps leptos's redirect back to the form, which
-/// shows the error.
-pub fn reply<T>(result: Result<T, AppError>) -> Result<T, AppError> {
-    if let Err(err) = &result {
-        let html_form = use_context::<Parts>()
-            .and_then(|p| p.headers.get(ACCEPT).and_then(|v| v.to_str().ok()).map(|a| a.contains("text/html")))
-            .unwrap_or(false);
-        if !html_form {
-            if let Some(res) = use_context::<ResponseOptions>() {
-                res.set_status(StatusCode::from_u16(err.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
-                if err.code == ErrorCode::TooManyRequests {
-                    let secs = err.details.as_ref().and_then(|d| d.get("retryAfterSeconds")).and_then(|v| v.as_u64()).unwrap_or(1);
-                    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                        res.insert_header(RETRY_AFTER, v);
-                    }
-                }
-            }
-        }
-    }
-    result
 }
 
 /// Only same-site paths: `next=//evil.example` or `https://…` is ignored.

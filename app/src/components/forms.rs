@@ -41,12 +41,8 @@ pub fn Field(
     let err_id = format!("{id}-error");
     let hint_id = format!("{id}-hint");
     let field_name = name.clone();
-    let field_error = move || {
-        error
-            .and_then(|e| e.get())
-            .filter(|e| e.field() == Some(field_name.as_str()))
-            .map(|e| e.message)
-    };
+    let field_error =
+        move || error.and_then(|e| e.get()).filter(|e| e.field() == Some(field_name.as_str())).map(|e| e.message);
     let invalid = {
         let f = field_error.clone();
         move || f().is_some().then_some("true")

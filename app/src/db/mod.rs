@@ -4,7 +4,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgPoolOptions, PgPool};
+use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 #[derive(Clone, Debug)]
@@ -46,11 +46,8 @@ impl Db {
     /// Opens the pool for `url` (`sqlite://…` or `postgres://…`).
     pub async fn connect(url: &str) -> Result<Db, sqlx::Error> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let pool = PgPoolOptions::new()
-                .max_connections(16)
-                .acquire_timeout(Duration::from_secs(10))
-                .connect(url)
-                .await?;
+            let pool =
+                PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(10)).connect(url).await?;
             Ok(Db::Postgres(pool))
         } else {
             let opts = SqliteConnectOptions::from_str(url)?
@@ -59,10 +56,7 @@ impl Db {
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10))
                 .synchronous(sqlx::sqlite::SqliteSynchronous::Normal);
-            let pool = SqlitePoolOptions::new()
-                .max_connections(8)
-                .connect_with(opts)
-                .await?;
+            let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
             Ok(Db::Sqlite(pool))
         }
     }
@@ -93,8 +87,7 @@ impl Db {
 pub fn is_unique_violation(err: &sqlx::Error, fragment: &str) -> bool {
     match err {
         sqlx::Error::Database(db) if db.is_unique_violation() => {
-            db.constraint().map(|c| c.contains(fragment)).unwrap_or(false)
-                || db.message().contains(fragment)
+            db.constraint().map(|c| c.contains(fragment)).unwrap_or(false) || db.message().contains(fragment)
         }
         _ => false,
     }

@@ -51,9 +51,7 @@ fn check_password_rules(password: &str) -> DomainResult<()> {
 pub async fn hash_password(password: String) -> DomainResult<String> {
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
+        Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string())
     })
     .await
     .map_err(|_| AppError::internal())?
@@ -103,10 +101,7 @@ pub struct SignedIn {
 
 pub async fn sign_up(ctx: &Ctx, client: &ClientInfo, email: &str, password: &str) -> DomainResult<SignedIn> {
     let email = normalize_email(email)?;
-    ctx.limits.check(
-        &ctx.limits.sign_up,
-        format!("{}|{}", email, client.ip.as_deref().unwrap_or("-")),
-    )?;
+    ctx.limits.check(&ctx.limits.sign_up, format!("{}|{}", email, client.ip.as_deref().unwrap_or("-")))?;
     check_password_rules(password)?;
     let hash = hash_password(password.to_string()).await?;
     let user_id = Uuid::new_v4();
@@ -131,8 +126,14 @@ pub async fn sign_up(ctx: &Ctx, client: &ClientInfo, email: &str, password: &str
         return Err(err.into());
     }
     let session_id = start_session(ctx, user_id, client).await?;
-    let actor = AuditActor { user_id: Some(user_id), auth_method: "password", stepped_up_at: None, ip: client.ip.clone() };
-    audit::record(ctx, actor, AuditEvent { org_id: None, action: "account.sign_up", target: Some(email), details: None }).await?;
+    let actor =
+        AuditActor { user_id: Some(user_id), auth_method: "password", stepped_up_at: None, ip: client.ip.clone() };
+    audit::record(
+        ctx,
+        actor,
+        AuditEvent { org_id: None, action: "account.sign_up", target: Some(email), details: None },
+    )
+    .await?;
     Ok(SignedIn { user_id, session_id })
 }
 
@@ -146,16 +147,12 @@ pub async fn sign_in(ctx: &Ctx, client: &ClientInfo, email: &str, password: &str
     let invalid = || AppError::new(ErrorCode::Unauthorized, "Invalid email or password");
     // A malformed email cannot belong to an account; answer like any miss.
     let email = normalize_email(email).map_err(|_| invalid())?;
-    ctx.limits.check(
-        &ctx.limits.sign_in,
-        format!("{}|{}", email, client.ip.as_deref().unwrap_or("-")),
-    )?;
-    let found: Option<Credentials> = on_db!(&ctx.db, |p| sqlx::query_as(
-        "SELECT id, password_hash FROM users WHERE email = $1"
-    )
-    .bind(&email)
-    .fetch_optional(p)
-    .await)?;
+    ctx.limits.check(&ctx.limits.sign_in, format!("{}|{}", email, client.ip.as_deref().unwrap_or("-")))?;
+    let found: Option<Credentials> =
+        on_db!(&ctx.db, |p| sqlx::query_as("SELECT id, password_hash FROM users WHERE email = $1")
+            .bind(&email)
+            .fetch_optional(p)
+            .await)?;
     let (user_id, hash) = match found {
         Some(c) => (Some(c.id), c.password_hash),
         None => (None, dummy_hash()),
@@ -165,11 +162,21 @@ pub async fn sign_in(ctx: &Ctx, client: &ClientInfo, email: &str, password: &str
     match (user_id, ok) {
         (Some(user_id), true) => {
             let session_id = start_session(ctx, user_id, client).await?;
-            audit::record(ctx, audit_actor, AuditEvent { org_id: None, action: "account.sign_in", target: Some(email), details: None }).await?;
+            audit::record(
+                ctx,
+                audit_actor,
+                AuditEvent { org_id: None, action: "account.sign_in", target: Some(email), details: None },
+            )
+            .await?;
             Ok(SignedIn { user_id, session_id })
         }
         _ => {
-            audit::record(ctx, audit_actor, AuditEvent { org_id: None, action: "account.sign_in_failed", target: Some(email), details: None }).await?;
+            audit::record(
+                ctx,
+                audit_actor,
+                AuditEvent { org_id: None, action: "account.sign_in_failed", target: Some(email), details: None },
+            )
+            .await?;
             Err(invalid())
         }
     }
@@ -178,7 +185,8 @@ pub async fn sign_in(ctx: &Ctx, client: &ClientInfo, email: &str, password: &str
 async fn start_session(ctx: &Ctx, user_id: Uuid, client: &ClientInfo) -> DomainResult<Uuid> {
     let id = Uuid::new_v4();
     let now = ctx.clock.now();
-    exec_on_db!(&ctx.db, |p| sqlx::query(
+    exec_on_db!(&ctx.db, |p| {
+        sqlx::query(
         "INSERT INTO user_sessions (id, user_id, created_at, last_seen_at, ip, user_agent) VALUES ($1, $2, $3, $3, $4, $5)"
     )
     .bind(id)
@@ -187,7 +195,8 @@ async fn start_session(ctx: &Ctx, user_id: Uuid, client: &ClientInfo) -> DomainR
     .bind(client.ip.clone())
     .bind(client.user_agent.as_ref().map(|ua| ua.chars().take(300).collect::<String>()))
     .execute(p)
-    .await)?;
+    .await
+    })?;
     Ok(id)
 }
 
@@ -221,12 +230,19 @@ pub async fn resolve_session(ctx: &Ctx, session_id: Uuid) -> DomainResult<Option
 
 pub async fn sign_out(ctx: &Ctx, actor: &Actor) -> DomainResult<()> {
     let Actor::User { session_id, .. } = actor;
-    exec_on_db!(&ctx.db, |p| sqlx::query("UPDATE user_sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
-        .bind(*session_id)
-        .bind(ctx.clock.now())
-        .execute(p)
-        .await)?;
-    audit::record(ctx, actor.into(), AuditEvent { org_id: None, action: "account.sign_out", target: None, details: None }).await
+    exec_on_db!(&ctx.db, |p| sqlx::query(
+        "UPDATE user_sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL"
+    )
+    .bind(*session_id)
+    .bind(ctx.clock.now())
+    .execute(p)
+    .await)?;
+    audit::record(
+        ctx,
+        actor.into(),
+        AuditEvent { org_id: None, action: "account.sign_out", target: None, details: None },
+    )
+    .await
 }
 
 /// Signs out every other browser session of the user; returns how many.
@@ -239,8 +255,7 @@ pub async fn sign_out_other_sessions(ctx: &Ctx, actor: &Actor) -> DomainResult<u
     .bind(*session_id)
     .bind(ctx.clock.now())
     .execute(p)
-    .await)?
-    ;
+    .await)?;
     audit::record(
         ctx,
         actor.into(),

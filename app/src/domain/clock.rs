@@ -21,8 +21,7 @@ impl Clock {
     }
 
     pub fn advance(&self, by: Duration) {
-        self.offset_micros
-            .fetch_add(by.num_microseconds().unwrap_or(0), Ordering::Relaxed);
+        self.offset_micros.fetch_add(by.num_microseconds().unwrap_or(0), Ordering::Relaxed);
     }
 }
 

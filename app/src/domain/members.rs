@@ -66,7 +66,12 @@ pub async fn list(ctx: &Ctx, actor: &Actor, slug: &str) -> DomainResult<MembersP
         viewer_role: org.role,
         members: members
             .into_iter()
-            .map(|m| MemberView { user_id: m.user_id, email: m.email, role: role_of(&m.role), joined_at: super::clock::iso(m.created_at) })
+            .map(|m| MemberView {
+                user_id: m.user_id,
+                email: m.email,
+                role: role_of(&m.role),
+                joined_at: super::clock::iso(m.created_at),
+            })
             .collect(),
         invites: invites
             .into_iter()
@@ -97,7 +102,8 @@ pub async fn create_invite(ctx: &Ctx, actor: &Actor, slug: &str, role: Role) -> 
     let now = ctx.clock.now();
     let expires_at = now + Duration::days(INVITE_DAYS);
     let id = Uuid::new_v4();
-    exec_on_db!(&ctx.db, |p| sqlx::query(
+    exec_on_db!(&ctx.db, |p| {
+        sqlx::query(
         "INSERT INTO invites (id, org_id, token_hash, role, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
     )
     .bind(id)
@@ -108,13 +114,18 @@ pub async fn create_invite(ctx: &Ctx, actor: &Actor, slug: &str, role: Role) -> 
     .bind(now)
     .bind(expires_at)
     .execute(p)
-    .await)?;
-    audit::record(ctx, actor.into(), AuditEvent {
-        org_id: Some(org.id),
-        action: "member.invite",
-        target: Some(id.to_string()),
-        details: Some(serde_json::json!({ "role": role.as_str() })),
-    })
+    .await
+    })?;
+    audit::record(
+        ctx,
+        actor.into(),
+        AuditEvent {
+            org_id: Some(org.id),
+            action: "member.invite",
+            target: Some(id.to_string()),
+            details: Some(serde_json::json!({ "role": role.as_str() })),
+        },
+    )
     .await?;
     Ok(CreatedInvite {
         url: format!("{}/invite/{}", ctx.settings.public_url, token),
@@ -125,18 +136,30 @@ pub async fn create_invite(ctx: &Ctx, actor: &Actor, slug: &str, role: Role) -> 
 
 pub async fn revoke_invite(ctx: &Ctx, actor: &Actor, slug: &str, invite_id: Uuid) -> DomainResult<()> {
     let org = require_role(ctx, actor, slug, Role::Admin).await?;
-    let done = exec_on_db!(&ctx.db, |p| sqlx::query(
+    let done = exec_on_db!(&ctx.db, |p| {
+        sqlx::query(
         "UPDATE invites SET revoked_at = $3 WHERE id = $1 AND org_id = $2 AND accepted_at IS NULL AND revoked_at IS NULL"
     )
     .bind(invite_id)
     .bind(org.id)
     .bind(ctx.clock.now())
     .execute(p)
-    .await)?;
+    .await
+    })?;
     if done == 0 {
         return Err(AppError::not_found());
     }
-    audit::record(ctx, actor.into(), AuditEvent { org_id: Some(org.id), action: "member.invite_revoke", target: Some(invite_id.to_string()), details: None }).await
+    audit::record(
+        ctx,
+        actor.into(),
+        AuditEvent {
+            org_id: Some(org.id),
+            action: "member.invite_revoke",
+            target: Some(invite_id.to_string()),
+            details: None,
+        },
+    )
+    .await
 }
 
 #[derive(sqlx::FromRow)]
@@ -177,7 +200,8 @@ pub async fn accept_invite(ctx: &Ctx, actor: &Actor, token: &str) -> DomainResul
         return Ok(invite.slug);
     }
     let now = ctx.clock.now();
-    let result: DomainResult<()> = on_db!(&ctx.db, |p| async {
+    let result: DomainResult<()> = on_db!(&ctx.db, |p| {
+        async {
         let mut tx = p.begin().await?;
         // Claim the invite first: of two people racing on one link, one wins.
         let claimed = sqlx::query(
@@ -208,7 +232,8 @@ pub async fn accept_invite(ctx: &Ctx, actor: &Actor, token: &str) -> DomainResul
         tx.commit().await?;
         Ok(())
     }
-    .await);
+    .await
+    });
     result.map(|()| invite.slug)
 }
 
@@ -244,21 +269,23 @@ async fn change(ctx: &Ctx, actor: &Actor, slug: &str, target: Uuid, change: Chan
         // Writing the org row first serializes membership changes per org on
         // both backends, so two owners cannot demote each other at once.
         sqlx::query("UPDATE orgs SET updated_at = $2 WHERE id = $1").bind(org.id).bind(now).execute(&mut *tx).await?;
-        let current: Option<String> = sqlx::query_scalar("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
-            .bind(org.id)
-            .bind(target)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let current: Option<String> =
+            sqlx::query_scalar("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
+                .bind(org.id)
+                .bind(target)
+                .fetch_optional(&mut *tx)
+                .await?;
         let current = current.map(|r| role_of(&r)).ok_or_else(AppError::not_found)?;
         if current == Role::Owner && org.role != Role::Owner && !leaving {
             return Err(AppError::forbidden("Only owners can change or remove an owner"));
         }
         let stays_owner = matches!(change, Change::Role(Role::Owner));
         if current == Role::Owner && !stays_owner {
-            let owners: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE org_id = $1 AND role = 'owner'")
-                .bind(org.id)
-                .fetch_one(&mut *tx)
-                .await?;
+            let owners: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE org_id = $1 AND role = 'owner'")
+                    .bind(org.id)
+                    .fetch_one(&mut *tx)
+                    .await?;
             if owners <= 1 {
                 return Err(AppError::conflict(
                     "An organization needs at least one owner: make someone else an owner first",
@@ -281,10 +308,14 @@ async fn change(ctx: &Ctx, actor: &Actor, slug: &str, target: Uuid, change: Chan
                     .bind(target)
                     .execute(&mut *tx)
                     .await?;
-                (if leaving { "member.leave" } else { "member.remove" }, serde_json::json!({ "role": current.as_str() }))
+                (
+                    if leaving { "member.leave" } else { "member.remove" },
+                    serde_json::json!({ "role": current.as_str() }),
+                )
             }
         };
-        let event = AuditEvent { org_id: Some(org.id), action, target: Some(target.to_string()), details: Some(details) };
+        let event =
+            AuditEvent { org_id: Some(org.id), action, target: Some(target.to_string()), details: Some(details) };
         audit::audit_in_tx!(ctx, &mut *tx, actor.into(), event)?;
         tx.commit().await?;
         Ok(())

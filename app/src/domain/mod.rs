@@ -40,12 +40,7 @@ pub struct DomainSettings {
 /// `/api/v1` keys.
 #[derive(Clone, Debug)]
 pub enum Actor {
-    User {
-        user_id: Uuid,
-        session_id: Uuid,
-        stepped_up_at: Option<DateTime<Utc>>,
-        ip: Option<String>,
-    },
+    User { user_id: Uuid, session_id: Uuid, stepped_up_at: Option<DateTime<Utc>>, ip: Option<String> },
 }
 
 impl Actor {

@@ -9,10 +9,43 @@ use crate::model::{AppError, OrgContext, OrgOverview, OrgSummary, Role};
 
 /// Words that are, or may become, top-level paths of the product.
 pub const RESERVED_SLUGS: &[&str] = &[
-    "api", "share", "pkg", "settings", "login", "logout", "signup", "signin", "new", "invite",
-    "invites", "healthz", "readyz", "admin", "static", "assets", "public", "favicon.ico", "orgs",
-    "org", "account", "accounts", "auth", "oauth", "webhooks", "docs", "mcp", "fn", "app",
-    "dashboard", "help", "support", "status", "billing", "www", "root", "system",
+    "api",
+    "share",
+    "pkg",
+    "settings",
+    "login",
+    "logout",
+    "signup",
+    "signin",
+    "new",
+    "invite",
+    "invites",
+    "healthz",
+    "readyz",
+    "admin",
+    "static",
+    "assets",
+    "public",
+    "favicon.ico",
+    "orgs",
+    "org",
+    "account",
+    "accounts",
+    "auth",
+    "oauth",
+    "webhooks",
+    "docs",
+    "mcp",
+    "fn",
+    "app",
+    "dashboard",
+    "help",
+    "support",
+    "status",
+    "billing",
+    "www",
+    "root",
+    "system",
 ];
 
 pub fn validate_slug(slug: &str) -> DomainResult<()> {
@@ -21,10 +54,7 @@ pub fn validate_slug(slug: &str) -> DomainResult<()> {
         return Err(AppError::validation("slug", "The slug must be 3 to 40 characters long"));
     }
     if !slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-        return Err(AppError::validation(
-            "slug",
-            "Use only lowercase letters, digits and dashes in the slug",
-        ));
+        return Err(AppError::validation("slug", "Use only lowercase letters, digits and dashes in the slug"));
     }
     if slug.starts_with('-') || slug.ends_with('-') {
         return Err(AppError::validation("slug", "The slug cannot start or end with a dash"));
@@ -91,7 +121,8 @@ pub async fn create_org(ctx: &Ctx, actor: &Actor, name: &str, slug: &str) -> Dom
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        let event = AuditEvent { org_id: Some(org_id), action: "org.create", target: Some(slug.clone()), details: None };
+        let event =
+            AuditEvent { org_id: Some(org_id), action: "org.create", target: Some(slug.clone()), details: None };
         audit::audit_in_tx!(ctx, &mut *tx, actor.into(), event)?;
         tx.commit().await?;
         Ok(())
@@ -110,7 +141,12 @@ struct OrgRow {
 
 impl OrgRow {
     fn into_summary(self) -> OrgSummary {
-        OrgSummary { id: self.id, slug: self.slug, name: self.name, role: Role::parse(&self.role).unwrap_or(Role::Member) }
+        OrgSummary {
+            id: self.id,
+            slug: self.slug,
+            name: self.name,
+            role: Role::parse(&self.role).unwrap_or(Role::Member),
+        }
     }
 }
 
@@ -159,14 +195,14 @@ pub async fn context(ctx: &Ctx, actor: &Actor, slug: &str) -> DomainResult<OrgCo
 
 pub async fn overview(ctx: &Ctx, actor: &Actor, slug: &str) -> DomainResult<OrgOverview> {
     let org = membership(&ctx.db, actor.user_id(), slug).await?;
-    let member_count: i64 = on_db!(&ctx.db, |p| sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE org_id = $1")
-        .bind(org.id)
-        .fetch_one(p)
-        .await)?;
+    let member_count: i64 =
+        on_db!(&ctx.db, |p| sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE org_id = $1")
+            .bind(org.id)
+            .fetch_one(p)
+            .await)?;
     let recent_activity = audit::recent_for_org(ctx, org.id, 10).await?;
     Ok(OrgOverview { member_count, recent_activity })
 }
-
 
 #[cfg(test)]
 mod tests {

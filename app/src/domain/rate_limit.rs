@@ -23,11 +23,7 @@ fn per_minute(n: u32) -> Quota {
 
 impl RateLimits {
     pub fn new(enabled: bool) -> Self {
-        Self {
-            enabled,
-            sign_in: RateLimiter::keyed(per_minute(5)),
-            sign_up: RateLimiter::keyed(per_minute(5)),
-        }
+        Self { enabled, sign_in: RateLimiter::keyed(per_minute(5)), sign_up: RateLimiter::keyed(per_minute(5)) }
     }
 
     /// Takes one token from `limiter` for `key`, or says how long to wait.

@@ -78,11 +78,7 @@ impl std::error::Error for AppError {}
 
 impl AppError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            details: None,
-        }
+        Self { code, message: message.into(), details: None }
     }
 
     pub fn with_details(mut self, details: serde_json::Value) -> Self {
@@ -112,16 +108,12 @@ impl AppError {
 
     /// A valid shape with a value out of range; `field` names the input.
     pub fn validation(field: &str, message: impl Into<String>) -> Self {
-        Self::new(ErrorCode::ValidationError, message)
-            .with_details(serde_json::json!({ "field": field }))
+        Self::new(ErrorCode::ValidationError, message).with_details(serde_json::json!({ "field": field }))
     }
 
     pub fn too_many_requests(retry_after_seconds: u64) -> Self {
-        Self::new(
-            ErrorCode::TooManyRequests,
-            format!("Too many attempts. Try again in {retry_after_seconds} seconds."),
-        )
-        .with_details(serde_json::json!({ "retryAfterSeconds": retry_after_seconds }))
+        Self::new(ErrorCode::TooManyRequests, format!("Too many attempts. Try again in {retry_after_seconds} seconds."))
+            .with_details(serde_json::json!({ "retryAfterSeconds": retry_after_seconds }))
     }
 
     pub fn internal() -> Self {

@@ -5,7 +5,9 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 
-use crate::api::members::{get_invite_preview, get_members_page, AcceptInvite, ChangeMemberRole, CreateInvite, RemoveMember, RevokeInvite};
+use crate::api::members::{
+    get_invite_preview, get_members_page, AcceptInvite, ChangeMemberRole, CreateInvite, RemoveMember, RevokeInvite,
+};
 use crate::components::forms::{action_error, loaded, FormError, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD, INPUT};
 use crate::components::layout::{use_org_slug, PageHeader};
 use crate::model::{MemberView, Role};
@@ -18,7 +20,9 @@ pub fn MembersPage() -> impl IntoView {
     let remove = ServerAction::<RemoveMember>::new();
     let revoke = ServerAction::<RevokeInvite>::new();
     let page = Resource::new(
-        move || (slug.get(), invite.version().get(), change.version().get(), remove.version().get(), revoke.version().get()),
+        move || {
+            (slug.get(), invite.version().get(), change.version().get(), remove.version().get(), revoke.version().get())
+        },
         |(slug, ..)| get_members_page(slug),
     );
     let invite_error = action_error(invite);

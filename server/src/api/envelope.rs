@@ -28,7 +28,8 @@ impl IntoResponse for ApiError {
         }
         let mut res = (status, Json(json!({ "success": false, "error": body }))).into_response();
         if err.code == ErrorCode::TooManyRequests {
-            let secs = err.details.as_ref().and_then(|d| d.get("retryAfterSeconds")).and_then(|v| v.as_u64()).unwrap_or(1);
+            let secs =
+                err.details.as_ref().and_then(|d| d.get("retryAfterSeconds")).and_then(|v| v.as_u64()).unwrap_or(1);
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                 res.headers_mut().insert(RETRY_AFTER, v);
             }
@@ -44,4 +45,28 @@ impl<T: Serialize> IntoResponse for ApiOk<T> {
     fn into_response(self) -> Response {
         Json(json!({ "success": true, "data": self.0 })).into_response()
     }
+}
+
+/// Server functions answer errors with status 500 whatever they are
+/// (leptos's default). This gives each `AppError` its real status, and 429s
+/// their `Retry-After`, for every server function at once. Form posts
+/// without JavaScript are redirects (302) and pass untouched.
+pub async fn server_fn_status(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let res = next.run(req).await;
+    if res.status() != StatusCode::INTERNAL_SERVER_ERROR {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    if let Ok(err) = serde_json::from_slice::<AppError>(&bytes) {
+        parts.status = StatusCode::from_u16(err.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if err.code == ErrorCode::TooManyRequests {
+            let secs =
+                err.details.as_ref().and_then(|d| d.get("retryAfterSeconds")).and_then(|v| v.as_u64()).unwrap_or(1);
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                parts.headers.insert(RETRY_AFTER, v);
+            }
+        }
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
 }

@@ -1,0 +1,181 @@
+// Shared steps of the end-to-end tests: unique users and orgs, waiting for
+// hydration, screenshots, and failing on uncaught errors in the page.
+import { test as base, expect, type Browser, type BrowserContext, type Page } from '@playwright/test';
+import * as path from 'node:path';
+
+export { expect };
+
+export const PASSWORD = 'correct horse battery';
+
+/** The sidebar sections of an org and their paths below `/<slug>`. */
+export const SECTIONS: ReadonlyArray<readonly [name: string, subpath: string]> = [
+  ['Overview', ''],
+  ['Agents', '/agents'],
+  ['Projects', '/projects'],
+  ['Schedules', '/schedules'],
+  ['Skills', '/skills'],
+  ['Connectors', '/connectors'],
+  ['Notifications', '/notifications'],
+  ['Billing', '/billing'],
+  ['Developers', '/developers'],
+  ['Members', '/members'],
+];
+
+function randomSuffix(): string {
+  return `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+}
+
+export function uniqueEmail(who: string): string {
+  return `${who}-${randomSuffix()}@example.test`;
+}
+
+/** 3–40 lowercase letters, digits or dashes. */
+export function uniqueSlug(): string {
+  return `e2e-${randomSuffix()}`;
+}
+
+export function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** A URL whose path is exactly `pathname` (any query string). */
+export function urlPath(pathname: string): RegExp {
+  return new RegExp(`^[^?#]*//[^/]+${escapeRegExp(pathname)}(\\?.*)?$`);
+}
+
+/** Saved under end2end/screenshots/ and kept as an artifact of the run. */
+export async function screenshot(page: Page, name: string): Promise<void> {
+  await page.screenshot({
+    path: path.join(__dirname, '..', 'screenshots', `${name}.png`),
+    fullPage: true,
+  });
+}
+
+// Leptos's hydration script imports /pkg/alumia.js, then calls its exported
+// `hydrate()`. Playwright serves that module with `hydrate` wrapped so the
+// page records when hydration has finished: clicks on JS-enhanced forms
+// before that would fall back to plain form posts.
+const HYDRATION_HOOK = `
+;try {
+  const __e2eHydrate = hydrate;
+  hydrate = function (...args) {
+    const result = __e2eHydrate.apply(this, args);
+    window.__e2eHydrated = true;
+    return result;
+  };
+} catch (error) {
+  console.error('e2e: could not wrap hydrate()', error);
+}
+`;
+
+async function trackHydration(context: BrowserContext): Promise<void> {
+  await context.route(/\/pkg\/alumia\.js(\?.*)?$/, async (route) => {
+    const response = await route.fetch();
+    const body = await response.text();
+    await route.fulfill({
+      status: response.status(),
+      contentType: 'text/javascript; charset=utf-8',
+      headers: { 'cache-control': 'no-store' },
+      body: response.ok() ? body + HYDRATION_HOOK : body,
+    });
+  });
+}
+
+/** Wait until the wasm has hydrated the current document. */
+export async function hydrated(page: Page): Promise<void> {
+  await page.waitForLoadState('networkidle');
+  await page.waitForFunction(() => (window as { __e2eHydrated?: boolean }).__e2eHydrated === true, undefined, {
+    timeout: 20_000,
+  });
+}
+
+/** Open `url` with a full page load, expect `status`, wait for hydration. */
+export async function visit(page: Page, url: string, status = 200): Promise<void> {
+  const response = await page.goto(url);
+  expect(response, `no response for ${url}`).not.toBeNull();
+  expect(response!.status(), `HTTP status of ${url}`).toBe(status);
+  await hydrated(page);
+}
+
+/** Uncaught exceptions (a wasm panic, a failed hydration) fail the test. */
+function collectErrors(page: Page): Error[] {
+  const errors: Error[] = [];
+  page.on('pageerror', (error) => errors.push(error));
+  page.on('console', (message) => {
+    if (message.type() === 'error') console.log(`[browser console error] ${message.text()}`);
+  });
+  return errors;
+}
+
+export function expectNoPageErrors(errors: Error[]): void {
+  expect(errors.map((e) => `${e.name}: ${e.message}`), 'uncaught errors in the page').toEqual([]);
+}
+
+/** A second, independent browser (own cookies), e.g. another user. */
+export async function openBrowser(
+  browser: Browser,
+  options: { javaScriptEnabled?: boolean } = {},
+): Promise<{ context: BrowserContext; page: Page; errors: Error[] }> {
+  const context = await browser.newContext({
+    baseURL: base.info().project.use.baseURL,
+    ...options,
+  });
+  await trackHydration(context);
+  const page = await context.newPage();
+  return { context, page, errors: collectErrors(page) };
+}
+
+export const test = base.extend<{ pageErrors: Error[] }>({
+  context: async ({ context }, use) => {
+    await trackHydration(context);
+    await use(context);
+  },
+  // Every test's main page fails on uncaught errors, without asking.
+  pageErrors: [
+    async ({ page }, use) => {
+      const errors = collectErrors(page);
+      await use(errors);
+      expectNoPageErrors(errors);
+    },
+    { auto: true },
+  ],
+});
+
+/** Sign up on /signup; with JavaScript the form is used once hydrated. */
+export async function signUp(page: Page, email: string, { js = true } = {}): Promise<void> {
+  if (js) await visit(page, '/signup');
+  else await page.goto('/signup');
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Create your account');
+  await fillSignUp(page, email);
+}
+
+/** Fill and submit the sign-up form already on screen. */
+export async function fillSignUp(page: Page, email: string): Promise<void> {
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Create account' }).click();
+}
+
+export async function signIn(page: Page, email: string, password = PASSWORD): Promise<void> {
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Sign in');
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+/** On /new: create an org and expect to land on its overview. */
+export async function createOrg(page: Page, name: string, slug: string): Promise<void> {
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Create an organization');
+  await page.getByLabel('Organization name').fill(name);
+  await page.getByLabel('Slug').fill(slug);
+  await page.getByRole('button', { name: 'Create organization' }).click();
+  await expect(page).toHaveURL(urlPath(`/${slug}`));
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Overview');
+}
+
+/** The one h1 of the page. */
+export async function expectH1(page: Page, text: string): Promise<void> {
+  const h1 = page.getByRole('heading', { level: 1 });
+  await expect(h1).toHaveCount(1);
+  await expect(h1).toHaveText(text);
+}

@@ -1,0 +1,8 @@
+//! Integration tests: the real server on port 0, driven over HTTP. The
+//! whole suite runs on SQLite, and on PostgreSQL when
+//! `TEST_DATABASE_URL` is set (each test gets its own database).
+
+mod accounts;
+mod members;
+mod orgs;
+mod support;

@@ -1,0 +1,233 @@
+//! Test harness: a real server per test and a cookie-keeping client that
+//! talks to it like a browser (forms to `/fn/*`, pages, `/api/v1`).
+
+use std::path::PathBuf;
+
+use reqwest::header::{ACCEPT, COOKIE, ORIGIN, SET_COOKIE};
+use reqwest::{redirect, StatusCode};
+use serde_json::Value;
+use sqlx::Connection;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use app::domain::Ctx;
+use server::{Config, Settings};
+
+pub struct TestServer {
+    pub base: String,
+    pub ctx: Ctx,
+    shutdown: Option<oneshot::Sender<()>>,
+    data_dir: PathBuf,
+    pg: Option<(String, String)>,
+}
+
+/// Which backend this run uses: PostgreSQL when `TEST_DATABASE_URL` is set.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())
+}
+
+async fn fresh_postgres(admin_url: &str) -> (String, String) {
+    let name = format!("alumia_test_{}", Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(admin_url).await.expect("connect to TEST_DATABASE_URL");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
+    let (base, _) = admin_url.rsplit_once('/').expect("database url has a path");
+    (format!("{base}/{name}"), name)
+}
+
+pub async fn start() -> TestServer {
+    start_with(|_| {}).await
+}
+
+pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> TestServer {
+    let data_dir = std::env::temp_dir().join(format!("alumia-test-{}", Uuid::new_v4().simple()));
+    let pg = match postgres_url() {
+        Some(admin) => Some(fresh_postgres(&admin).await),
+        None => None,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut settings = Settings {
+        data_dir: Some(data_dir.clone()),
+        public_url: Some(format!("http://{addr}")),
+        database_url: pg.as_ref().map(|(url, _)| url.clone()),
+        site_root: Some(data_dir.join("site")),
+        ..Default::default()
+    };
+    adjust(&mut settings);
+    let config = Config::resolve(&settings).expect("test config");
+    let built = server::build(&config).await.expect("server builds");
+    let ctx = built.ctx.clone();
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(server::serve(built, listener, async move {
+        let _ = rx.await;
+    }));
+    TestServer {
+        base: format!("http://{addr}"),
+        ctx,
+        shutdown: Some(tx),
+        data_dir,
+        pg: pg.map(|(_, name)| (postgres_url().unwrap(), name)),
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+        if let Some((admin, name)) = self.pg.take() {
+            // Drop runs outside any async context we may block: use a thread.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async {
+                    if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute(&mut conn)
+                            .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// A browser: keeps the session cookie, sends our Origin on mutations.
+#[derive(Clone)]
+pub struct Browser {
+    pub base: String,
+    pub origin: String,
+    pub cookie: Option<String>,
+    http: reqwest::Client,
+}
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|_| panic!("not JSON ({}): {}", self.status, self.body))
+    }
+
+    pub fn location(&self) -> Option<String> {
+        self.headers.get("location").map(|v| v.to_str().unwrap().to_string())
+    }
+
+    pub fn h1(&self) -> String {
+        let start = self.body.find("<h1").expect("page has an h1");
+        let open_end = self.body[start..].find('>').unwrap() + start + 1;
+        let close = self.body[open_end..].find("</h1>").unwrap() + open_end;
+        self.body[open_end..close].to_string()
+    }
+}
+
+impl Browser {
+    pub fn new(server: &TestServer) -> Browser {
+        Browser {
+            base: server.base.clone(),
+            origin: server.base.clone(),
+            cookie: None,
+            http: reqwest::Client::builder().redirect(redirect::Policy::none()).build().unwrap(),
+        }
+    }
+
+    fn remember(&mut self, res: &reqwest::Response) {
+        for value in res.headers().get_all(SET_COOKIE) {
+            let text = value.to_str().unwrap();
+            if let Some(rest) = text.strip_prefix("alumia_session=") {
+                let v = rest.split(';').next().unwrap_or("");
+                // An expired cookie (flush) deletes it.
+                if v.is_empty() || text.contains("Max-Age=0") {
+                    self.cookie = None;
+                } else {
+                    self.cookie = Some(v.to_string());
+                }
+            }
+        }
+    }
+
+    async fn finish(&mut self, res: reqwest::Response) -> Answer {
+        self.remember(&res);
+        Answer { status: res.status(), headers: res.headers().clone(), body: res.text().await.unwrap() }
+    }
+
+    fn with_cookie(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.cookie {
+            Some(c) => req.header(COOKIE, format!("alumia_session={c}")),
+            None => req,
+        }
+    }
+
+    /// Calls a server function as the dashboard's JavaScript does.
+    pub async fn call(&mut self, name: &str, form: &[(&str, &str)]) -> Answer {
+        let req = self
+            .http
+            .post(format!("{}/fn/{name}", self.base))
+            .header(ORIGIN, &self.origin)
+            .header(ACCEPT, "application/json")
+            .form(form);
+        let res = self.with_cookie(req).send().await.unwrap();
+        self.finish(res).await
+    }
+
+    /// Posts a form as a browser without JavaScript does.
+    pub async fn submit(&mut self, name: &str, referer: &str, form: &[(&str, &str)]) -> Answer {
+        let req = self
+            .http
+            .post(format!("{}/fn/{name}", self.base))
+            .header(ORIGIN, &self.origin)
+            .header(ACCEPT, "text/html,application/xhtml+xml")
+            .header("referer", format!("{}{referer}", self.base))
+            .form(form);
+        let res = self.with_cookie(req).send().await.unwrap();
+        self.finish(res).await
+    }
+
+    pub async fn page(&mut self, path: &str) -> Answer {
+        let req = self.http.get(format!("{}{path}", self.base)).header(ACCEPT, "text/html");
+        let res = self.with_cookie(req).send().await.unwrap();
+        self.finish(res).await
+    }
+
+    pub async fn get(&mut self, path: &str) -> Answer {
+        let req = self.http.get(format!("{}{path}", self.base));
+        let res = self.with_cookie(req).send().await.unwrap();
+        self.finish(res).await
+    }
+
+    pub async fn sign_up(&mut self, email: &str) -> Answer {
+        let a = self.call("sign_up", &[("email", email), ("password", PASSWORD)]).await;
+        assert_eq!(a.status, StatusCode::OK, "sign up {email}: {}", a.body);
+        a
+    }
+
+    pub async fn create_org(&mut self, slug: &str) -> Answer {
+        let a = self.call("create_org", &[("name", &format!("Org {slug}")), ("slug", slug)]).await;
+        assert_eq!(a.status, StatusCode::OK, "create org {slug}: {}", a.body);
+        a
+    }
+}
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A unique email per call, so tests never share accounts.
+pub fn email(tag: &str) -> String {
+    format!("{tag}-{}@example.com", &Uuid::new_v4().simple().to_string()[..8])
+}
+
+pub fn slug(tag: &str) -> String {
+    format!("{tag}-{}", &Uuid::new_v4().simple().to_string()[..8])
+}
+
+/// How many audit rows with `action` exist (optionally for one org).
+pub async fn audit_count(server: &TestServer, action: &str) -> i64 {
+    app::on_db!(&server.ctx.db, |p| sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM audit_log WHERE action = $1")
+        .bind(action)
+        .fetch_one(p)
+        .await)
+    .unwrap()
+}

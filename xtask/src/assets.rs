@@ -1,0 +1,179 @@
+//! `build-assets`: the hydrate wasm, its JS glue, the stylesheet and the
+//! static files, laid out as cargo-leptos would under `<target>/site`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result};
+
+use crate::{css, util, Paths};
+
+/// Leptos's `HydrationScripts` loads `/pkg/<output-name>.js` and
+/// `/pkg/<output-name>_bg.wasm`; the name is `alumia` (workspace metadata).
+pub const OUTPUT_NAME: &str = "alumia";
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+/// Release-like profile for the wasm only (opt-level "z", lto, panic abort),
+/// so the server binary keeps the ordinary release profile.
+const WASM_PROFILE: &str = "wasm-release";
+/// Older binaryen releases (Debian's 108) produce a wasm whose hydration
+/// fails in the browser (`WebAssembly.Table.set(): Argument 1 is invalid`).
+const MIN_BINARYEN: u32 = 132;
+
+pub fn build_assets(paths: &Paths, release: bool) -> Result<()> {
+    ensure_wasm_target()?;
+
+    util::heading(&format!("building the hydrate wasm (-p frontend, profile {WASM_PROFILE})"));
+    util::run(util::cargo().current_dir(&paths.root).args([
+        "build",
+        "-p",
+        "frontend",
+        "--target",
+        WASM_TARGET,
+        "--profile",
+        WASM_PROFILE,
+    ]))?;
+    let wasm = paths.target.join(WASM_TARGET).join(WASM_PROFILE).join("frontend.wasm");
+
+    let wasm_opt = if release { find_wasm_opt(&paths.root) } else { None };
+    bindgen(paths, &wasm, release, wasm_opt.as_deref())?;
+
+    util::heading("generating CSS (encre-css)");
+    let css_path = paths.pkg.join(format!("{OUTPUT_NAME}.css"));
+    let stylesheet = css::generate(&paths.root)?;
+    let changed = util::write_if_changed(&css_path, stylesheet.as_bytes())?;
+    println!("{} ({} bytes{})", css_path.display(), stylesheet.len(), if changed { "" } else { ", unchanged" });
+
+    copy_public(&paths.root.join("public"), &paths.site)?;
+    println!("site root: {}", paths.site.display());
+    Ok(())
+}
+
+pub fn ensure_wasm_target() -> Result<()> {
+    if !util::on_path("rustup") {
+        // A toolchain not managed by rustup: assume it has the target, and
+        // let cargo say so if it does not.
+        return Ok(());
+    }
+    let installed = util::output(Command::new("rustup").args(["target", "list", "--installed"]))?;
+    if installed.lines().any(|line| line.trim() == WASM_TARGET) {
+        return Ok(());
+    }
+    util::heading(&format!("installing the {WASM_TARGET} target"));
+    util::run(Command::new("rustup").args(["target", "add", WASM_TARGET]))
+}
+
+/// Run wasm-bindgen (and wasm-opt when given) unless the outputs are newer
+/// than the wasm, this xtask binary, and were made with the same wasm-opt
+/// choice (remembered in a stamp file).
+fn bindgen(paths: &Paths, wasm: &Path, release: bool, wasm_opt: Option<&Path>) -> Result<()> {
+    let js = paths.pkg.join(format!("{OUTPUT_NAME}.js"));
+    let bg_wasm = paths.pkg.join(format!("{OUTPUT_NAME}_bg.wasm"));
+    let stamp = paths.pkg.join(".wasm-build");
+    let mode = format!(
+        "release={release} wasm-opt={}\n",
+        wasm_opt.map_or("none".to_string(), |tool| tool.display().to_string())
+    );
+    let exe = std::env::current_exe().ok();
+    let mut inputs = vec![wasm];
+    inputs.extend(exe.as_deref());
+    if util::up_to_date(&[&js, &bg_wasm], &inputs) && std::fs::read_to_string(&stamp).is_ok_and(|s| s == mode) {
+        println!("\n==> wasm-bindgen: {} is up to date", bg_wasm.display());
+        return Ok(());
+    }
+
+    util::heading("wasm-bindgen (--target web)");
+    std::fs::create_dir_all(&paths.pkg).with_context(|| format!("creating {}", paths.pkg.display()))?;
+    // Stale snippets of an earlier build would otherwise linger.
+    let snippets = paths.pkg.join("snippets");
+    if snippets.exists() {
+        std::fs::remove_dir_all(&snippets).with_context(|| format!("removing {}", snippets.display()))?;
+    }
+    wasm_bindgen_cli_support::Bindgen::new()
+        .input_path(wasm)
+        .web(true)?
+        .out_name(OUTPUT_NAME)
+        .typescript(false)
+        // Function names (half the file) only help reading panics in a
+        // debug session; wasm-opt would drop them anyway.
+        .remove_name_section(release)
+        .generate(&paths.pkg)
+        .with_context(|| format!("wasm-bindgen on {}", wasm.display()))?;
+    println!("{} ({} bytes)", bg_wasm.display(), file_len(&bg_wasm));
+
+    if let Some(tool) = wasm_opt {
+        util::heading("wasm-opt -Oz");
+        let optimized = paths.pkg.join(format!("{OUTPUT_NAME}_bg.opt.wasm"));
+        util::run(Command::new(tool).arg("-Oz").arg(&bg_wasm).arg("-o").arg(&optimized))?;
+        std::fs::rename(&optimized, &bg_wasm).with_context(|| format!("replacing {}", bg_wasm.display()))?;
+        println!("{} ({} bytes)", bg_wasm.display(), file_len(&bg_wasm));
+    }
+    std::fs::write(&stamp, mode).with_context(|| format!("writing {}", stamp.display()))?;
+    Ok(())
+}
+
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+/// npm's `binaryen` (root package.json), installed with `npm ci` when npm is
+/// there and it is not. Only a binaryen >= 132 is used; anything going wrong
+/// only means the wasm stays unoptimized (larger, still correct).
+fn find_wasm_opt(root: &Path) -> Option<PathBuf> {
+    let tool = root.join("node_modules/.bin/wasm-opt");
+    if !tool.is_file() && root.join("package.json").is_file() && util::on_path("npm") {
+        util::heading("installing npm binaryen for wasm-opt (root package.json)");
+        let mut npm = Command::new("npm");
+        npm.current_dir(root);
+        if root.join("package-lock.json").is_file() {
+            npm.arg("ci");
+        } else {
+            npm.arg("install");
+        }
+        if let Err(err) = util::run(&mut npm) {
+            println!("warning: {err:#}; the wasm will not be optimized");
+        }
+    }
+    if !tool.is_file() {
+        println!("\nnote: no node_modules/.bin/wasm-opt (npm binaryen); skipping wasm-opt");
+        return None;
+    }
+    let version = binaryen_version(root);
+    match version {
+        Some(major) if major >= MIN_BINARYEN => Some(tool),
+        _ => {
+            println!(
+                "\nnote: npm binaryen {} is older than {MIN_BINARYEN} (or unknown); skipping wasm-opt",
+                version.map_or("?".to_string(), |v| v.to_string())
+            );
+            None
+        }
+    }
+}
+
+/// The major version in `node_modules/binaryen/package.json`.
+fn binaryen_version(root: &Path) -> Option<u32> {
+    let manifest = std::fs::read_to_string(root.join("node_modules/binaryen/package.json")).ok()?;
+    // `"version": "132.0.0"` — a full JSON parser is not worth a dependency.
+    let after = &manifest[manifest.find("\"version\"")? + "\"version\"".len()..];
+    let value = after.trim_start().strip_prefix(':')?.trim_start();
+    let value = value.strip_prefix('"')?;
+    value.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+}
+
+/// Copy `public/` into the site root (cargo-leptos's `assets-dir`),
+/// skipping files whose contents are already there.
+fn copy_public(public: &Path, site: &Path) -> Result<()> {
+    let files = util::files_with_suffix(public, "")?;
+    let mut copied = 0;
+    for file in &files {
+        let relative = file.strip_prefix(public)?;
+        let contents = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        if util::write_if_changed(&site.join(relative), &contents)? {
+            copied += 1;
+        }
+    }
+    if !files.is_empty() {
+        println!("public/: {} file(s), {copied} copied to {}", files.len(), site.display());
+    }
+    Ok(())
+}
