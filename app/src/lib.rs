@@ -52,6 +52,27 @@ pub fn shell(options: LeptosOptions, css_href: String) -> impl IntoView {
     }
 }
 
+/// The 404 document the server answers for `/<orgSlug>/…` when the org
+/// does not exist or the visitor is not a member. Static: nothing to hydrate.
+pub fn not_found_shell(css_href: String) -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <link rel="stylesheet" href=css_href/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <MetaTags/>
+            </head>
+            <body class="bg-slate-50 text-slate-900 antialiased">
+                <NotFound/>
+            </body>
+        </html>
+    }
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod config;
 pub mod csrf;
+pub mod org_gate;
 pub mod router;
 pub mod sessions;
 

@@ -1,10 +1,14 @@
 //! The whole HTTP surface: dashboard pages and server functions (Leptos),
 //! `/api/v1`, health checks, assets; sessions and the CSRF guard around it.
 
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::Request;
+use axum::middleware::Next;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
@@ -16,13 +20,14 @@ use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::time::Duration;
 use tower_sessions::cookie::SameSite;
-use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions::{Expiry, Session, SessionManagerLayer};
 
 use app::domain::Ctx;
-use app::{shell, App};
+use app::{not_found_shell, shell, App};
 
 use crate::config::Config;
 use crate::csrf::{check_origin, AllowedOrigin};
+use crate::org_gate::{self, OrgGate, RenderNotFound};
 use crate::sessions::DbSessionStore;
 
 /// `/pkg/alumia.css?v=<hash>`: a new stylesheet gets a new URL.
@@ -66,9 +71,24 @@ pub fn build(config: &Config, ctx: Ctx, store: DbSessionStore) -> Router {
 
     let public_origin = config.public_url.clone();
 
+    let not_found = {
+        let render = leptos_axum::render_app_async_with_context(context.clone(), {
+            let css = css.clone();
+            move || not_found_shell(css.clone())
+        });
+        Arc::new(move |req: Request<Body>| {
+            let render = render.clone();
+            Box::pin(async move { render(req).await.into_response() }) as Pin<Box<dyn Future<Output = _> + Send>>
+        }) as RenderNotFound
+    };
+    let gate = OrgGate { ctx: ctx.clone(), not_found };
+
     let leptos = Router::new()
         .leptos_routes_with_context(&options, routes, context, app_shell)
         .route_layer(axum::middleware::from_fn(crate::api::envelope::server_fn_status))
+        .route_layer(axum::middleware::from_fn(move |session: Session, req: Request<Body>, next: Next| {
+            org_gate::check(gate.clone(), session, req, next)
+        }))
         .fallback(move |req: Request<Body>| {
             let fallback = fallback.clone();
             async move { fallback(req).await.into_response() }

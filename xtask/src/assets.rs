@@ -22,7 +22,11 @@ const MIN_BINARYEN: u32 = 132;
 pub fn build_assets(paths: &Paths, release: bool) -> Result<()> {
     ensure_wasm_target()?;
 
-    util::heading(&format!("building the hydrate wasm (-p frontend, profile {WASM_PROFILE})"));
+    // `XTASK_WASM_DEBUG=1` builds the wasm with debug assertions, which
+    // turns leptos's hydration panics into messages naming the element.
+    let debug = std::env::var_os("XTASK_WASM_DEBUG").is_some_and(|v| v == "1");
+    let (profile, profile_dir) = if debug { ("dev", "debug") } else { (WASM_PROFILE, WASM_PROFILE) };
+    util::heading(&format!("building the hydrate wasm (-p frontend, profile {profile})"));
     util::run(util::cargo().current_dir(&paths.root).args([
         "build",
         "-p",
@@ -30,9 +34,9 @@ pub fn build_assets(paths: &Paths, release: bool) -> Result<()> {
         "--target",
         WASM_TARGET,
         "--profile",
-        WASM_PROFILE,
+        profile,
     ]))?;
-    let wasm = paths.target.join(WASM_TARGET).join(WASM_PROFILE).join("frontend.wasm");
+    let wasm = paths.target.join(WASM_TARGET).join(profile_dir).join("frontend.wasm");
 
     let wasm_opt = if release { find_wasm_opt(&paths.root) } else { None };
     bindgen(paths, &wasm, release, wasm_opt.as_deref())?;

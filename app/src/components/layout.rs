@@ -7,7 +7,6 @@ use leptos_router::hooks::{use_location, use_params_map};
 
 use crate::api::accounts::SignOut;
 use crate::api::orgs::get_org_context;
-use crate::components::not_found::NotFound;
 use crate::model::{ErrorCode, OrgContext};
 
 /// Sections of an org, in sidebar order: (label, path below the org).
@@ -30,37 +29,27 @@ pub fn use_org_slug() -> Signal<String> {
     Signal::derive(move || params.read().get("org").unwrap_or_default())
 }
 
+/// The frame of every `/<orgSlug>` page. Membership is checked before a
+/// page is rendered (the server's org gate answers 404 to non-members), so
+/// the frame only loads what it shows. The `<Outlet/>` stays outside any
+/// `Suspend`: leptos re-runs `Suspend` children while resolving on the
+/// server, which would build each page (and its data loads) more than once.
 #[component]
 pub fn OrgShell() -> impl IntoView {
     let slug = use_org_slug();
     let context = Resource::new(move || slug.get(), get_org_context);
-    view! {
-        <Suspense fallback=|| view! { <p class="p-8 text-slate-600">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match context.await {
-                    Ok(ctx) => view! { <Frame ctx=ctx/> }.into_any(),
-                    Err(e) if e.code == ErrorCode::Unauthorized => {
-                        view! { <Redirect path="/login"/> }.into_any()
-                    }
-                    Err(_) => view! { <NotFound/> }.into_any(),
-                }
-            })}
-        </Suspense>
-    }
-}
-
-#[component]
-fn Frame(ctx: OrgContext) -> impl IntoView {
-    let sign_out = ServerAction::<SignOut>::new();
-    let base = format!("/{}", ctx.org.slug);
+    let base = format!("/{}", slug.get_untracked());
     let location = use_location();
-    let current_slug = ctx.org.slug.clone();
     view! {
         <div class="min-h-screen bg-slate-50 md:flex">
             <aside class="border-b border-slate-200 bg-white md:min-h-screen md:w-60 md:border-b-0 md:border-r">
                 <div class="px-5 py-4">
                     <a href=base.clone() class="text-lg font-bold tracking-tight text-indigo-800">"Alumia"</a>
-                    <p class="mt-1 truncate text-sm text-slate-600">{ctx.org.name.clone()}</p>
+                    <Suspense fallback=|| view! { <p class="mt-1 h-5"></p> }>
+                        {move || Suspend::new(async move {
+                            context.await.ok().map(|c| view! { <p class="mt-1 truncate text-sm text-slate-600">{c.org.name}</p> })
+                        })}
+                    </Suspense>
                 </div>
                 <nav aria-label="Organization" class="px-3 pb-4">
                     <ul class="flex flex-wrap gap-1 md:block md:space-y-0.5">
@@ -89,7 +78,10 @@ fn Frame(ctx: OrgContext) -> impl IntoView {
                             })
                             .collect_view()}
                         <li class="md:mt-4 md:border-t md:border-slate-200 md:pt-4">
-                            <A href="/settings/security" attr:class="block rounded-md px-3 py-2 text-sm text-slate-700 hover:bg-slate-100">
+                            <A
+                                href="/settings/security"
+                                attr:class="block rounded-md px-3 py-2 text-sm text-slate-700 hover:bg-slate-100"
+                            >
                                 "Security"
                             </A>
                         </li>
@@ -97,53 +89,78 @@ fn Frame(ctx: OrgContext) -> impl IntoView {
                 </nav>
             </aside>
             <div class="flex-1">
-                <header class="flex flex-wrap items-center justify-between gap-3 border-b border-slate-200 bg-white px-6 py-3">
-                    <details class="relative">
-                        <summary class="cursor-pointer list-none rounded-md border border-slate-300 px-3 py-1.5 text-sm text-slate-800 hover:bg-slate-50">
-                            <span class="sr-only">"Switch organization: "</span>
-                            {ctx.org.name.clone()}
-                            <span aria-hidden="true" class="ml-2 text-slate-500">"▾"</span>
-                        </summary>
-                        <ul aria-label="Switch organization" class="absolute z-10 mt-1 w-64 rounded-md border border-slate-200 bg-white py-1 shadow-lg">
-                            {ctx.orgs
-                                .iter()
-                                .map(|o| {
-                                    let is_current = o.slug == current_slug;
-                                    view! {
-                                        <li>
-                                            <a
-                                                href=format!("/{}", o.slug)
-                                                rel="external"
-                                                aria-current=is_current.then_some("true")
-                                                class="block px-3 py-2 text-sm text-slate-800 hover:bg-slate-100"
-                                            >
-                                                {o.name.clone()}
-                                                <span class="ml-2 text-xs text-slate-500">{o.role.as_str()}</span>
-                                            </a>
-                                        </li>
-                                    }
-                                })
-                                .collect_view()}
-                            <li class="border-t border-slate-200">
-                                <a href="/new" class="block px-3 py-2 text-sm font-medium text-indigo-700 hover:bg-slate-100">
-                                    "New organization"
-                                </a>
-                            </li>
-                        </ul>
-                    </details>
-                    <div class="flex items-center gap-3">
-                        <span class="text-sm text-slate-700">{ctx.user_email.clone()}</span>
-                        <ActionForm action=sign_out>
-                            <button type="submit" class="rounded-md px-3 py-1.5 text-sm font-medium text-slate-700 hover:bg-slate-100">
-                                "Sign out"
-                            </button>
-                        </ActionForm>
-                    </div>
+                <header class="flex min-h-14 flex-wrap items-center justify-between gap-3 border-b border-slate-200 bg-white px-6 py-3">
+                    <Suspense fallback=|| ()>
+                        {move || Suspend::new(async move {
+                            match context.await {
+                                Ok(ctx) => view! { <TopBar ctx=ctx/> }.into_any(),
+                                // Signed out meanwhile (e.g. "sign out other sessions").
+                                Err(e) if e.code == ErrorCode::Unauthorized => {
+                                    view! { <Redirect path="/login"/> }.into_any()
+                                }
+                                Err(e) => view! { <p role="alert" class="text-sm text-red-800">{e.message}</p> }.into_any(),
+                            }
+                        })}
+                    </Suspense>
                 </header>
                 <main class="mx-auto max-w-5xl px-6 py-8">
                     <Outlet/>
                 </main>
             </div>
+        </div>
+    }
+}
+
+/// The org switcher and the user menu.
+#[component]
+fn TopBar(ctx: OrgContext) -> impl IntoView {
+    let sign_out = ServerAction::<SignOut>::new();
+    let current_slug = ctx.org.slug.clone();
+    view! {
+        <details class="relative">
+            <summary class="cursor-pointer list-none rounded-md border border-slate-300 px-3 py-1.5 text-sm text-slate-800 hover:bg-slate-50">
+                <span class="sr-only">"Switch organization: "</span>
+                {ctx.org.name.clone()}
+                <span aria-hidden="true" class="ml-2 text-slate-500">"▾"</span>
+            </summary>
+            <ul
+                aria-label="Switch organization"
+                class="absolute z-10 mt-1 w-64 rounded-md border border-slate-200 bg-white py-1 shadow-lg"
+            >
+                {ctx
+                    .orgs
+                    .iter()
+                    .map(|o| {
+                        let is_current = o.slug == current_slug;
+                        view! {
+                            <li>
+                                <a
+                                    href=format!("/{}", o.slug)
+                                    rel="external"
+                                    aria-current=is_current.then_some("true")
+                                    class="block px-3 py-2 text-sm text-slate-800 hover:bg-slate-100"
+                                >
+                                    {o.name.clone()}
+                                    <span class="ml-2 text-xs text-slate-600">{o.role.as_str()}</span>
+                                </a>
+                            </li>
+                        }
+                    })
+                    .collect_view()}
+                <li class="border-t border-slate-200">
+                    <a href="/new" class="block px-3 py-2 text-sm font-medium text-indigo-700 hover:bg-slate-100">
+                        "New organization"
+                    </a>
+                </li>
+            </ul>
+        </details>
+        <div class="flex items-center gap-3">
+            <span class="text-sm text-slate-700">{ctx.user_email.clone()}</span>
+            <ActionForm action=sign_out>
+                <button type="submit" class="rounded-md px-3 py-1.5 text-sm font-medium text-slate-700 hover:bg-slate-100">
+                    "Sign out"
+                </button>
+            </ActionForm>
         </div>
     }
 }

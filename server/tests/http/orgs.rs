@@ -115,6 +115,6 @@ async fn signed_out_visitors_are_sent_to_sign_in() {
     assert!(home.location().unwrap().ends_with("/login"));
     let org = b.page("/some-org").await;
     assert_eq!(org.status, StatusCode::FOUND);
-    assert!(org.location().unwrap().ends_with("/login"));
+    assert_eq!(org.location().as_deref(), Some("/login?next=/some-org"), "sign-in returns to the page");
     assert_eq!(b.call("create_org", &[("name", "X"), ("slug", "xyz-org")]).await.status, StatusCode::UNAUTHORIZED);
 }

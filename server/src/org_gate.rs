@@ -1,0 +1,83 @@
+//! The gate in front of every `/<orgSlug>/…` page: a visitor who is not
+//! signed in goes to sign-in, and one who is not a member of the org gets
+//! the same 404 page as for an org that does not exist, with a 404 status,
+//! before anything of the page is rendered.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::header::LOCATION;
+use http::{Method, StatusCode};
+use tower_sessions::Session;
+use uuid::Uuid;
+
+use app::api::support::SESSION_KEY;
+use app::domain::orgs::{membership, RESERVED_SLUGS};
+use app::domain::{accounts, Ctx};
+
+pub type RenderNotFound = Arc<dyn Fn(Request<Body>) -> Pin<Box<dyn Future<Output = Response> + Send>> + Send + Sync>;
+
+#[derive(Clone)]
+pub struct OrgGate {
+    pub ctx: Ctx,
+    pub not_found: RenderNotFound,
+}
+
+/// The org slug a page path starts with, if it is one (top-level routes
+/// such as `/login` or `/settings` are reserved words, never slugs).
+fn org_slug(path: &str) -> Option<&str> {
+    let first = path.trim_start_matches('/').split('/').next()?;
+    (!first.is_empty() && !RESERVED_SLUGS.contains(&first)).then_some(first)
+}
+
+pub async fn check(gate: OrgGate, session: Session, req: Request, next: Next) -> Response {
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        return next.run(req).await;
+    }
+    let Some(slug) = org_slug(req.uri().path()).map(str::to_string) else {
+        return next.run(req).await;
+    };
+    let session_id = session.get::<Uuid>(SESSION_KEY).await.ok().flatten();
+    let user = match session_id {
+        Some(id) => accounts::resolve_session(&gate.ctx, id).await.ok().flatten(),
+        None => None,
+    };
+    let Some(user_id) = user else {
+        let next_path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let login = format!("/login?next={}", encode(next_path));
+        return (StatusCode::FOUND, [(LOCATION, login)]).into_response();
+    };
+    match membership(&gate.ctx.db, user_id, &slug).await {
+        Ok(_) => next.run(req).await,
+        Err(_) => (gate.not_found)(req).await,
+    }
+}
+
+/// Percent-encodes a path for use as a query value.
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::org_slug;
+
+    #[test]
+    fn top_level_routes_are_not_orgs() {
+        assert_eq!(org_slug("/acme"), Some("acme"));
+        assert_eq!(org_slug("/acme/members"), Some("acme"));
+        assert_eq!(org_slug("/login"), None);
+        assert_eq!(org_slug("/settings/security"), None);
+        assert_eq!(org_slug("/"), None);
+    }
+}
