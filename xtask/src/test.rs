@@ -174,7 +174,9 @@ fn run_steps(paths: &Paths, selection: Selection, summary: &mut Summary) -> Resu
 fn server_tests(paths: &Paths) -> Command {
     let mut command = util::cargo();
     // The app's unit tests run with the same features as the server's build.
-    command.current_dir(&paths.root).args(["test", "-p", "server", "-p", "app", "--features", "app/ssr"]);
+    // `--tests`: unit and integration tests, no doctests (there are none, and
+    // compiling them would cost a rebuild of the library).
+    command.current_dir(&paths.root).args(["test", "-p", "server", "-p", "app", "--features", "app/ssr", "--tests"]);
     command
 }
 

@@ -2,8 +2,10 @@
 //! Every endpoint is `/fn/<name>` so tests and no-JS forms have stable URLs.
 
 pub mod accounts;
+pub mod api_keys;
 pub mod members;
 pub mod orgs;
+pub mod projects;
 
 #[cfg(feature = "ssr")]
 pub mod support;

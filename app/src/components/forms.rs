@@ -11,11 +11,15 @@ pub const BUTTON_SECONDARY: &str = "inline-flex items-center justify-center roun
 pub const BUTTON_DANGER: &str = "inline-flex items-center justify-center rounded-md bg-red-700 px-3 py-1.5 text-sm font-semibold text-white hover:bg-red-800 focus:outline-none focus-visible:ring-2 focus-visible:ring-red-600";
 pub const CARD: &str = "rounded-lg border border-slate-200 bg-white p-6 shadow-sm";
 
-/// The error of the last submission, if any, as an alert.
+/// The error of the last submission, if any, as an alert. Errors about a
+/// field listed in `inline` are left to that field's own message.
 #[component]
-pub fn FormError(#[prop(into)] error: Signal<Option<AppError>>) -> impl IntoView {
+pub fn FormError(
+    #[prop(into)] error: Signal<Option<AppError>>,
+    #[prop(optional)] inline: &'static [&'static str],
+) -> impl IntoView {
     move || {
-        error.get().map(|e| {
+        error.get().filter(|e| !e.field().is_some_and(|f| inline.contains(&f))).map(|e| {
             view! {
                 <p role="alert" class="rounded-md border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-800">
                     {e.message}
@@ -77,7 +81,9 @@ pub fn Field(
                 class=INPUT
             />
             {hint.map(|h| view! { <p id=hint_id class="mt-1 text-xs text-slate-600">{h}</p> })}
-            {move || field_error().map(|m| view! { <p id=err_id.clone() class="mt-1 text-sm text-red-700">{m}</p> })}
+            {move || {
+                field_error().map(|m| view! { <p id=err_id.clone() role="alert" class="mt-1 text-sm text-red-700">{m}</p> })
+            }}
         </div>
     }
 }

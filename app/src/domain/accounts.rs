@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use super::audit::{self, AuditActor, AuditEvent};
-use super::{Actor, Ctx, DomainResult};
+use super::{Actor, BrowserSession, Ctx, DomainResult};
 use crate::db::{exec_on_db, is_unique_violation, on_db};
 use crate::model::{AppError, ErrorCode, SecurityPage, SessionView};
 
@@ -229,11 +229,11 @@ pub async fn resolve_session(ctx: &Ctx, session_id: Uuid) -> DomainResult<Option
 }
 
 pub async fn sign_out(ctx: &Ctx, actor: &Actor) -> DomainResult<()> {
-    let Actor::User { session_id, .. } = actor;
+    let BrowserSession { session_id, .. } = actor.require_browser()?;
     exec_on_db!(&ctx.db, |p| sqlx::query(
         "UPDATE user_sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL"
     )
-    .bind(*session_id)
+    .bind(session_id)
     .bind(ctx.clock.now())
     .execute(p)
     .await)?;
@@ -247,12 +247,12 @@ pub async fn sign_out(ctx: &Ctx, actor: &Actor) -> DomainResult<()> {
 
 /// Signs out every other browser session of the user; returns how many.
 pub async fn sign_out_other_sessions(ctx: &Ctx, actor: &Actor) -> DomainResult<u64> {
-    let Actor::User { user_id, session_id, .. } = actor;
+    let BrowserSession { user_id, session_id } = actor.require_browser()?;
     let done = exec_on_db!(&ctx.db, |p| sqlx::query(
         "UPDATE user_sessions SET revoked_at = $3 WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL"
     )
-    .bind(*user_id)
-    .bind(*session_id)
+    .bind(user_id)
+    .bind(session_id)
     .bind(ctx.clock.now())
     .execute(p)
     .await)?;
@@ -287,13 +287,13 @@ pub async fn email_of(ctx: &Ctx, user_id: Uuid) -> DomainResult<String> {
 }
 
 pub async fn security_page(ctx: &Ctx, actor: &Actor) -> DomainResult<SecurityPage> {
-    let Actor::User { user_id, session_id, .. } = actor;
-    let email = email_of(ctx, *user_id).await?;
+    let BrowserSession { user_id, session_id } = actor.require_browser()?;
+    let email = email_of(ctx, user_id).await?;
     let rows: Vec<SessionRow> = on_db!(&ctx.db, |p| sqlx::query_as(
         "SELECT id, created_at, last_seen_at, ip, user_agent FROM user_sessions \
          WHERE user_id = $1 AND revoked_at IS NULL ORDER BY last_seen_at DESC, id"
     )
-    .bind(*user_id)
+    .bind(user_id)
     .fetch_all(p)
     .await)?;
     Ok(SecurityPage {
@@ -301,7 +301,7 @@ pub async fn security_page(ctx: &Ctx, actor: &Actor) -> DomainResult<SecurityPag
         sessions: rows
             .into_iter()
             .map(|r| SessionView {
-                current: r.id == *session_id,
+                current: r.id == session_id,
                 id: r.id,
                 created_at: super::clock::iso(r.created_at),
                 last_seen_at: super::clock::iso(r.last_seen_at),

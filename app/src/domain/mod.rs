@@ -3,11 +3,15 @@
 //! dashboard (server functions) and `/api/v1` cannot disagree.
 
 pub mod accounts;
+pub mod api_keys;
 pub mod audit;
 pub mod clock;
 pub mod members;
 pub mod orgs;
+pub mod paging;
+pub mod projects;
 pub mod rate_limit;
+pub mod validate;
 
 use std::sync::Arc;
 
@@ -36,35 +40,65 @@ pub struct DomainSettings {
     pub production: bool,
 }
 
-/// Who is asking. Browser sessions only for now; API keys arrive with
-/// `/api/v1` keys.
+/// Who is asking: a browser session, or an API key (which acts for the
+/// user who minted it, inside the key's org only).
 #[derive(Clone, Debug)]
 pub enum Actor {
     User { user_id: Uuid, session_id: Uuid, stepped_up_at: Option<DateTime<Utc>>, ip: Option<String> },
+    ApiKey { key_id: Uuid, user_id: Uuid, org_id: Uuid, scopes: Vec<String>, ip: Option<String> },
+}
+
+/// A browser session's identity, for operations only a browser may do.
+pub struct BrowserSession {
+    pub user_id: Uuid,
+    pub session_id: Uuid,
 }
 
 impl Actor {
     pub fn user_id(&self) -> Uuid {
         match self {
-            Actor::User { user_id, .. } => *user_id,
+            Actor::User { user_id, .. } | Actor::ApiKey { user_id, .. } => *user_id,
         }
     }
 
     pub fn auth_method(&self) -> &'static str {
         match self {
             Actor::User { .. } => "browser",
+            Actor::ApiKey { .. } => "api_key",
         }
     }
 
     pub fn ip(&self) -> Option<&str> {
         match self {
-            Actor::User { ip, .. } => ip.as_deref(),
+            Actor::User { ip, .. } | Actor::ApiKey { ip, .. } => ip.as_deref(),
         }
     }
 
     pub fn stepped_up_at(&self) -> Option<DateTime<Utc>> {
         match self {
             Actor::User { stepped_up_at, .. } => *stepped_up_at,
+            Actor::ApiKey { .. } => None,
+        }
+    }
+
+    /// Browser-only operations (SPEC §4) start here: an API key gets 403.
+    pub fn require_browser(&self) -> DomainResult<BrowserSession> {
+        match self {
+            Actor::User { user_id, session_id, .. } => {
+                Ok(BrowserSession { user_id: *user_id, session_id: *session_id })
+            }
+            Actor::ApiKey { .. } => Err(AppError::forbidden("This action requires a browser session")),
+        }
+    }
+
+    /// Routes that enforce a scope answer 403 to keys without it; browser
+    /// sessions are not limited by scopes.
+    pub fn require_scope(&self, scope: &str) -> DomainResult<()> {
+        match self {
+            Actor::ApiKey { scopes, .. } if !scopes.iter().any(|s| s == scope) => {
+                Err(AppError::forbidden(format!("This API key lacks the {scope} scope")))
+            }
+            _ => Ok(()),
         }
     }
 }

@@ -15,6 +15,8 @@ pub struct RateLimits {
     pub sign_in: DefaultKeyedRateLimiter<String>,
     /// Sign-ups: a burst of 5, then one every 12 s.
     pub sign_up: DefaultKeyedRateLimiter<String>,
+    /// API key minting: a burst of 10, then one every 6 s.
+    pub mint_key: DefaultKeyedRateLimiter<String>,
 }
 
 fn per_minute(n: u32) -> Quota {
@@ -23,7 +25,12 @@ fn per_minute(n: u32) -> Quota {
 
 impl RateLimits {
     pub fn new(enabled: bool) -> Self {
-        Self { enabled, sign_in: RateLimiter::keyed(per_minute(5)), sign_up: RateLimiter::keyed(per_minute(5)) }
+        Self {
+            enabled,
+            sign_in: RateLimiter::keyed(per_minute(5)),
+            sign_up: RateLimiter::keyed(per_minute(5)),
+            mint_key: RateLimiter::keyed(per_minute(10)),
+        }
     }
 
     /// Takes one token from `limiter` for `key`, or says how long to wait.
@@ -44,5 +51,6 @@ impl RateLimits {
     pub fn retain_recent(&self) {
         self.sign_in.retain_recent();
         self.sign_up.retain_recent();
+        self.mint_key.retain_recent();
     }
 }

@@ -57,7 +57,7 @@ pub fn SignUpPage() -> impl IntoView {
         <RedirectIfSignedIn/>
         <AuthCard title="Create your account">
             <ActionForm action=action attr:class="space-y-4">
-                <FormError error=error/>
+                <FormError error=error inline=&["email", "password"]/>
                 <input type="hidden" name="next" value=next/>
                 <Field label="Email" name="email" kind="email" autocomplete="email" required=true error=error/>
                 <Field

@@ -45,7 +45,7 @@ pub fn NewOrgPage() -> impl IntoView {
                         "Your agents, keys and billing live in an organization. You can invite your team next."
                     </p>
                     <ActionForm action=action attr:class="space-y-4">
-                        <FormError error=error/>
+                        <FormError error=error inline=&["name", "slug"]/>
                         <Field label="Organization name" name="name" required=true error=error/>
                         <Field
                             label="Slug"

@@ -1,0 +1,70 @@
+//! Limits on user-editable JSON (SPEC §6): `metadata` ≤ 32 KB serialized
+//! with bounded nesting, project `settings` ≤ 8 KB.
+
+use serde_json::Value;
+
+use super::DomainResult;
+use crate::model::AppError;
+
+pub const METADATA_MAX_BYTES: usize = 32 * 1024;
+pub const SETTINGS_MAX_BYTES: usize = 8 * 1024;
+pub const PROJECT_METADATA_MAX_DEPTH: usize = 12;
+pub const METADATA_MAX_DEPTH: usize = 8;
+
+/// Nesting depth: a scalar is 0, `{}` or `[]` is 1, `{"a":{}}` is 2.
+pub fn depth(value: &Value) -> usize {
+    match value {
+        Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// Checks a JSON object field against its size and depth caps.
+pub fn json_field(field: &str, value: &Value, max_bytes: usize, max_depth: usize) -> DomainResult<()> {
+    if !value.is_object() {
+        return Err(AppError::validation(field, format!("{field} must be a JSON object")));
+    }
+    let size = serde_json::to_vec(value).map(|v| v.len()).unwrap_or(usize::MAX);
+    if size > max_bytes {
+        return Err(AppError::validation(field, format!("{field} is {size} bytes; the limit is {max_bytes}")));
+    }
+    let d = depth(value);
+    if d > max_depth {
+        return Err(AppError::validation(field, format!("{field} nests {d} levels; the limit is {max_depth}")));
+    }
+    Ok(())
+}
+
+/// A required, trimmed text of bounded length.
+pub fn text(field: &str, value: &str, max_chars: usize) -> DomainResult<String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(AppError::validation(field, format!("{field} must not be empty")));
+    }
+    if v.chars().count() > max_chars {
+        return Err(AppError::validation(field, format!("{field} must be at most {max_chars} characters")));
+    }
+    Ok(v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn depth_counts_nesting() {
+        assert_eq!(depth(&json!(1)), 0);
+        assert_eq!(depth(&json!({})), 1);
+        assert_eq!(depth(&json!({"a": {"b": [1]}})), 3);
+    }
+
+    #[test]
+    fn caps_are_enforced() {
+        assert!(json_field("metadata", &json!({"a": 1}), 100, 2).is_ok());
+        assert!(json_field("metadata", &json!([1]), 100, 2).is_err());
+        assert!(json_field("metadata", &json!({"a": "x".repeat(200)}), 100, 2).is_err());
+        assert!(json_field("metadata", &json!({"a": {"b": {"c": 1}}}), 100, 2).is_err());
+    }
+}
