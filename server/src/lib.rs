@@ -2,6 +2,7 @@
 //! port 0 (`launch`) exactly as the binary does.
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod csrf;
 pub mod org_gate;

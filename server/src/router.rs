@@ -98,10 +98,10 @@ pub fn build(config: &Config, ctx: Ctx, store: DbSessionStore) -> Router {
     let health = Router::new()
         .route("/healthz", get(crate::api::health::healthz))
         .route("/readyz", get(crate::api::health::readyz))
-        .with_state(ctx);
+        .with_state(ctx.clone());
 
     Router::new()
-        .merge(crate::api::routes())
+        .merge(crate::api::routes(ctx.clone(), config.production()))
         .merge(health)
         .route("/favicon.svg", get(favicon))
         .nest_service("/pkg", ServeDir::new(config.site_root.join("pkg")))

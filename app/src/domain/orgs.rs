@@ -207,6 +207,13 @@ pub async fn context(ctx: &Ctx, actor: &Actor, slug: &str) -> DomainResult<OrgCo
     Ok(OrgContext { org, user_email, orgs })
 }
 
+pub async fn member_count(ctx: &Ctx, org: &OrgSummary) -> DomainResult<i64> {
+    Ok(on_db!(&ctx.db, |p| sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE org_id = $1")
+        .bind(org.id)
+        .fetch_one(p)
+        .await)?)
+}
+
 pub async fn overview(ctx: &Ctx, actor: &Actor, slug: &str) -> DomainResult<OrgOverview> {
     let org = membership(&ctx.db, actor.user_id(), slug).await?;
     let member_count: i64 =

@@ -62,7 +62,9 @@ impl PageRequest {
     pub fn bounds(&self) -> (DateTime<Utc>, Uuid) {
         match self.after {
             Some(c) => (c.created_at, c.id),
-            None => (DateTime::<Utc>::MAX_UTC, Uuid::max()),
+            // Year 9999, not `MAX_UTC`: SQLite compares timestamps as text,
+            // and `+262142-…` sorts before every real date.
+            None => (DateTime::from_timestamp(253_402_300_799, 0).expect("valid date"), Uuid::max()),
         }
     }
 

@@ -217,9 +217,8 @@ pub async fn update(
     let metadata = patch.metadata.unwrap_or(current.metadata);
     let settings = patch.settings.unwrap_or(current.settings);
     check_json(&metadata, &settings)?;
-    let updated =
-        exec_on_db!(&ctx.db, |p| {
-            sqlx::query(
+    let updated = exec_on_db!(&ctx.db, |p| {
+        sqlx::query(
         "UPDATE projects SET slug = $3, name = $4, description = $5, metadata = $6, settings = $7, updated_at = $8 \
          WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL"
     )
@@ -233,7 +232,7 @@ pub async fn update(
     .bind(ctx.clock.now())
     .execute(p)
     .await
-        });
+    });
     match updated {
         Err(e) if is_unique_violation(&e, "slug") => return Err(slug_taken()),
         Ok(0) => return Err(AppError::not_found()),

@@ -231,3 +231,81 @@ pub async fn audit_count(server: &TestServer, action: &str) -> i64 {
         .await)
     .unwrap()
 }
+
+/// An API client: `Authorization: Bearer <key>`, no cookies.
+pub struct Api {
+    pub base: String,
+    pub key: Option<String>,
+    http: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(server: &TestServer, key: Option<&str>) -> Api {
+        Api { base: server.base.clone(), key: key.map(str::to_string), http: reqwest::Client::new() }
+    }
+
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Answer {
+        let mut req = self.http.request(method, format!("{}/api/v1{path}", self.base));
+        if let Some(key) = &self.key {
+            req = req.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.unwrap();
+        Answer { status: res.status(), headers: res.headers().clone(), body: res.text().await.unwrap() }
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Answer {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Answer {
+        self.send(reqwest::Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Answer {
+        self.send(reqwest::Method::DELETE, path, None).await
+    }
+
+    pub fn raw(&self) -> &reqwest::Client {
+        &self.http
+    }
+}
+
+/// The `data` of a successful envelope.
+pub fn data(a: &Answer) -> Value {
+    let v = a.json();
+    assert_eq!(v["success"], true, "expected success ({}): {}", a.status, a.body);
+    v["data"].clone()
+}
+
+/// The error code of a failed envelope, checking status and shape.
+pub fn error_code(a: &Answer) -> String {
+    let v = a.json();
+    assert_eq!(v["success"], false, "expected an error envelope: {}", a.body);
+    v["error"]["code"].as_str().unwrap().to_string()
+}
+
+/// A signed-in owner of a fresh org, and a key minted in their browser.
+pub async fn owner_with_key(server: &TestServer, scopes: &[&str]) -> (Browser, String, String) {
+    let mut b = Browser::new(server);
+    b.sign_up(&email("owner")).await;
+    let org = slug("org");
+    b.create_org(&org).await;
+    let mut form = vec![("org", org.as_str()), ("name", "test key")];
+    if scopes.contains(&"terminal") {
+        form.push(("terminal", "on"));
+    }
+    if scopes.contains(&"billing:machine:charge") {
+        form.push(("billing", "on"));
+    }
+    let minted = b.call("mint_api_key", &form).await;
+    assert_eq!(minted.status, StatusCode::OK, "{}", minted.body);
+    let secret = minted.json()["secret"].as_str().unwrap().to_string();
+    (b, org, secret)
+}

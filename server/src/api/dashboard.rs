@@ -1,0 +1,35 @@
+//! `/api/v1/dashboard/overview`: a snapshot of the caller's org.
+
+use axum::extract::State;
+use serde::Serialize;
+
+use app::domain::{api_keys, audit, projects, Ctx};
+use app::model::{AuditEntryView, OrgSummary};
+
+use super::envelope::{ApiError, ApiOk};
+use crate::auth::ApiCaller;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counts {
+    pub members: i64,
+    pub projects: i64,
+    pub active_api_keys: i64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Overview {
+    pub org: OrgSummary,
+    pub counts: Counts,
+    pub recent_activity: Vec<AuditEntryView>,
+}
+
+pub async fn overview(State(ctx): State<Ctx>, caller: ApiCaller) -> Result<ApiOk<Overview>, ApiError> {
+    let org = caller.org;
+    let members = app::domain::orgs::member_count(&ctx, &org).await?;
+    let projects = projects::count(&ctx, &org).await?;
+    let active_api_keys = api_keys::list(&ctx, &org).await?.iter().filter(|k| k.revoked_at.is_none()).count() as i64;
+    let recent_activity = audit::recent_for_org(&ctx, org.id, 20).await?;
+    Ok(ApiOk(Overview { org, counts: Counts { members, projects, active_api_keys }, recent_activity }))
+}

@@ -1,0 +1,346 @@
+//! `/api/v1` over real HTTP: envelope, auth, keys, projects, limits.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn keys_authenticate_and_bad_keys_get_401() {
+    let server = start().await;
+    let (_, org, key) = owner_with_key(&server, &[]).await;
+    assert!(key.starts_with("alm_test_") && key.len() == 57, "{key}");
+    let api = Api::new(&server, Some(&key));
+    let overview = api.get("/dashboard/overview").await;
+    assert_eq!(overview.status, StatusCode::OK, "{}", overview.body);
+    assert_eq!(data(&overview)["org"]["slug"], org.as_str());
+
+    for bad in [
+        None,
+        Some("alm_test_nope"),
+        Some("Basic abc"),
+        Some(&*key.replace(&key[20..21], if &key[20..21] == "0" { "1" } else { "0" })),
+    ] {
+        let a = Api::new(&server, bad).get("/projects").await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{bad:?}");
+        assert_eq!(error_code(&a), "UNAUTHORIZED");
+    }
+    // A well-formed key with a valid checksum that was never minted.
+    let unknown = {
+        let body = format!("alm_test_{}", "ab".repeat(20));
+        format!("{body}{:08x}", crc32(&body))
+    };
+    assert_eq!(Api::new(&server, Some(&unknown)).get("/projects").await.status, StatusCode::UNAUTHORIZED);
+}
+
+fn crc32(s: &str) -> u32 {
+    // Same checksum as the product, computed independently (IEEE CRC-32).
+    let mut crc = 0xFFFF_FFFFu32;
+    for b in s.bytes() {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+#[tokio::test]
+async fn the_key_checksum_is_crc32_of_the_rest() {
+    let server = start().await;
+    let (_, _, key) = owner_with_key(&server, &[]).await;
+    let (body, check) = key.split_at(key.len() - 8);
+    assert_eq!(u32::from_str_radix(check, 16).unwrap(), crc32(body));
+}
+
+#[tokio::test]
+async fn keys_are_listed_without_secrets_and_revoked_once() {
+    let server = start().await;
+    let (mut browser, org, key) = owner_with_key(&server, &["terminal"]).await;
+    let api = Api::new(&server, Some(&key));
+    let list = api.get("/api-keys").await;
+    let keys = data(&list);
+    assert_eq!(keys.as_array().unwrap().len(), 1);
+    assert_eq!(keys[0]["prefix"], &key[..12]);
+    assert_eq!(keys[0]["scopes"], json!(["models:read", "terminal"]));
+    assert!(!list.body.contains(&key), "the secret never comes back");
+
+    // Browser-only: an API key may neither mint nor revoke.
+    let mint = api.post("/api-keys", json!({"name": "from a key"})).await;
+    assert_eq!(mint.status, StatusCode::FORBIDDEN);
+    assert!(mint.json()["error"]["message"].as_str().unwrap().contains("requires a browser session"));
+    let id = keys[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(api.post(&format!("/api-keys/{id}/revoke"), json!({})).await.status, StatusCode::FORBIDDEN);
+
+    let first = browser.call("revoke_api_key", &[("org", &org), ("key_id", &id)]).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    let again = browser.call("revoke_api_key", &[("org", &org), ("key_id", &id)]).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert_eq!(api.get("/projects").await.status, StatusCode::UNAUTHORIZED, "a revoked key stops working");
+    assert_eq!(audit_count(&server, "api_key.mint").await, 1);
+    assert_eq!(audit_count(&server, "api_key.revoke").await, 1);
+}
+
+#[tokio::test]
+async fn a_browser_session_may_call_the_api_with_its_org() {
+    let server = start().await;
+    let (browser, org, _) = owner_with_key(&server, &[]).await;
+    let cookie = format!("alumia_session={}", browser.cookie.clone().unwrap());
+    let api = Api::new(&server, None);
+    let res = api.raw().get(format!("{}/api/v1/projects", server.base)).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "the user's only org is implied");
+    let other = slug("second");
+    let mut b = browser.clone();
+    b.create_org(&other).await;
+    let res = api.raw().get(format!("{}/api/v1/projects", server.base)).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST, "two orgs: name one");
+    let res = api
+        .raw()
+        .get(format!("{}/api/v1/projects?org={org}", server.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    // Minting from the browser over the API works (browser-only route).
+    let res = api
+        .raw()
+        .post(format!("{}/api/v1/api-keys?org={org}", server.base))
+        .header("cookie", &cookie)
+        .header("origin", &server.base)
+        .json(&json!({"name": "via api", "scopes": ["models:read", "terminal"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let minted: serde_json::Value = res.json().await.unwrap();
+    assert!(minted["data"]["secret"].as_str().unwrap().starts_with("alm_test_"));
+}
+
+#[tokio::test]
+async fn only_owners_and_admins_grant_billing_charge() {
+    let server = start().await;
+    let (mut owner, org, _) = owner_with_key(&server, &["billing:machine:charge"]).await;
+    let invite = owner.call("create_invite", &[("org", &org), ("role", "member")]).await.json();
+    let token = invite["url"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let mut member = Browser::new(&server);
+    member.sign_up(&email("member")).await;
+    member.call("accept_invite", &[("token", &token)]).await;
+    let refused = member.call("mint_api_key", &[("org", &org), ("name", "k"), ("billing", "on")]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let ok = member.call("mint_api_key", &[("org", &org), ("name", "k")]).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert_eq!(ok.json()["key"]["scopes"], json!(["models:read"]), "dashboard keys default to models:read");
+}
+
+#[tokio::test]
+async fn projects_crud_with_partial_patch_and_soft_delete() {
+    let server = start().await;
+    let (_, _, key) = owner_with_key(&server, &[]).await;
+    let api = Api::new(&server, Some(&key));
+    let created = api
+        .post("/projects", json!({"name": "Website Redesign", "description": "New site", "metadata": {"team": "web"}}))
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    let p = data(&created);
+    assert_eq!(p["slug"], "website-redesign");
+    assert!(p["createdAt"].as_str().unwrap().ends_with('Z'));
+    let id = p["id"].as_str().unwrap().to_string();
+    assert_eq!(uuid::Uuid::parse_str(&id).unwrap().get_version_num(), 4);
+
+    let patched = data(&api.patch(&format!("/projects/{id}"), json!({"name": "Redesign"})).await);
+    assert_eq!(patched["name"], "Redesign");
+    assert_eq!(patched["description"], "New site", "absent fields stay");
+    assert_eq!(patched["metadata"], json!({"team": "web"}));
+    let cleared = data(&api.patch(&format!("/projects/{id}"), json!({"description": null})).await);
+    assert_eq!(cleared["description"], serde_json::Value::Null, "null clears");
+
+    let dup = api.post("/projects", json!({"name": "Other", "slug": "website-redesign"})).await;
+    assert_eq!(dup.status, StatusCode::CONFLICT);
+
+    let deleted = api.delete(&format!("/projects/{id}")).await;
+    assert_eq!(deleted.status, StatusCode::OK);
+    assert!(data(&deleted)["deletedAt"].is_string());
+    let again = api.delete(&format!("/projects/{id}")).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.body, deleted.body, "deleting again gives the same terminal answer");
+    assert_eq!(api.get(&format!("/projects/{id}")).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(data(&api.get("/projects").await)["items"].as_array().unwrap().len(), 0);
+    // The slug is free again.
+    assert_eq!(api.post("/projects", json!({"name": "Website Redesign"})).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn bad_input_answers_400_or_422_in_the_envelope() {
+    let server = start().await;
+    let (_, _, key) = owner_with_key(&server, &[]).await;
+    let api = Api::new(&server, Some(&key));
+    let raw = api
+        .raw()
+        .post(format!("{}/api/v1/projects", server.base))
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), StatusCode::BAD_REQUEST);
+    let wrong_type = api.post("/projects", json!({"name": 5})).await;
+    assert_eq!(wrong_type.status, StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(&wrong_type), "BAD_REQUEST");
+    assert!(wrong_type.json()["error"]["message"].as_str().unwrap().contains("name"), "{}", wrong_type.body);
+
+    let empty = api.post("/projects", json!({"name": "  "})).await;
+    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(empty.json()["error"]["details"]["field"], "name");
+
+    let mut deep = json!({});
+    for _ in 0..13 {
+        deep = json!({ "x": deep });
+    }
+    let too_deep = api.post("/projects", json!({"name": "Deep", "metadata": deep})).await;
+    assert_eq!(too_deep.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let big = api.post("/projects", json!({"name": "Big", "metadata": {"blob": "x".repeat(33 * 1024)}})).await;
+    assert_eq!(big.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let settings = api.post("/projects", json!({"name": "Set", "settings": {"blob": "x".repeat(9 * 1024)}})).await;
+    assert_eq!(settings.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(settings.json()["error"]["details"]["field"], "settings");
+
+    let huge = api.post("/projects", json!({"name": "Huge", "description": "x".repeat(130 * 1024)})).await;
+    assert_eq!(huge.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(error_code(&huge), "PAYLOAD_TOO_LARGE");
+
+    let bad_limit = api.get("/projects?limit=500").await;
+    assert_eq!(bad_limit.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let bad_cursor = api.get("/projects?cursor=garbage").await;
+    assert_eq!(bad_cursor.status, StatusCode::BAD_REQUEST);
+    assert_eq!(api.get("/projects/not-a-uuid").await.status, StatusCode::NOT_FOUND);
+    let unknown = api.send(Method::PUT, "/projects", None).await;
+    assert_eq!(error_code(&unknown), "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn production_requires_content_length_on_posts() {
+    let server = start_with(|s| s.environment = Some("production".into())).await;
+    let (_, _, key) = owner_with_key(&server, &[]).await;
+    assert!(key.starts_with("alm_live_"), "production keys are live keys");
+    let api = Api::new(&server, Some(&key));
+    let stream = futures_stream(b"{\"name\":\"Streamed\"}".to_vec());
+    let res = api
+        .raw()
+        .post(format!("{}/api/v1/projects", server.base))
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::LENGTH_REQUIRED);
+    assert_eq!(api.post("/projects", json!({"name": "Sized"})).await.status, StatusCode::OK);
+}
+
+fn futures_stream(bytes: Vec<u8>) -> impl futures_core::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    struct Once(Option<Vec<u8>>);
+    impl futures_core::Stream for Once {
+        type Item = Result<Vec<u8>, std::io::Error>;
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
+            std::task::Poll::Ready(self.0.take().map(Ok))
+        }
+    }
+    Once(Some(bytes))
+}
+
+#[tokio::test]
+async fn pagination_is_stable_while_rows_are_added() {
+    let server = start().await;
+    let (_, _, key) = owner_with_key(&server, &[]).await;
+    let api = Api::new(&server, Some(&key));
+    for i in 0..25 {
+        assert_eq!(api.post("/projects", json!({"name": format!("P {i:02}")})).await.status, StatusCode::OK);
+    }
+    let first = data(&api.get("/projects?limit=10").await);
+    assert_eq!(first["items"].as_array().unwrap().len(), 10);
+    assert_eq!(first["hasMore"], true);
+    assert_eq!(first["items"][0]["name"], "P 24", "newest first");
+    // New projects arrive between pages: they must not shift the next page.
+    for i in 0..5 {
+        api.post("/projects", json!({"name": format!("New {i}")})).await;
+    }
+    let mut seen: Vec<String> =
+        first["items"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_string()).collect();
+    let mut cursor = first["nextCursor"].as_str().unwrap().to_string();
+    loop {
+        let page = data(&api.get(&format!("/projects?limit=10&cursor={cursor}")).await);
+        seen.extend(page["items"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_string()));
+        if page["hasMore"] == false {
+            assert_eq!(page["nextCursor"], serde_json::Value::Null);
+            break;
+        }
+        cursor = page["nextCursor"].as_str().unwrap().to_string();
+    }
+    let expected: Vec<String> = (0..25).rev().map(|i| format!("P {i:02}")).collect();
+    assert_eq!(seen, expected, "every original project exactly once, in order");
+    assert_eq!(data(&api.get("/projects").await)["items"].as_array().unwrap().len(), 20, "default limit is 20");
+}
+
+#[tokio::test]
+async fn another_orgs_resources_are_404_never_403() {
+    let server = start().await;
+    let (_, _, key_a) = owner_with_key(&server, &[]).await;
+    let (mut browser_b, org_b, key_b) = owner_with_key(&server, &[]).await;
+    let a = Api::new(&server, Some(&key_a));
+    let b = Api::new(&server, Some(&key_b));
+    let project = data(&b.post("/projects", json!({"name": "B's project"})).await);
+    let pid = project["id"].as_str().unwrap().to_string();
+    let key_id = data(&b.get("/api-keys").await)[0]["id"].as_str().unwrap().to_string();
+
+    assert_eq!(a.get(&format!("/projects/{pid}")).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(a.patch(&format!("/projects/{pid}"), json!({"name": "mine"})).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(a.delete(&format!("/projects/{pid}")).await.status, StatusCode::NOT_FOUND);
+    assert!(data(&a.get("/projects").await)["items"].as_array().unwrap().is_empty());
+    assert!(!a.get("/api-keys").await.body.contains(&key_id));
+    // A browser of org A naming org B's key: 404.
+    let (mut browser_a, org_a, _) = owner_with_key(&server, &[]).await;
+    let r = browser_a.call("revoke_api_key", &[("org", &org_a), ("key_id", &key_id)]).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = browser_a.call("revoke_api_key", &[("org", &org_b), ("key_id", &key_id)]).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // B's own project is untouched.
+    assert_eq!(data(&b.get(&format!("/projects/{pid}")).await)["name"], "B's project");
+    let _ = browser_b.call("whoami", &[]).await;
+}
+
+#[tokio::test]
+async fn key_minting_is_rate_limited() {
+    let server = start().await;
+    let (mut browser, org, _) = owner_with_key(&server, &[]).await;
+    let mut limited = None;
+    for _ in 0..12 {
+        let a = browser.call("mint_api_key", &[("org", &org), ("name", "burst")]).await;
+        if a.status == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some(a);
+            break;
+        }
+    }
+    let limited = limited.expect("the 11th key in a minute is refused");
+    assert!(limited.headers.contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn last_used_is_recorded_at_most_once_a_minute() {
+    let server = start().await;
+    let (_, _, key) = owner_with_key(&server, &[]).await;
+    let api = Api::new(&server, Some(&key));
+    api.get("/projects").await;
+    let first = data(&api.get("/api-keys").await)[0]["lastUsedAt"].clone();
+    assert!(first.is_string());
+    server.ctx.clock.advance(chrono::Duration::seconds(30));
+    api.get("/projects").await;
+    assert_eq!(data(&api.get("/api-keys").await)[0]["lastUsedAt"], first, "not rewritten within a minute");
+    server.ctx.clock.advance(chrono::Duration::seconds(61));
+    api.get("/projects").await;
+    assert_ne!(data(&api.get("/api-keys").await)[0]["lastUsedAt"], first);
+}
