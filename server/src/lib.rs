@@ -1,6 +1,7 @@
 //! The `alumia` server as a library, so tests start the real thing on
 //! port 0 (`launch`) exactly as the binary does.
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod config;
@@ -40,15 +41,24 @@ pub struct Built {
     pub ctx: Ctx,
 }
 
-pub async fn build(config: &Config) -> anyhow::Result<Built> {
-    let db = open_db(config).await?;
-    let store = sessions::DbSessionStore::open(&db).await?;
-    let ctx = Ctx {
+fn make_ctx(config: &Config, db: Db) -> Ctx {
+    Ctx {
         db,
         clock: Clock::default(),
         settings: Arc::new(DomainSettings { public_url: config.public_url.clone(), production: config.production() }),
         limits: Arc::new(RateLimits::new(config.rate_limits)),
-    };
+    }
+}
+
+/// The domain context for `alumia admin` commands (no HTTP server).
+pub async fn operator_ctx(config: &Config) -> anyhow::Result<Ctx> {
+    Ok(make_ctx(config, open_db(config).await?))
+}
+
+pub async fn build(config: &Config) -> anyhow::Result<Built> {
+    let db = open_db(config).await?;
+    let store = sessions::DbSessionStore::open(&db).await?;
+    let ctx = make_ctx(config, db);
     // Housekeeping: expired sessions and idle rate-limit keys.
     tokio::spawn(store.clone().continuously_delete_expired(Duration::from_secs(3600)));
     let limits = ctx.limits.clone();

@@ -20,12 +20,17 @@ enum Command {
     Serve,
     /// Apply database migrations and exit
     Migrate,
+    /// Operator commands: users, keys
+    #[command(subcommand)]
+    Admin(server::admin::AdminCommand),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Logs go to stderr: stdout carries command output (e.g. a minted key).
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| {
             EnvFilter::new("info,tower_sessions=warn,tower_sessions_core=warn,sqlx=warn,leptos=warn")
         }))
@@ -35,6 +40,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate => {
             server::open_db(&config).await?;
             println!("migrations applied to {}", config::redact_url(&config.database_url));
+        }
+        Command::Admin(command) => {
+            let ctx = server::operator_ctx(&config).await?;
+            server::admin::run(&ctx, command).await?;
         }
         Command::Serve => {
             let listener = tokio::net::TcpListener::bind(config.addr).await?;

@@ -102,29 +102,7 @@ pub struct SignedIn {
 pub async fn sign_up(ctx: &Ctx, client: &ClientInfo, email: &str, password: &str) -> DomainResult<SignedIn> {
     let email = normalize_email(email)?;
     ctx.limits.check(&ctx.limits.sign_up, format!("{}|{}", email, client.ip.as_deref().unwrap_or("-")))?;
-    check_password_rules(password)?;
-    let hash = hash_password(password.to_string()).await?;
-    let user_id = Uuid::new_v4();
-    let now = ctx.clock.now();
-    let inserted = exec_on_db!(&ctx.db, |p| sqlx::query(
-        "INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)"
-    )
-    .bind(user_id)
-    .bind(&email)
-    .bind(&hash)
-    .bind(now)
-    .execute(p)
-    .await);
-    if let Err(err) = inserted {
-        if is_unique_violation(&err, "email") {
-            return Err(AppError::new(
-                ErrorCode::Conflict,
-                "An account with this email already exists. Sign in instead.",
-            )
-            .with_details(serde_json::json!({ "field": "email" })));
-        }
-        return Err(err.into());
-    }
+    let user_id = create_user(ctx, &email, password).await?;
     let session_id = start_session(ctx, user_id, client).await?;
     let actor =
         AuditActor { user_id: Some(user_id), auth_method: "password", stepped_up_at: None, ip: client.ip.clone() };
@@ -135,6 +113,39 @@ pub async fn sign_up(ctx: &Ctx, client: &ClientInfo, email: &str, password: &str
     )
     .await?;
     Ok(SignedIn { user_id, session_id })
+}
+
+/// Creates an account (sign-up, and `alumia admin create-user`).
+pub async fn create_user(ctx: &Ctx, email: &str, password: &str) -> DomainResult<Uuid> {
+    let email = normalize_email(email)?;
+    check_password_rules(password)?;
+    let hash = hash_password(password.to_string()).await?;
+    let user_id = Uuid::new_v4();
+    let inserted = exec_on_db!(&ctx.db, |p| sqlx::query(
+        "INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)"
+    )
+    .bind(user_id)
+    .bind(&email)
+    .bind(&hash)
+    .bind(ctx.clock.now())
+    .execute(p)
+    .await);
+    match inserted {
+        Err(err) if is_unique_violation(&err, "email") => {
+            Err(AppError::new(ErrorCode::Conflict, "An account with this email already exists. Sign in instead.")
+                .with_details(serde_json::json!({ "field": "email" })))
+        }
+        other => other.map(|_| user_id).map_err(Into::into),
+    }
+}
+
+/// The account with `email`, if any.
+pub async fn find_user(ctx: &Ctx, email: &str) -> DomainResult<Option<Uuid>> {
+    let email = normalize_email(email)?;
+    Ok(on_db!(&ctx.db, |p| sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+        .bind(&email)
+        .fetch_optional(p)
+        .await)?)
 }
 
 #[derive(sqlx::FromRow)]

@@ -134,9 +134,21 @@ pub async fn mint(
     scopes: &[String],
 ) -> DomainResult<MintedApiKey> {
     let browser = actor.require_browser()?;
+    ctx.limits.check(&ctx.limits.mint_key, format!("{}|{}", browser.user_id, actor.ip().unwrap_or("-")))?;
+    issue(ctx, actor, org, name, scopes).await
+}
+
+/// Creates the key for `actor`'s user in `org`, once the caller has decided
+/// that `actor` may (a browser session, or an operator at the CLI).
+pub async fn issue(
+    ctx: &Ctx,
+    actor: &Actor,
+    org: &OrgSummary,
+    name: &str,
+    scopes: &[String],
+) -> DomainResult<MintedApiKey> {
     let name = super::validate::text("name", name, 80)?;
     let scopes = check_scopes(org, scopes)?;
-    ctx.limits.check(&ctx.limits.mint_key, format!("{}|{}", browser.user_id, actor.ip().unwrap_or("-")))?;
     let secret = generate(ctx.settings.production);
     let id = Uuid::new_v4();
     exec_on_db!(&ctx.db, |p| sqlx::query(
@@ -145,7 +157,7 @@ pub async fn mint(
     )
     .bind(id)
     .bind(org.id)
-    .bind(browser.user_id)
+    .bind(actor.user_id())
     .bind(&name)
     .bind(&secret[..PREFIX_LEN])
     .bind(hash(&secret))
@@ -193,6 +205,32 @@ pub async fn revoke(ctx: &Ctx, actor: &Actor, org: &OrgSummary, id: Uuid) -> Dom
     )
     .await?;
     get(&ctx.db, org.id, id).await
+}
+
+/// `alumia admin revoke-key`: revokes any key by id.
+pub async fn revoke_as_operator(ctx: &Ctx, id: Uuid) -> DomainResult<()> {
+    let org_id: Option<Uuid> = on_db!(&ctx.db, |p| sqlx::query_scalar("SELECT org_id FROM api_keys WHERE id = $1")
+        .bind(id)
+        .fetch_optional(p)
+        .await)?;
+    let org_id = org_id.ok_or_else(AppError::not_found)?;
+    let done = exec_on_db!(&ctx.db, |p| sqlx::query(
+        "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL"
+    )
+    .bind(id)
+    .bind(ctx.clock.now())
+    .execute(p)
+    .await)?;
+    if done == 0 {
+        return Err(AppError::conflict("This key is already revoked"));
+    }
+    let actor = audit::AuditActor { user_id: None, auth_method: "cli", stepped_up_at: None, ip: None };
+    audit::record(
+        ctx,
+        actor,
+        AuditEvent { org_id: Some(org_id), action: "api_key.revoke", target: Some(id.to_string()), details: None },
+    )
+    .await
 }
 
 #[derive(sqlx::FromRow)]

@@ -44,8 +44,24 @@ pub struct DomainSettings {
 /// user who minted it, inside the key's org only).
 #[derive(Clone, Debug)]
 pub enum Actor {
-    User { user_id: Uuid, session_id: Uuid, stepped_up_at: Option<DateTime<Utc>>, ip: Option<String> },
-    ApiKey { key_id: Uuid, user_id: Uuid, org_id: Uuid, scopes: Vec<String>, ip: Option<String> },
+    User {
+        user_id: Uuid,
+        session_id: Uuid,
+        stepped_up_at: Option<DateTime<Utc>>,
+        ip: Option<String>,
+    },
+    ApiKey {
+        key_id: Uuid,
+        user_id: Uuid,
+        org_id: Uuid,
+        scopes: Vec<String>,
+        ip: Option<String>,
+    },
+    /// An operator at the server's command line (`alumia admin …`), acting
+    /// for `user_id`.
+    Cli {
+        user_id: Uuid,
+    },
 }
 
 /// A browser session's identity, for operations only a browser may do.
@@ -57,7 +73,7 @@ pub struct BrowserSession {
 impl Actor {
     pub fn user_id(&self) -> Uuid {
         match self {
-            Actor::User { user_id, .. } | Actor::ApiKey { user_id, .. } => *user_id,
+            Actor::User { user_id, .. } | Actor::ApiKey { user_id, .. } | Actor::Cli { user_id } => *user_id,
         }
     }
 
@@ -65,19 +81,21 @@ impl Actor {
         match self {
             Actor::User { .. } => "browser",
             Actor::ApiKey { .. } => "api_key",
+            Actor::Cli { .. } => "cli",
         }
     }
 
     pub fn ip(&self) -> Option<&str> {
         match self {
             Actor::User { ip, .. } | Actor::ApiKey { ip, .. } => ip.as_deref(),
+            Actor::Cli { .. } => None,
         }
     }
 
     pub fn stepped_up_at(&self) -> Option<DateTime<Utc>> {
         match self {
             Actor::User { stepped_up_at, .. } => *stepped_up_at,
-            Actor::ApiKey { .. } => None,
+            Actor::ApiKey { .. } | Actor::Cli { .. } => None,
         }
     }
 
@@ -87,7 +105,9 @@ impl Actor {
             Actor::User { user_id, session_id, .. } => {
                 Ok(BrowserSession { user_id: *user_id, session_id: *session_id })
             }
-            Actor::ApiKey { .. } => Err(AppError::forbidden("This action requires a browser session")),
+            Actor::ApiKey { .. } | Actor::Cli { .. } => {
+                Err(AppError::forbidden("This action requires a browser session"))
+            }
         }
     }
 

@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 use super::audit::{self, AuditEvent};
 use super::{Actor, Ctx, DomainResult};
-use crate::db::{is_unique_violation, on_db, Db};
+use crate::db::{exec_on_db, is_unique_violation, on_db, Db};
 use crate::model::{AppError, OrgContext, OrgOverview, OrgSummary, Role};
 
 /// Words that are, or may become, top-level paths of the product.
@@ -174,6 +174,37 @@ pub async fn membership(db: &Db, user_id: Uuid, slug: &str) -> DomainResult<OrgS
     .fetch_optional(p)
     .await)?;
     row.map(OrgRow::into_summary).ok_or_else(AppError::not_found)
+}
+
+pub async fn find_by_slug(ctx: &Ctx, slug: &str) -> DomainResult<Option<Uuid>> {
+    Ok(on_db!(&ctx.db, |p| sqlx::query_scalar("SELECT id FROM orgs WHERE slug = $1")
+        .bind(slug)
+        .fetch_optional(p)
+        .await)?)
+}
+
+/// Adds `user_id` to an org directly (operators; people join by invite).
+pub async fn add_member(ctx: &Ctx, actor: &Actor, org_id: Uuid, user_id: Uuid, role: Role) -> DomainResult<()> {
+    exec_on_db!(&ctx.db, |p| sqlx::query(
+        "INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)"
+    )
+    .bind(org_id)
+    .bind(user_id)
+    .bind(role.as_str())
+    .bind(ctx.clock.now())
+    .execute(p)
+    .await)?;
+    audit::record(
+        ctx,
+        actor.into(),
+        AuditEvent {
+            org_id: Some(org_id),
+            action: "member.join",
+            target: Some(user_id.to_string()),
+            details: Some(serde_json::json!({ "role": role.as_str() })),
+        },
+    )
+    .await
 }
 
 /// The org of an API key, as seen by the key's user: a key stops working

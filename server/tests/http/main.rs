@@ -3,6 +3,7 @@
 //! `TEST_DATABASE_URL` is set (each test gets its own database).
 
 mod accounts;
+mod admin;
 mod api;
 mod members;
 mod orgs;

@@ -15,6 +15,8 @@ use server::{Config, Settings};
 
 pub struct TestServer {
     pub base: String,
+    /// The database the server uses, for `alumia admin` runs against it.
+    pub database_url: String,
     pub ctx: Ctx,
     shutdown: Option<oneshot::Sender<()>>,
     data_dir: PathBuf,
@@ -55,6 +57,7 @@ pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> TestServer {
     };
     adjust(&mut settings);
     let config = Config::resolve(&settings).expect("test config");
+    let database_url = config.database_url.clone();
     let built = server::build(&config).await.expect("server builds");
     let ctx = built.ctx.clone();
     let (tx, rx) = oneshot::channel::<()>();
@@ -63,6 +66,7 @@ pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> TestServer {
     }));
     TestServer {
         base: format!("http://{addr}"),
+        database_url,
         ctx,
         shutdown: Some(tx),
         data_dir,

@@ -1,0 +1,89 @@
+//! `alumia admin …` run as the real binary against a test server's database.
+
+use std::process::{Command, Output};
+
+use reqwest::StatusCode;
+
+use crate::support::*;
+
+fn alumia(server: &TestServer, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_alumia"))
+        .args(args)
+        .env("DATABASE_URL", &server.database_url)
+        .env("ALUMIA_DATA_DIR", std::env::temp_dir())
+        .env_remove("ALUMIA_CONFIG")
+        .env_remove("ALUMIA_ENV")
+        .output()
+        .expect("run alumia")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).to_string()
+}
+
+#[tokio::test]
+async fn operators_create_users_orgs_and_keys_from_the_cli() {
+    let server = start().await;
+    let org = slug("cli");
+    let owner = email("cli-owner");
+    let out = alumia(&server, &["admin", "create-user", "--email", &owner, "--password", PASSWORD, "--org", &org]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let mut b = Browser::new(&server);
+    let signed = b.call("sign_in", &[("email", &owner), ("password", PASSWORD)]).await;
+    assert_eq!(signed.status, StatusCode::OK);
+    assert_eq!(b.call("get_org_context", &[("org", &org)]).await.json()["org"]["role"], "owner");
+
+    let admin = email("cli-admin");
+    let out = alumia(
+        &server,
+        &["admin", "create-user", "--email", &admin, "--password", PASSWORD, "--org", &org, "--role", "admin"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let roles = b.call("get_members_page", &[("org", &org)]).await.json();
+    assert_eq!(roles["members"][1]["role"], "admin");
+
+    let out =
+        alumia(&server, &["admin", "mint-key", "--org", &org, "--email", &admin, "--scopes", "models:read,terminal"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let key = stdout.trim_end_matches('\n');
+    assert!(
+        !key.contains('\n') && key.starts_with("alm_test_") && key.len() == 57,
+        "the key alone on stdout: {stdout:?}"
+    );
+    let api = Api::new(&server, Some(key));
+    let keys = data(&api.get("/api-keys").await);
+    assert_eq!(keys[0]["scopes"], serde_json::json!(["models:read", "terminal"]));
+    let id = keys[0]["id"].as_str().unwrap().to_string();
+
+    let out = alumia(&server, &["admin", "revoke-key", "--id", &id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(api.get("/projects").await.status, StatusCode::UNAUTHORIZED);
+    let again = alumia(&server, &["admin", "revoke-key", "--id", &id]);
+    assert!(!again.status.success());
+    assert!(text(&again.stderr).contains("already revoked"));
+}
+
+#[tokio::test]
+async fn the_cli_validates_like_the_web() {
+    let server = start().await;
+    let bad_email = alumia(&server, &["admin", "create-user", "--email", "nope", "--password", PASSWORD]);
+    assert!(!bad_email.status.success());
+    assert!(text(&bad_email.stderr).contains("valid email"), "{}", text(&bad_email.stderr));
+    let short = alumia(&server, &["admin", "create-user", "--email", &email("x"), "--password", "short"]);
+    assert!(text(&short.stderr).contains("at least 10"));
+    let reserved =
+        alumia(&server, &["admin", "create-user", "--email", &email("y"), "--password", PASSWORD, "--org", "api"]);
+    assert!(!reserved.status.success());
+    assert!(text(&reserved.stderr).contains("reserved"));
+    let stranger = alumia(&server, &["admin", "mint-key", "--org", "no-such-org", "--email", "nobody@example.com"]);
+    assert!(!stranger.status.success());
+    let help = alumia(&server, &["--help"]);
+    let help = text(&help.stdout);
+    for setting in
+        ["ALUMIA_ADDR", "ALUMIA_PUBLIC_URL", "ALUMIA_DATA_DIR", "DATABASE_URL", "ALUMIA_ENV", "DISABLE_RATE_LIMIT"]
+    {
+        assert!(help.contains(setting), "--help documents {setting}");
+    }
+}
