@@ -49,23 +49,13 @@ pub async fn check(gate: OrgGate, session: Session, req: Request, next: Next) ->
     };
     let Some(user_id) = user else {
         let next_path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        let login = format!("/login?next={}", encode(next_path));
+        let login = format!("/login?next={}", app::model::encode_query_value(next_path));
         return (StatusCode::FOUND, [(LOCATION, login)]).into_response();
     };
     match membership(&gate.ctx.db, user_id, &slug).await {
         Ok(_) => next.run(req).await,
         Err(_) => (gate.not_found)(req).await,
     }
-}
-
-/// Percent-encodes a path for use as a query value.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[cfg(test)]

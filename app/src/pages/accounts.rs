@@ -51,7 +51,7 @@ pub fn SignUpPage() -> impl IntoView {
     let next = next_param();
     let login_href = move || match next.get() {
         n if n.is_empty() => "/login".to_string(),
-        n => format!("/login?next={}", urlencode(&n)),
+        n => format!("/login?next={}", crate::model::encode_query_value(&n)),
     };
     view! {
         <RedirectIfSignedIn/>
@@ -86,7 +86,7 @@ pub fn SignInPage() -> impl IntoView {
     let next = next_param();
     let signup_href = move || match next.get() {
         n if n.is_empty() => "/signup".to_string(),
-        n => format!("/signup?next={}", urlencode(&n)),
+        n => format!("/signup?next={}", crate::model::encode_query_value(&n)),
     };
     view! {
         <RedirectIfSignedIn/>
@@ -104,14 +104,4 @@ pub fn SignInPage() -> impl IntoView {
             </p>
         </AuthCard>
     }
-}
-
-/// Percent-encodes a path for a query value.
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

@@ -12,6 +12,15 @@ use app::model::{AppError, ErrorCode};
 
 pub struct ApiError(pub AppError);
 
+/// The `Retry-After` header (seconds) a 429 carries.
+fn retry_after(err: &AppError) -> Option<HeaderValue> {
+    if err.code != ErrorCode::TooManyRequests {
+        return None;
+    }
+    let secs = err.details.as_ref().and_then(|d| d.get("retryAfterSeconds")).and_then(|v| v.as_u64()).unwrap_or(1);
+    HeaderValue::from_str(&secs.to_string()).ok()
+}
+
 impl From<AppError> for ApiError {
     fn from(e: AppError) -> Self {
         ApiError(e)
@@ -27,12 +36,8 @@ impl IntoResponse for ApiError {
             body["details"] = details.clone();
         }
         let mut res = (status, Json(json!({ "success": false, "error": body }))).into_response();
-        if err.code == ErrorCode::TooManyRequests {
-            let secs =
-                err.details.as_ref().and_then(|d| d.get("retryAfterSeconds")).and_then(|v| v.as_u64()).unwrap_or(1);
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                res.headers_mut().insert(RETRY_AFTER, v);
-            }
+        if let Some(v) = retry_after(&err) {
+            res.headers_mut().insert(RETRY_AFTER, v);
         }
         res
     }
@@ -60,12 +65,8 @@ pub async fn server_fn_status(req: axum::extract::Request, next: axum::middlewar
     let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
     if let Ok(err) = serde_json::from_slice::<AppError>(&bytes) {
         parts.status = StatusCode::from_u16(err.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        if err.code == ErrorCode::TooManyRequests {
-            let secs =
-                err.details.as_ref().and_then(|d| d.get("retryAfterSeconds")).and_then(|v| v.as_u64()).unwrap_or(1);
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                parts.headers.insert(RETRY_AFTER, v);
-            }
+        if let Some(v) = retry_after(&err) {
+            parts.headers.insert(RETRY_AFTER, v);
         }
     }
     Response::from_parts(parts, axum::body::Body::from(bytes))
