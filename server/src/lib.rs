@@ -6,6 +6,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod csrf;
+pub mod openapi;
 pub mod org_gate;
 pub mod router;
 pub mod sessions;

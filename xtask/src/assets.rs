@@ -48,6 +48,7 @@ pub fn build_assets(paths: &Paths, release: bool) -> Result<()> {
     println!("{} ({} bytes{})", css_path.display(), stylesheet.len(), if changed { "" } else { ", unchanged" });
 
     copy_public(&paths.root.join("public"), &paths.site)?;
+    copy_api_viewer(&paths.target, &paths.pkg)?;
     println!("site root: {}", paths.site.display());
     Ok(())
 }
@@ -179,5 +180,42 @@ fn copy_public(public: &Path, site: &Path) -> Result<()> {
     if !files.is_empty() {
         println!("public/: {} file(s), {copied} copied to {}", files.len(), site.display());
     }
+    Ok(())
+}
+
+/// The `/api/docs` viewer's script, served from our own `pkg/` (never a
+/// CDN). `npm pack` fetches just the published tarball of
+/// `@scalar/api-reference` (no dependency tree); its browser bundle is
+/// self-contained.
+const API_VIEWER: &str = "@scalar/api-reference@1.72.1";
+
+fn copy_api_viewer(target: &Path, pkg: &Path) -> Result<()> {
+    let dest = pkg.join("scalar.js");
+    let stamp = target.join("api-viewer").join(API_VIEWER.replace(['@', '/'], "_"));
+    if dest.is_file() && stamp.is_file() {
+        return Ok(());
+    }
+    if !util::on_path("npm") {
+        println!("note: npm not found; /api/docs will only link to /api/v1/openapi.json");
+        return Ok(());
+    }
+    util::heading(&format!("fetching the API viewer ({API_VIEWER}, npm pack)"));
+    let dir = target.join("api-viewer");
+    std::fs::create_dir_all(&dir)?;
+    let packed = util::output(Command::new("npm").current_dir(&dir).args(["pack", API_VIEWER, "--silent"]));
+    let tarball = match packed {
+        Ok(name) => dir.join(name.trim()),
+        Err(err) => {
+            println!("note: npm pack failed ({err}); /api/docs will only link to /api/v1/openapi.json");
+            return Ok(());
+        }
+    };
+    util::run(
+        Command::new("tar").current_dir(&dir).arg("xzf").arg(&tarball).arg("package/dist/browser/standalone.js"),
+    )?;
+    let bytes = std::fs::read(dir.join("package/dist/browser/standalone.js")).context("reading the viewer bundle")?;
+    util::write_if_changed(&dest, &bytes)?;
+    std::fs::write(&stamp, API_VIEWER)?;
+    println!("{} ({} bytes)", dest.display(), bytes.len());
     Ok(())
 }

@@ -15,7 +15,7 @@ use super::{Actor, Ctx, DomainResult};
 use crate::db::{exec_on_db, is_unique_violation, on_db};
 use crate::model::{AppError, ErrorCode, OrgSummary, Page, ProjectView};
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewProject {
     pub name: String,
@@ -24,14 +24,16 @@ pub struct NewProject {
     #[serde(default)]
     pub description: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Value>,
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub settings: Option<Value>,
 }
 
 /// A partial update: absent fields stay as they are; `description: null`
 /// clears it.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProjectPatch {
     #[serde(default)]
@@ -39,10 +41,13 @@ pub struct ProjectPatch {
     #[serde(default)]
     pub slug: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Value>,
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub settings: Option<Value>,
 }
 

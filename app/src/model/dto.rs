@@ -1,6 +1,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -30,6 +31,7 @@ impl Role {
     pub const ALL: [Role; 3] = [Role::Owner, Role::Admin, Role::Member];
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OrgSummary {
@@ -87,6 +89,7 @@ pub struct InvitePreview {
     pub signed_in_as: Option<String>,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntryView {
     pub action: String,
@@ -119,6 +122,7 @@ pub struct SecurityPage {
 
 /// One page of a list (SPEC §6): `nextCursor` is opaque; pass it back as
 /// `cursor` to get the next page.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Page<T> {
@@ -128,6 +132,7 @@ pub struct Page<T> {
 }
 
 /// An API key as lists show it: never the secret.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiKeyView {
@@ -143,6 +148,7 @@ pub struct ApiKeyView {
 }
 
 /// A key just minted: `secret` is shown this once and never again.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MintedApiKey {
@@ -150,6 +156,7 @@ pub struct MintedApiKey {
     pub secret: String,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProjectView {
@@ -157,7 +164,9 @@ pub struct ProjectView {
     pub slug: String,
     pub name: String,
     pub description: Option<String>,
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
     pub metadata: serde_json::Value,
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
     pub settings: serde_json::Value,
     pub created_at: String,
     pub updated_at: String,

@@ -11,11 +11,15 @@ use super::envelope::{ApiError, ApiOk};
 use super::extract::{parse_id, ApiJson};
 use crate::auth::ApiCaller;
 
+use crate::openapi::{Envelope, ErrorEnvelope};
+
+#[utoipa::path(get, path = "/api-keys", tag = "api-keys",
+    responses((status = 200, description = "The org's keys, never their secrets", body = Envelope<Vec<ApiKeyView>>), (status = 401, description = "Missing, malformed, unknown or revoked key", body = ErrorEnvelope)))]
 pub async fn list(State(ctx): State<Ctx>, caller: ApiCaller) -> Result<ApiOk<Vec<ApiKeyView>>, ApiError> {
     Ok(ApiOk(api_keys::list(&ctx, &caller.org).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MintBody {
     pub name: String,
@@ -23,6 +27,12 @@ pub struct MintBody {
     pub scopes: Vec<String>,
 }
 
+#[utoipa::path(post, path = "/api-keys", tag = "api-keys", request_body = MintBody,
+    description = "Browser-only: an API key gets 403 \"requires a browser session\". Scopes default to models:read; billing:machine:charge needs owner or admin. Rate limited per user and IP (429).",
+    responses((status = 200, description = "The new key; `secret` is shown this once", body = Envelope<MintedApiKey>),
+        (status = 403, description = "Browser only, or a scope the role may not grant", body = ErrorEnvelope),
+        (status = 422, description = "Bad name or unknown scope", body = ErrorEnvelope),
+        (status = 429, description = "Too many keys minted; see Retry-After", body = ErrorEnvelope)))]
 pub async fn mint(
     State(ctx): State<Ctx>,
     caller: ApiCaller,
@@ -31,6 +41,13 @@ pub async fn mint(
     Ok(ApiOk(api_keys::mint(&ctx, &caller.actor, &caller.org, &body.name, &body.scopes).await?))
 }
 
+#[utoipa::path(post, path = "/api-keys/{id}/revoke", tag = "api-keys",
+    params(("id" = Uuid, Path, description = "Key id")),
+    description = "Browser-only. Members revoke their own keys, admins any.",
+    responses((status = 200, description = "The revoked key", body = Envelope<ApiKeyView>),
+        (status = 403, description = "Browser only", body = ErrorEnvelope),
+        (status = 404, description = "No such key in this org", body = ErrorEnvelope),
+        (status = 409, description = "Already revoked", body = ErrorEnvelope)))]
 pub async fn revoke(
     State(ctx): State<Ctx>,
     caller: ApiCaller,

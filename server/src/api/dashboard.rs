@@ -8,8 +8,9 @@ use app::model::{AuditEntryView, OrgSummary};
 
 use super::envelope::{ApiError, ApiOk};
 use crate::auth::ApiCaller;
+use crate::openapi::{Envelope, ErrorEnvelope};
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Counts {
     pub members: i64,
@@ -17,7 +18,7 @@ pub struct Counts {
     pub active_api_keys: i64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Overview {
     pub org: OrgSummary,
@@ -25,6 +26,8 @@ pub struct Overview {
     pub recent_activity: Vec<AuditEntryView>,
 }
 
+#[utoipa::path(get, path = "/dashboard/overview", tag = "dashboard",
+    responses((status = 200, description = "Counts and recent activity of the caller's org", body = Envelope<Overview>), (status = 401, description = "Missing, malformed, unknown or revoked key", body = ErrorEnvelope)))]
 pub async fn overview(State(ctx): State<Ctx>, caller: ApiCaller) -> Result<ApiOk<Overview>, ApiError> {
     let org = caller.org;
     let members = app::domain::orgs::member_count(&ctx, &org).await?;

@@ -11,12 +11,16 @@ pub mod projects;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{any, get};
 use axum::Router;
 use http::header::CONTENT_LENGTH;
 use http::Method;
 
+use std::sync::Arc;
+
 use app::domain::Ctx;
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use app::model::{AppError, ErrorCode};
 use envelope::ApiError;
@@ -36,19 +40,49 @@ async fn require_length(req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
+/// `GET /api/v1/openapi.json`: this document.
+#[utoipa::path(get, path = "/openapi.json", tag = "meta", security(()),
+    responses((status = 200, description = "The OpenAPI 3.1 document of /api/v1")))]
+async fn openapi_json(axum::Extension(doc): axum::Extension<Arc<serde_json::Value>>) -> axum::Json<serde_json::Value> {
+    axum::Json((*doc).clone())
+}
+
+/// Every `/api/v1` route, with its OpenAPI description. The router and the
+/// document come from the same `routes!` lists, so they cannot disagree.
+pub fn router_and_doc() -> (Router<Ctx>, utoipa::openapi::OpenApi) {
+    let v1 = OpenApiRouter::<Ctx>::new()
+        .routes(routes!(dashboard::overview))
+        .routes(routes!(api_keys::list, api_keys::mint))
+        .routes(routes!(api_keys::revoke))
+        .routes(routes!(projects::list, projects::create))
+        .routes(routes!(projects::get, projects::update, projects::delete))
+        .routes(routes!(openapi_json));
+    let (router, mut doc) =
+        OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi()).nest("/api/v1", v1).split_for_parts();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    (router, doc)
+}
+
 /// Every `/api/v1` route. Handlers take `ApiCaller` (auth) and the body
 /// and query extractors of `extract`, so failures answer in the envelope.
 pub fn routes(ctx: Ctx, production: bool) -> Router {
-    let v1 = Router::new()
-        .route("/dashboard/overview", get(dashboard::overview))
-        .route("/api-keys", get(api_keys::list).post(api_keys::mint))
-        .route("/api-keys/{id}/revoke", post(api_keys::revoke))
-        .route("/projects", get(projects::list).post(projects::create))
-        .route("/projects/{id}", get(projects::get).patch(projects::update).delete(projects::delete))
-        .fallback(not_found)
+    let (api, doc) = router_and_doc();
+    let doc = Arc::new(serde_json::to_value(&doc).expect("the OpenAPI document serializes"));
+    // Unknown paths under /api/v1 answer the envelope 404 (a catch-all
+    // route rather than a fallback, so the router merges with the pages).
+    let api = api
+        .route("/api/v1/{*rest}", any(not_found))
         .method_not_allowed_fallback(not_found)
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
+        .layer(axum::Extension(doc.clone()))
         .with_state(ctx);
-    let v1 = if production { v1.layer(axum::middleware::from_fn(require_length)) } else { v1 };
-    Router::new().nest("/api/v1", v1).route("/api/v1", any(not_found))
+    let api = if production { api.layer(axum::middleware::from_fn(require_length)) } else { api };
+    let viewer = utoipa_scalar::Scalar::new(doc.as_ref().clone()).custom_html(crate::openapi::VIEWER_HTML);
+    api.route("/api/v1", any(not_found)).route(
+        "/api/docs",
+        get(move || {
+            let html = viewer.to_html();
+            async move { axum::response::Html(html) }
+        }),
+    )
 }

@@ -344,3 +344,77 @@ async fn last_used_is_recorded_at_most_once_a_minute() {
     api.get("/projects").await;
     assert_ne!(data(&api.get("/api-keys").await)[0]["lastUsedAt"], first);
 }
+
+/// Every route `/api/v1` mounts, as (method, path).
+const MOUNTED: &[(&str, &str)] = &[
+    ("get", "/api/v1/dashboard/overview"),
+    ("get", "/api/v1/api-keys"),
+    ("post", "/api/v1/api-keys"),
+    ("post", "/api/v1/api-keys/{id}/revoke"),
+    ("get", "/api/v1/projects"),
+    ("post", "/api/v1/projects"),
+    ("get", "/api/v1/projects/{id}"),
+    ("patch", "/api/v1/projects/{id}"),
+    ("delete", "/api/v1/projects/{id}"),
+    ("get", "/api/v1/openapi.json"),
+];
+
+#[tokio::test]
+async fn the_openapi_document_describes_exactly_the_mounted_routes() {
+    let server = start().await;
+    let (_, _, key) = owner_with_key(&server, &[]).await;
+    let api = Api::new(&server, Some(&key));
+    let doc = api.get("/openapi.json").await;
+    assert_eq!(doc.status, StatusCode::OK);
+    let doc = doc.json();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "OpenAPI 3.1");
+    // It parses as an OpenAPI document, and every $ref points at a schema it has.
+    let parsed: utoipa::openapi::OpenApi = serde_json::from_value(doc.clone()).expect("a valid OpenAPI document");
+    let schemas = parsed.components.as_ref().unwrap().schemas.clone();
+    let text = doc.to_string();
+    for part in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+        let name = part.split('"').next().unwrap();
+        assert!(schemas.contains_key(name), "dangling $ref to {name}");
+    }
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    let codes = doc["components"]["schemas"]["ErrorCode"]["enum"].as_array().unwrap();
+    for code in [
+        "BAD_REQUEST",
+        "UNAUTHORIZED",
+        "FORBIDDEN",
+        "NOT_FOUND",
+        "CONFLICT",
+        "PAYLOAD_TOO_LARGE",
+        "VALIDATION_ERROR",
+        "TOO_MANY_REQUESTS",
+    ] {
+        assert!(codes.iter().any(|c| c == code), "{code} documented");
+    }
+
+    let mut documented: Vec<(String, String)> = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            documented.push((method.clone(), path.clone()));
+        }
+    }
+    documented.sort();
+    let mut mounted: Vec<(String, String)> = MOUNTED.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    mounted.sort();
+    assert_eq!(documented, mounted, "the document lists every mounted route, and only those");
+
+    // And each documented route is really served (not the fallback).
+    for (method, path) in &documented {
+        let path = path.trim_start_matches("/api/v1").replace("{id}", &uuid::Uuid::new_v4().to_string());
+        let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let body = matches!(method, Method::POST | Method::PATCH).then(|| json!({}));
+        let a = api.send(method.clone(), &path, body).await;
+        assert!(!a.body.contains("No such API route"), "{method} {path} is mounted");
+    }
+    let viewer = api.raw().get(format!("{}/api/docs", server.base)).send().await.unwrap();
+    assert_eq!(viewer.status(), StatusCode::OK);
+    let html = viewer.text().await.unwrap();
+    assert!(
+        html.contains("/pkg/scalar.js") && html.contains("Alumia API"),
+        "the viewer is self-hosted and carries the document"
+    );
+}
