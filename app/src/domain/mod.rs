@@ -12,6 +12,7 @@ pub mod paging;
 pub mod projects;
 pub mod rate_limit;
 pub mod validate;
+pub mod workspaces;
 
 use std::sync::Arc;
 

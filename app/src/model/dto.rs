@@ -42,14 +42,18 @@ pub struct OrgSummary {
 }
 
 /// What every `/<orgSlug>` page needs: the org, the viewer, the switcher.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct OrgContext {
     pub org: OrgSummary,
     pub user_email: String,
     pub orgs: Vec<OrgSummary>,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct MemberView {
     pub user_id: Uuid,
     pub email: String,
@@ -57,7 +61,9 @@ pub struct MemberView {
     pub joined_at: String,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct InviteView {
     pub id: Uuid,
     pub role: Role,
@@ -65,7 +71,9 @@ pub struct InviteView {
     pub expires_at: String,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct MembersPage {
     pub viewer_id: Uuid,
     pub viewer_role: Role,
@@ -74,14 +82,18 @@ pub struct MembersPage {
 }
 
 /// A freshly created invite: the link is shown once, only its hash is kept.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CreatedInvite {
     pub url: String,
     pub role: Role,
     pub expires_at: String,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct InvitePreview {
     pub org_name: String,
     pub org_slug: String,
@@ -170,5 +182,17 @@ pub struct ProjectView {
     pub settings: serde_json::Value,
     pub created_at: String,
     pub updated_at: String,
+    pub deleted_at: Option<String>,
+}
+
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspaceView {
+    pub id: Uuid,
+    pub name: String,
+    pub description: Option<String>,
+    pub created_by: Uuid,
+    pub created_at: String,
     pub deleted_at: Option<String>,
 }

@@ -6,7 +6,9 @@ pub mod dashboard;
 pub mod envelope;
 pub mod extract;
 pub mod health;
+pub mod members;
 pub mod projects;
+pub mod workspaces;
 
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::Next;
@@ -56,6 +58,11 @@ pub fn router_and_doc() -> (Router<Ctx>, utoipa::openapi::OpenApi) {
         .routes(routes!(api_keys::revoke))
         .routes(routes!(projects::list, projects::create))
         .routes(routes!(projects::get, projects::update, projects::delete))
+        .routes(routes!(workspaces::list, workspaces::create))
+        .routes(routes!(workspaces::delete))
+        .routes(routes!(members::list))
+        .routes(routes!(members::invite))
+        .routes(routes!(members::change_role, members::remove))
         .routes(routes!(openapi_json));
     let (router, mut doc) =
         OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi()).nest("/api/v1", v1).split_for_parts();

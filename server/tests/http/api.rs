@@ -308,6 +308,17 @@ async fn another_orgs_resources_are_404_never_403() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let r = browser_a.call("revoke_api_key", &[("org", &org_b), ("key_id", &key_id)]).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let ws = browser_api(&server, &browser_b, Method::POST, "/workspaces", Some(json!({"name": "B's box"}))).await;
+    let ws_id = data(&ws)["id"].as_str().unwrap().to_string();
+    assert!(data(&a.get("/workspaces").await)["items"].as_array().unwrap().is_empty());
+    let cross = browser_api(&server, &browser_a, Method::DELETE, &format!("/workspaces/{ws_id}"), None).await;
+    assert_eq!(cross.status, StatusCode::NOT_FOUND);
+    let b_member = data(&browser_api(&server, &browser_b, Method::GET, "/members", None).await)["members"][0]["userId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let cross = browser_api(&server, &browser_a, Method::DELETE, &format!("/members/{b_member}"), None).await;
+    assert_eq!(cross.status, StatusCode::NOT_FOUND, "another org's member is not found here");
     // B's own project is untouched.
     assert_eq!(data(&b.get(&format!("/projects/{pid}")).await)["name"], "B's project");
     let _ = browser_b.call("whoami", &[]).await;
@@ -356,6 +367,13 @@ const MOUNTED: &[(&str, &str)] = &[
     ("get", "/api/v1/projects/{id}"),
     ("patch", "/api/v1/projects/{id}"),
     ("delete", "/api/v1/projects/{id}"),
+    ("get", "/api/v1/workspaces"),
+    ("post", "/api/v1/workspaces"),
+    ("delete", "/api/v1/workspaces/{id}"),
+    ("get", "/api/v1/members"),
+    ("post", "/api/v1/members/invites"),
+    ("patch", "/api/v1/members/{userId}"),
+    ("delete", "/api/v1/members/{userId}"),
     ("get", "/api/v1/openapi.json"),
 ];
 
@@ -404,7 +422,10 @@ async fn the_openapi_document_describes_exactly_the_mounted_routes() {
 
     // And each documented route is really served (not the fallback).
     for (method, path) in &documented {
-        let path = path.trim_start_matches("/api/v1").replace("{id}", &uuid::Uuid::new_v4().to_string());
+        let path = path
+            .trim_start_matches("/api/v1")
+            .replace("{id}", &uuid::Uuid::new_v4().to_string())
+            .replace("{userId}", &uuid::Uuid::new_v4().to_string());
         let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let body = matches!(method, Method::POST | Method::PATCH).then(|| json!({}));
         let a = api.send(method.clone(), &path, body).await;
@@ -417,4 +438,73 @@ async fn the_openapi_document_describes_exactly_the_mounted_routes() {
         html.contains("/pkg/scalar.js") && html.contains("Alumia API"),
         "the viewer is self-hosted and carries the document"
     );
+}
+
+/// A browser's cookie as an API client sends it.
+async fn browser_api(
+    server: &TestServer,
+    browser: &Browser,
+    method: Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> Answer {
+    let mut req = reqwest::Client::new()
+        .request(method, format!("{}/api/v1{path}", server.base))
+        .header("cookie", format!("alumia_session={}", browser.cookie.clone().unwrap()))
+        .header("origin", &server.base);
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let res = req.send().await.unwrap();
+    Answer { status: res.status(), headers: res.headers().clone(), body: res.text().await.unwrap() }
+}
+
+#[tokio::test]
+async fn workspaces_are_listed_for_keys_and_managed_from_browsers() {
+    let server = start().await;
+    let (browser, _, key) = owner_with_key(&server, &[]).await;
+    let api = Api::new(&server, Some(&key));
+    let refused = api.post("/workspaces", json!({"name": "from a key"})).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(refused.body.contains("requires a browser session"));
+
+    let made = browser_api(&server, &browser, Method::POST, "/workspaces", Some(json!({"name": "Build box"}))).await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+    let id = data(&made)["id"].as_str().unwrap().to_string();
+    let dup = browser_api(&server, &browser, Method::POST, "/workspaces", Some(json!({"name": "Build box"}))).await;
+    assert_eq!(dup.status, StatusCode::CONFLICT);
+
+    let listed = data(&api.get("/workspaces").await);
+    assert_eq!(listed["items"][0]["name"], "Build box");
+    assert_eq!(api.delete(&format!("/workspaces/{id}")).await.status, StatusCode::FORBIDDEN);
+    let gone = browser_api(&server, &browser, Method::DELETE, &format!("/workspaces/{id}"), None).await;
+    assert_eq!(gone.status, StatusCode::OK);
+    let again = browser_api(&server, &browser, Method::DELETE, &format!("/workspaces/{id}"), None).await;
+    assert_eq!(again.body, gone.body, "same terminal answer");
+    assert!(data(&api.get("/workspaces").await)["items"].as_array().unwrap().is_empty());
+    assert_eq!(audit_count(&server, "workspace.create").await, 1);
+    assert_eq!(audit_count(&server, "workspace.delete").await, 1);
+}
+
+#[tokio::test]
+async fn members_over_the_api_are_browser_only() {
+    let server = start().await;
+    let (browser, _, key) = owner_with_key(&server, &[]).await;
+    let api = Api::new(&server, Some(&key));
+    assert_eq!(api.get("/members").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(api.post("/members/invites", json!({"role": "member"})).await.status, StatusCode::FORBIDDEN);
+
+    let list = browser_api(&server, &browser, Method::GET, "/members", None).await;
+    let me = data(&list)["members"][0]["userId"].as_str().unwrap().to_string();
+    assert_eq!(api.patch(&format!("/members/{me}"), json!({"role": "admin"})).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(api.delete(&format!("/members/{me}")).await.status, StatusCode::FORBIDDEN);
+
+    let invite = browser_api(&server, &browser, Method::POST, "/members/invites", Some(json!({"role": "admin"}))).await;
+    assert!(data(&invite)["url"].as_str().unwrap().contains("/invite/"));
+    let last_owner =
+        browser_api(&server, &browser, Method::PATCH, &format!("/members/{me}"), Some(json!({"role": "member"}))).await;
+    assert_eq!(last_owner.status, StatusCode::CONFLICT);
+    let bad_role =
+        browser_api(&server, &browser, Method::PATCH, &format!("/members/{me}"), Some(json!({"role": "king"}))).await;
+    assert_eq!(bad_role.status, StatusCode::UNPROCESSABLE_ENTITY);
 }

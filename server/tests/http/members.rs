@@ -18,7 +18,7 @@ async fn org_with_two(server: &TestServer, role: &str) -> (Browser, Browser, Str
     let mut bob = Browser::new(server);
     bob.sign_up(&email("bob")).await;
     let preview = bob.call("get_invite_preview", &[("token", &token)]).await.json();
-    assert_eq!(preview["org_slug"], slug.as_str());
+    assert_eq!(preview["orgSlug"], slug.as_str());
     assert_eq!(preview["role"], role);
     let joined = bob.call("accept_invite", &[("token", &token)]).await;
     assert_eq!(joined.status, StatusCode::OK, "{}", joined.body);
@@ -33,7 +33,7 @@ async fn members(b: &mut Browser, slug: &str) -> Value {
 }
 
 async fn member_id(b: &mut Browser, slug: &str, index: usize) -> String {
-    members(b, slug).await["members"][index]["user_id"].as_str().unwrap().to_string()
+    members(b, slug).await["members"][index]["userId"].as_str().unwrap().to_string()
 }
 
 #[tokio::test]
