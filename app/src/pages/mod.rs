@@ -10,3 +10,4 @@ pub mod projects;
 pub mod schedules;
 pub mod security;
 pub mod skills;
+pub mod workspaces;

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Load benchmark of /api/v1 (see README): a release server on SQLite seeded
+# with an org, an API key and 20 projects, driven by wrk from another
+# process at 64 connections against GET /api/v1/projects, and in the same
+# run against a bare axum handler returning static JSON. Prints req/s, p50
+# and p99 of both and their ratio. Loopback only; bounded in time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${BENCH_DURATION:-10s}
+CONNECTIONS=${BENCH_CONNECTIONS:-64}
+THREADS=${BENCH_THREADS:-2}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
+
+if ! command -v wrk >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get install -y -qq wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+  else
+    echo "bench-api: needs wrk (Debian: apt-get install wrk)" >&2
+    exit 1
+  fi
+fi
+
+echo "==> building release server and the bare baseline"
+cargo build -q --release -p server --bin alumia --example bare_json
+bin="$CARGO_TARGET_DIR/release/alumia"
+bare="$CARGO_TARGET_DIR/release/examples/bare_json"
+
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+app_port=$(free_port)
+bare_port=$(free_port)
+export ALUMIA_DATA_DIR="$work/data" ALUMIA_ADDR="127.0.0.1:$app_port" ALUMIA_PUBLIC_URL="http://localhost:$app_port"
+export ALUMIA_ENV=production RUST_LOG=warn
+unset DATABASE_URL ALUMIA_CONFIG
+
+echo "==> seeding: an org, a key, 20 projects"
+"$bin" admin create-user --email bench@example.com --password 'bench password 1' --org bench 2>/dev/null
+key=$("$bin" admin mint-key --org bench --email bench@example.com --name bench 2>/dev/null)
+"$bin" serve >"$work/server.log" 2>&1 &
+pids+=($!)
+BARE_ADDR="127.0.0.1:$bare_port" "$bare" &
+pids+=($!)
+for _ in $(seq 1 100); do
+  curl -fs "http://127.0.0.1:$app_port/readyz" >/dev/null && curl -fs "http://127.0.0.1:$bare_port/api/v1/projects" >/dev/null && break
+  sleep 0.1
+done
+for i in $(seq 1 20); do
+  curl -fs -o /dev/null -X POST "http://127.0.0.1:$app_port/api/v1/projects" \
+    -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+    -d "{\"name\":\"Project $i\",\"metadata\":{\"n\":$i}}"
+done
+count=$(curl -fs "http://127.0.0.1:$app_port/api/v1/projects?limit=100" -H "Authorization: Bearer $key" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["data"]["items"]))')
+echo "seeded $count projects"
+
+run() { # name url [header]
+  local out
+  if [ -n "${3:-}" ]; then
+    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -H "$3" "$2")
+  else
+    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$2")
+  fi
+  echo "$out" >"$work/$1.txt"
+  local rps p50 p99 non2xx
+  rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+  printf '%-28s %10s req/s   p50 %8s   p99 %8s   non-2xx %s\n' "$1" "$rps" "$p50" "$p99" "${non2xx:-0}"
+  echo "$rps" >"$work/$1.rps"
+}
+
+echo "==> wrk -t$THREADS -c$CONNECTIONS -d$DURATION (warm-up 2s each first)"
+wrk -t1 -c8 -d2s "http://127.0.0.1:$bare_port/api/v1/projects" >/dev/null
+wrk -t1 -c8 -d2s -H "Authorization: Bearer $key" "http://127.0.0.1:$app_port/api/v1/projects" >/dev/null
+run "bare axum (static JSON)" "http://127.0.0.1:$bare_port/api/v1/projects"
+run "alumia GET /api/v1/projects" "http://127.0.0.1:$app_port/api/v1/projects" "Authorization: Bearer $key"
+python3 - "$work" <<'PY'
+import sys, pathlib
+w = pathlib.Path(sys.argv[1])
+bare = float((w / "bare axum (static JSON).rps").read_text())
+app = float((w / "alumia GET /api/v1/projects.rps").read_text())
+print(f"ratio alumia/bare throughput: {app / bare:.3f} (goal >= 0.5)")
+PY
