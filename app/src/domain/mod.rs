@@ -142,3 +142,36 @@ impl From<sqlx::Error> for AppError {
 }
 
 pub type DomainResult<T> = Result<T, AppError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(scopes: &[&str]) -> Actor {
+        Actor::ApiKey {
+            key_id: Uuid::new_v4(),
+            user_id: Uuid::new_v4(),
+            org_id: Uuid::new_v4(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            ip: None,
+        }
+    }
+
+    #[test]
+    fn keys_need_the_scope_a_route_enforces() {
+        assert!(key(&["models:read"]).require_scope("models:read").is_ok());
+        let refused = key(&["models:read"]).require_scope("terminal").unwrap_err();
+        assert_eq!(refused.code, ErrorCode::Forbidden);
+        let browser =
+            Actor::User { user_id: Uuid::new_v4(), session_id: Uuid::new_v4(), stepped_up_at: None, ip: None };
+        assert!(browser.require_scope("terminal").is_ok());
+    }
+
+    #[test]
+    fn only_browsers_pass_the_browser_gate() {
+        let err = key(&[]).require_browser().err().unwrap();
+        assert_eq!(err.code, ErrorCode::Forbidden);
+        assert_eq!(err.message, "This action requires a browser session");
+        assert!(Actor::Cli { user_id: Uuid::new_v4() }.require_browser().is_err());
+    }
+}
