@@ -11,10 +11,13 @@ async fn main() {
         "success": true,
         "data": { "items": [{ "id": "8f14e45f-ceea-4e7a-9b6a-2d7b3c1f0a11", "name": "Static" }], "nextCursor": null, "hasMore": false }
     });
-    let app = Router::new().route("/api/v1/projects", get(move || {
-        let body = body.clone();
-        async move { Json(body) }
-    }));
+    let app = Router::new().route(
+        "/api/v1/projects",
+        get(move || {
+            let body = body.clone();
+            async move { Json(body) }
+        }),
+    );
     let listener = tokio::net::TcpListener::bind(&addr).await.expect("bind");
     axum::serve(listener, app).await.expect("serve");
 }
