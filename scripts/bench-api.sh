@@ -57,12 +57,12 @@ done
 count=$(curl -fs "http://127.0.0.1:$app_port/api/v1/projects?limit=100" -H "Authorization: Bearer $key" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["data"]["items"]))')
 echo "seeded $count projects"
 
-run() { # name url [header]
+run() { # id label url [header]
   local out
-  if [ -n "${3:-}" ]; then
-    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -H "$3" "$2")
+  if [ -n "${4:-}" ]; then
+    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -H "$4" "$3")
   else
-    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$2")
+    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$3")
   fi
   echo "$out" >"$work/$1.txt"
   local rps p50 p99 non2xx
@@ -70,19 +70,19 @@ run() { # name url [header]
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
   p99=$(awk '$1=="99%" {print $2}' <<<"$out")
   non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
-  printf '%-28s %10s req/s   p50 %8s   p99 %8s   non-2xx %s\n' "$1" "$rps" "$p50" "$p99" "${non2xx:-0}"
+  printf '%-28s %10s req/s   p50 %8s   p99 %8s   non-2xx %s\n' "$2" "$rps" "$p50" "$p99" "${non2xx:-0}"
   echo "$rps" >"$work/$1.rps"
 }
 
 echo "==> wrk -t$THREADS -c$CONNECTIONS -d$DURATION (warm-up 2s each first)"
 wrk -t1 -c8 -d2s "http://127.0.0.1:$bare_port/api/v1/projects" >/dev/null
 wrk -t1 -c8 -d2s -H "Authorization: Bearer $key" "http://127.0.0.1:$app_port/api/v1/projects" >/dev/null
-run "bare axum (static JSON)" "http://127.0.0.1:$bare_port/api/v1/projects"
-run "alumia GET /api/v1/projects" "http://127.0.0.1:$app_port/api/v1/projects" "Authorization: Bearer $key"
+run bare "bare axum (static JSON)" "http://127.0.0.1:$bare_port/api/v1/projects"
+run alumia "alumia GET /api/v1/projects" "http://127.0.0.1:$app_port/api/v1/projects" "Authorization: Bearer $key"
 python3 - "$work" <<'PY'
 import sys, pathlib
 w = pathlib.Path(sys.argv[1])
-bare = float((w / "bare axum (static JSON).rps").read_text())
-app = float((w / "alumia GET /api/v1/projects.rps").read_text())
+bare = float((w / "bare.rps").read_text())
+app = float((w / "alumia.rps").read_text())
 print(f"ratio alumia/bare throughput: {app / bare:.3f} (goal >= 0.5)")
 PY

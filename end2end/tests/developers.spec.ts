@@ -1,0 +1,105 @@
+// An owner mints an API key on the Developers page: the secret is shown once,
+// the list shows only its prefix, and the key can be revoked.
+import {
+  createOrg,
+  expect,
+  expectH1,
+  expectNoPageErrors,
+  openBrowser,
+  screenshot,
+  signUp,
+  test,
+  uniqueEmail,
+  uniqueSlug,
+  urlPath,
+  visit,
+} from './helpers';
+import type { Locator, Page } from '@playwright/test';
+
+/** The keys table row of the key named `name`. */
+function keyRow(page: Page, name: string): Locator {
+  return page.getByRole('row').filter({ has: page.getByRole('rowheader', { name, exact: true }) });
+}
+
+test('API keys: mint one, see it once, list it by prefix, revoke it', async ({ page, context }) => {
+  const slug = uniqueSlug();
+  await signUp(page, uniqueEmail('dev'));
+  await expect(page).toHaveURL(urlPath('/new'));
+  await createOrg(page, 'E2E Developers Org', slug);
+
+  await visit(page, `/${slug}/developers`);
+  await expectH1(page, 'Developers');
+  await expect(page).toHaveTitle(/Developers/);
+  await expect(page.getByRole('link', { name: 'API reference' })).toHaveAttribute('href', '/api/docs');
+  await expect(page.getByText(/No API keys yet/)).toBeVisible();
+  await expect(page.getByText(/JavaScript is off/)).toBeHidden();
+
+  await page.getByLabel('Name', { exact: true }).fill('CI key');
+  await page.getByLabel('terminal (CLI device login)').check();
+  await page.getByRole('button', { name: 'Create API key' }).click();
+
+  // Shown once, in a read-only field, with the warning.
+  const panel = page.getByRole('status').filter({ hasText: 'Your new API key' });
+  await expect(panel).toBeVisible();
+  await expect(panel).toContainText('Copy it now: it will not be shown again.');
+  const field = page.getByRole('textbox', { name: 'Your new API key' });
+  await expect(field).toHaveAttribute('readonly', '');
+  const key = await field.inputValue();
+  expect(key).toMatch(/^alm_test_[0-9a-f]{48}$/);
+  // The form is empty again for the next key.
+  await expect(page.getByLabel('Name', { exact: true })).toHaveValue('');
+
+  // The Copy button puts it on the clipboard.
+  await context.grantPermissions(['clipboard-read', 'clipboard-write']);
+  await panel.getByRole('button', { name: 'Copy' }).click();
+  await expect(panel).toContainText('Copied to the clipboard.');
+  expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(key);
+
+  // The list shows its prefix and scopes, never the secret.
+  const row = keyRow(page, 'CI key');
+  await expect(row).toHaveCount(1);
+  await expect(row).toContainText(key.slice(0, 12));
+  await expect(row).not.toContainText(key);
+  await expect(row.getByRole('listitem').filter({ hasText: /^models:read$/ })).toHaveCount(1);
+  await expect(row.getByRole('listitem').filter({ hasText: /^terminal$/ })).toHaveCount(1);
+  await expect(row).toContainText('never');
+  await expect(row).toContainText('Active');
+  await expect(row.locator('time')).toHaveText(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC$/);
+  await screenshot(page, 'developers-key-shown');
+
+  // After a reload the secret is gone for good.
+  await visit(page, `/${slug}/developers`);
+  await expect(page.getByRole('textbox', { name: 'Your new API key' })).toHaveCount(0);
+  expect(await page.content()).not.toContain(key);
+  await expect(keyRow(page, 'CI key')).toContainText(key.slice(0, 12));
+
+  // Revoke, after confirming.
+  const revokeRow = keyRow(page, 'CI key');
+  await revokeRow.locator('summary', { hasText: 'Revoke' }).click();
+  await revokeRow.getByRole('button', { name: 'Confirm: revoke CI key' }).click();
+  await expect(keyRow(page, 'CI key')).toContainText('Revoked');
+  await expect(keyRow(page, 'CI key')).not.toContainText('Active');
+  await expect(keyRow(page, 'CI key').locator('summary', { hasText: 'Revoke' })).toHaveCount(0);
+  await screenshot(page, 'developers-list');
+
+  // Phone width: the table scrolls inside its card, the page does not.
+  await page.setViewportSize({ width: 390, height: 844 });
+  expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+  await screenshot(page, 'developers-phone');
+});
+
+test('API keys without JavaScript: the page says keys need it', async ({ browser }) => {
+  const { context, page, errors } = await openBrowser(browser, { javaScriptEnabled: false });
+  try {
+    const slug = uniqueSlug();
+    await signUp(page, uniqueEmail('nojs-dev'), { js: false });
+    await expect(page).toHaveURL(urlPath('/new'));
+    await createOrg(page, 'No Script Developers', slug);
+    await page.goto(`/${slug}/developers`);
+    await expectH1(page, 'Developers');
+    await expect(page.getByText(/JavaScript is off/)).toBeVisible();
+    expectNoPageErrors(errors);
+  } finally {
+    await context.close();
+  }
+});
