@@ -11,7 +11,6 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::audit::{self, AuditEvent};
-use super::orgs::membership_by_id;
 use super::{Actor, Ctx, DomainResult};
 use crate::db::{exec_on_db, on_db, Db};
 use crate::model::{ApiKeyView, AppError, ErrorCode, MintedApiKey, OrgSummary, Role};
@@ -240,6 +239,9 @@ struct AuthRow {
     created_by: Uuid,
     scopes: String,
     last_used_at: Option<DateTime<Utc>>,
+    slug: String,
+    org_name: String,
+    role: String,
 }
 
 /// Resolves a bearer token to its actor and org. Every failure is the same
@@ -249,16 +251,24 @@ pub async fn authenticate(ctx: &Ctx, token: &str, ip: Option<String>) -> DomainR
     if !well_formed(token) {
         return Err(unauthorized());
     }
-    let row: Option<AuthRow> = on_db!(&ctx.db, |p| {
-        sqlx::query_as(
-        "SELECT id, org_id, created_by, scopes, last_used_at FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL"
+    // One round trip: the key, its org, and the membership of its user
+    // (a key stops working in an org its user has left).
+    let row: Option<AuthRow> = on_db!(&ctx.db, |p| sqlx::query_as(
+        "SELECT k.id, k.org_id, k.created_by, k.scopes, k.last_used_at, o.slug, o.name AS org_name, m.role \
+         FROM api_keys k JOIN orgs o ON o.id = k.org_id \
+         JOIN memberships m ON m.org_id = k.org_id AND m.user_id = k.created_by \
+         WHERE k.secret_hash = $1 AND k.revoked_at IS NULL"
     )
     .bind(hash(token))
     .fetch_optional(p)
-    .await
-    })?;
+    .await)?;
     let row = row.ok_or_else(unauthorized)?;
-    let org = membership_by_id(&ctx.db, row.created_by, row.org_id).await.map_err(|_| unauthorized())?;
+    let org = OrgSummary {
+        id: row.org_id,
+        slug: row.slug.clone(),
+        name: row.org_name.clone(),
+        role: Role::parse(&row.role).unwrap_or(Role::Member),
+    };
     let now = ctx.clock.now();
     // last-used is written at most once a minute per key, not per request.
     if row.last_used_at.is_none_or(|t| now - t >= Duration::seconds(60)) {

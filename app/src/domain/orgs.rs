@@ -207,20 +207,6 @@ pub async fn add_member(ctx: &Ctx, actor: &Actor, org_id: Uuid, user_id: Uuid, r
     .await
 }
 
-/// The org of an API key, as seen by the key's user: a key stops working
-/// in an org its user has left.
-pub async fn membership_by_id(db: &Db, user_id: Uuid, org_id: Uuid) -> DomainResult<OrgSummary> {
-    let row: Option<OrgRow> = on_db!(db, |p| sqlx::query_as(
-        "SELECT o.id, o.slug, o.name, m.role FROM orgs o JOIN memberships m ON m.org_id = o.id \
-         WHERE o.id = $1 AND m.user_id = $2"
-    )
-    .bind(org_id)
-    .bind(user_id)
-    .fetch_optional(p)
-    .await)?;
-    row.map(OrgRow::into_summary).ok_or_else(AppError::not_found)
-}
-
 /// Membership with at least `min` role; a weaker role is FORBIDDEN (the
 /// org itself is visible to every member, so 403 reveals nothing).
 pub async fn require_role(ctx: &Ctx, actor: &Actor, slug: &str, min: Role) -> DomainResult<OrgSummary> {
