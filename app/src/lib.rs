@@ -31,9 +31,10 @@ use pages::schedules::SchedulesPage;
 use pages::security::SecurityPage;
 use pages::skills::SkillsPage;
 
-/// The HTML document. `css_href` carries the stylesheet's content hash so
-/// browsers never keep a stale one.
-pub fn shell(options: LeptosOptions, css_href: String) -> impl IntoView {
+/// A whole HTML document around `body`. `css_href` carries the
+/// stylesheet's content hash so browsers never keep a stale one; `hydrate`
+/// adds the wasm that brings the page to life.
+fn document(css_href: String, hydrate: Option<LeptosOptions>, body: impl IntoView + 'static) -> impl IntoView {
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -42,35 +43,24 @@ pub fn shell(options: LeptosOptions, css_href: String) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <link rel="stylesheet" href=css_href/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
-                <HydrationScripts options/>
+                {hydrate.map(|options| view! { <HydrationScripts options/> })}
                 <MetaTags/>
             </head>
-            <body class="bg-slate-50 text-slate-900 antialiased">
-                <App/>
-            </body>
+            <body class="bg-slate-50 text-slate-900 antialiased">{body}</body>
         </html>
     }
+}
+
+/// The dashboard's document.
+pub fn shell(options: LeptosOptions, css_href: String) -> impl IntoView {
+    document(css_href, Some(options), view! { <App/> })
 }
 
 /// The 404 document the server answers for `/<orgSlug>/…` when the org
 /// does not exist or the visitor is not a member. Static: nothing to hydrate.
 pub fn not_found_shell(css_href: String) -> impl IntoView {
     provide_meta_context();
-    view! {
-        <!DOCTYPE html>
-        <html lang="en">
-            <head>
-                <meta charset="utf-8"/>
-                <meta name="viewport" content="width=device-width, initial-scale=1"/>
-                <link rel="stylesheet" href=css_href/>
-                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
-                <MetaTags/>
-            </head>
-            <body class="bg-slate-50 text-slate-900 antialiased">
-                <NotFound/>
-            </body>
-        </html>
-    }
+    document(css_href, None, view! { <NotFound/> })
 }
 
 #[component]

@@ -1,3 +1,4 @@
 pub mod forms;
 pub mod layout;
 pub mod not_found;
+pub mod time;

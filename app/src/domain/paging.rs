@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::DomainResult;
+use crate::db::{on_db, Db};
 use crate::model::{AppError, Page};
 
 pub const DEFAULT_LIMIT: i64 = 20;
@@ -75,6 +76,34 @@ impl PageRequest {
         let next_cursor = if has_more { rows.last().map(|r| key(r).encode()) } else { None };
         Page { items: rows.into_iter().map(view).collect(), next_cursor, has_more }
     }
+}
+
+/// One page of an org's live rows of `table` (which has `org_id`,
+/// `created_at`, `id` and `deleted_at`), newest first, plus one row to tell
+/// `hasMore`; finish it with `PageRequest::finish`.
+pub async fn fetch_live<R>(
+    db: &Db,
+    table: &str,
+    columns: &str,
+    org_id: Uuid,
+    page: &PageRequest,
+) -> DomainResult<Vec<R>>
+where
+    R: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    R: Send + Unpin,
+{
+    let (before_at, before_id) = page.bounds();
+    let sql = format!(
+        "SELECT {columns} FROM {table} WHERE org_id = $1 AND deleted_at IS NULL \
+         AND (created_at < $2 OR (created_at = $2 AND id < $3)) ORDER BY created_at DESC, id DESC LIMIT $4"
+    );
+    Ok(on_db!(db, |p| sqlx::query_as::<_, R>(&sql)
+        .bind(org_id)
+        .bind(before_at)
+        .bind(before_id)
+        .bind(page.fetch_limit())
+        .fetch_all(p)
+        .await)?)
 }
 
 #[cfg(test)]

@@ -122,18 +122,7 @@ impl ProjectRow {
 const COLUMNS: &str = "id, slug, name, description, metadata, settings, created_at, updated_at, deleted_at";
 
 pub async fn list(ctx: &Ctx, org: &OrgSummary, page: PageRequest) -> DomainResult<Page<ProjectView>> {
-    let (before_at, before_id) = page.bounds();
-    let sql = format!(
-        "SELECT {COLUMNS} FROM projects WHERE org_id = $1 AND deleted_at IS NULL \
-         AND (created_at < $2 OR (created_at = $2 AND id < $3)) ORDER BY created_at DESC, id DESC LIMIT $4"
-    );
-    let rows: Vec<ProjectRow> = on_db!(&ctx.db, |p| sqlx::query_as(&sql)
-        .bind(org.id)
-        .bind(before_at)
-        .bind(before_id)
-        .bind(page.fetch_limit())
-        .fetch_all(p)
-        .await)?;
+    let rows: Vec<ProjectRow> = super::paging::fetch_live(&ctx.db, "projects", COLUMNS, org.id, &page).await?;
     Ok(page.finish(rows, |r| Cursor { created_at: r.created_at, id: r.id }, ProjectRow::view))
 }
 

@@ -46,18 +46,7 @@ impl WorkspaceRow {
 const COLUMNS: &str = "id, name, description, created_by, created_at, deleted_at";
 
 pub async fn list(ctx: &Ctx, org: &OrgSummary, page: PageRequest) -> DomainResult<Page<WorkspaceView>> {
-    let (before_at, before_id) = page.bounds();
-    let sql = format!(
-        "SELECT {COLUMNS} FROM workspaces WHERE org_id = $1 AND deleted_at IS NULL \
-         AND (created_at < $2 OR (created_at = $2 AND id < $3)) ORDER BY created_at DESC, id DESC LIMIT $4"
-    );
-    let rows: Vec<WorkspaceRow> = on_db!(&ctx.db, |p| sqlx::query_as(&sql)
-        .bind(org.id)
-        .bind(before_at)
-        .bind(before_id)
-        .bind(page.fetch_limit())
-        .fetch_all(p)
-        .await)?;
+    let rows: Vec<WorkspaceRow> = super::paging::fetch_live(&ctx.db, "workspaces", COLUMNS, org.id, &page).await?;
     Ok(page.finish(rows, |r| Cursor { created_at: r.created_at, id: r.id }, WorkspaceRow::view))
 }
 

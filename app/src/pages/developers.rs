@@ -9,8 +9,8 @@ use crate::components::forms::{
     action_error, loaded, Field, FormError, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD, INPUT,
 };
 use crate::components::layout::{use_org_slug, PageHeader};
+use crate::components::time::UtcTime;
 use crate::model::ApiKeyView;
-use crate::pages::projects::UtcTime;
 
 const NO_SCRIPT_NOTE: &str = r#"<p class="text-sm font-medium text-amber-950">JavaScript is off: a key created now could not be shown to you. Turn JavaScript on to create API keys.</p>"#;
 

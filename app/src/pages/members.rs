@@ -10,6 +10,7 @@ use crate::api::members::{
 };
 use crate::components::forms::{action_error, loaded, FormError, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD, INPUT};
 use crate::components::layout::{use_org_slug, PageHeader};
+use crate::components::time::UtcTime;
 use crate::model::{MemberView, Role};
 
 #[component]
@@ -165,7 +166,7 @@ fn MemberRow(
                     view! { <span class="text-slate-800">{m.role.as_str()}</span> }.into_any()
                 }}
             </td>
-            <td class="py-2 pr-4 text-slate-600"><time datetime=m.joined_at.clone()>{m.joined_at.chars().take(10).collect::<String>()}</time></td>
+            <td class="py-2 pr-4 text-slate-600"><UtcTime iso=m.joined_at.clone()/></td>
             <td class="py-2 text-right">
                 {(can_manage || is_self).then(|| view! {
                     <details class="inline-block text-left">

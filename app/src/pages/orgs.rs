@@ -8,6 +8,7 @@ use crate::api::accounts::home_target;
 use crate::api::orgs::{get_org_overview, whoami, CreateOrg};
 use crate::components::forms::{action_error, loaded, Field, FormError, BUTTON, CARD};
 use crate::components::layout::{use_org_slug, PageHeader};
+use crate::components::time::UtcTime;
 
 /// `/`: the visitor's first org, the create-org page, or sign-in.
 #[component]
@@ -102,10 +103,7 @@ pub fn OverviewPage() -> impl IntoView {
                                                         " by "
                                                         {a.actor_email.unwrap_or_else(|| "system".into())}
                                                     </span>
-                                                    <time class="text-slate-600" datetime=a.created_at.clone() title=a.created_at.clone()>
-                                                        {a.created_at.replace('T', " ").chars().take(16).collect::<String>()}
-                                                        " UTC"
-                                                    </time>
+                                                    <span class="text-slate-600"><UtcTime iso=a.created_at.clone()/></span>
                                                 </li>
                                             })
                                             .collect_view()}

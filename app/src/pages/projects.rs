@@ -10,6 +10,7 @@ use crate::components::forms::{
     action_error, loaded, Field, FormError, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD, INPUT,
 };
 use crate::components::layout::{use_org_slug, PageHeader};
+use crate::components::time::UtcTime;
 use crate::model::{AppError, ProjectView};
 use crate::pages::workspaces::WorkspacesSection;
 
@@ -238,13 +239,4 @@ fn RowField(
             {move || field_error().map(|m| view! { <p id=err_id.clone() role="alert" class="mt-1 text-sm text-red-700">{m}</p> })}
         </div>
     }
-}
-
-/// An RFC 3339 time as `YYYY-MM-DD HH:MM UTC`, the exact time on hover.
-#[component]
-pub(crate) fn UtcTime(#[prop(into)] iso: String) -> impl IntoView {
-    let shown = chrono::DateTime::parse_from_rfc3339(&iso)
-        .map(|t| t.with_timezone(&chrono::Utc).format("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_else(|_| iso.clone());
-    view! { <time datetime=iso.clone() title=iso>{shown}</time> }
 }

@@ -7,6 +7,7 @@ use leptos_router::components::Redirect;
 
 use crate::api::accounts::{get_security_page, SignOutOtherSessions};
 use crate::components::forms::{action_error, FormError, BUTTON_SECONDARY, CARD};
+use crate::components::time::UtcTime;
 use crate::model::ErrorCode;
 
 #[component]
@@ -49,7 +50,7 @@ pub fn SecurityPage() -> impl IntoView {
                                                 </p>
                                                 <p class="text-slate-600">
                                                     {s.ip.clone().unwrap_or_default()}" · last active "
-                                                    <time datetime=s.last_seen_at.clone() title=s.last_seen_at.clone()>{s.last_seen_at.replace('T', " ").chars().take(16).collect::<String>()}" UTC"</time>
+                                                    <UtcTime iso=s.last_seen_at.clone()/>
                                                 </p>
                                             </li>
                                         }).collect_view()}
