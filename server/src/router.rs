@@ -16,6 +16,8 @@ use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use sha2::{Digest, Sha256};
+use tower::Layer;
+use tower_http::compression::CompressionLayer;
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::time::Duration;
@@ -104,7 +106,9 @@ pub fn build(config: &Config, ctx: Ctx, store: DbSessionStore) -> Router {
         .merge(crate::api::routes(ctx.clone(), config.production()))
         .merge(health)
         .route("/favicon.svg", get(favicon))
-        .nest_service("/pkg", ServeDir::new(config.site_root.join("pkg")))
+        // The wasm and CSS are large and compress well (1.7 MB of wasm is
+        // about a third of that gzipped).
+        .nest_service("/pkg", CompressionLayer::new().layer(ServeDir::new(config.site_root.join("pkg"))))
         .merge(leptos)
         .layer(axum::middleware::from_fn_with_state(AllowedOrigin { public_origin }, check_origin))
         .layer(sessions)

@@ -190,3 +190,18 @@ async fn unknown_routes_answer_404_in_their_own_format() {
     assert_eq!(page.status, StatusCode::NOT_FOUND);
     assert_eq!(page.h1(), "Page not found");
 }
+
+#[tokio::test]
+async fn assets_are_served_gzipped_to_browsers_that_ask() {
+    let server = start().await;
+    std::fs::create_dir_all(server.pkg_dir()).unwrap();
+    std::fs::write(server.pkg_dir().join("alumia.css"), ".a{color:red}\n".repeat(2000)).unwrap();
+    let http = reqwest::Client::new();
+    let res =
+        http.get(format!("{}/pkg/alumia.css", server.base)).header("accept-encoding", "gzip").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-encoding"], "gzip");
+    let plain = http.get(format!("{}/pkg/alumia.css", server.base)).send().await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert_eq!(plain.text().await.unwrap().len(), 14 * 2000);
+}

@@ -74,6 +74,13 @@ pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> TestServer {
     }
 }
 
+impl TestServer {
+    /// Where the server reads its built assets (`/pkg/…`) from.
+    pub fn pkg_dir(&self) -> PathBuf {
+        self.data_dir.join("site/pkg")
+    }
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
