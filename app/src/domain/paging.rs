@@ -106,6 +106,31 @@ where
         .await)?)
 }
 
+/// Soft-deletes an org's row of `table` (once) and audits it as `action`;
+/// a second call changes nothing, so DELETE stays idempotent.
+pub async fn mark_deleted(
+    ctx: &super::Ctx,
+    actor: &super::Actor,
+    table: &str,
+    org_id: Uuid,
+    id: Uuid,
+    action: &'static str,
+) -> DomainResult<()> {
+    let sql = format!("UPDATE {table} SET deleted_at = $3 WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL");
+    let changed = crate::db::exec_on_db!(&ctx.db, |p| sqlx::query(&sql)
+        .bind(org_id)
+        .bind(id)
+        .bind(ctx.clock.now())
+        .execute(p)
+        .await)?;
+    if changed > 0 {
+        let event =
+            super::audit::AuditEvent { org_id: Some(org_id), action, target: Some(id.to_string()), details: None };
+        super::audit::record(ctx, actor.into(), event).await?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -249,20 +249,7 @@ pub async fn delete(ctx: &Ctx, actor: &Actor, org: &OrgSummary, id: Uuid) -> Dom
     if row.deleted_at.is_some() {
         return Ok(row.view());
     }
-    exec_on_db!(&ctx.db, |p| sqlx::query(
-        "UPDATE projects SET deleted_at = $3 WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL"
-    )
-    .bind(org.id)
-    .bind(id)
-    .bind(ctx.clock.now())
-    .execute(p)
-    .await)?;
-    audit::record(
-        ctx,
-        actor.into(),
-        AuditEvent { org_id: Some(org.id), action: "project.delete", target: Some(id.to_string()), details: None },
-    )
-    .await?;
+    super::paging::mark_deleted(ctx, actor, "projects", org.id, id, "project.delete").await?;
     find(ctx, org, id).await?.map(ProjectRow::view).ok_or_else(AppError::not_found)
 }
 
