@@ -140,7 +140,8 @@ impl FromServerFnError for AppError {
                 ErrorCode::ServiceUnavailable,
                 "Could not reach the server. Check your connection and try again.",
             ),
-            other => AppError::new(ErrorCode::InternalError, other.to_string()),
+            // The framework's own failures carry internals; never show them.
+            _ => AppError::internal(),
         }
     }
 }
