@@ -233,11 +233,7 @@ pub async fn member_count(ctx: &Ctx, org: &OrgSummary) -> DomainResult<i64> {
 
 pub async fn overview(ctx: &Ctx, actor: &Actor, slug: &str) -> DomainResult<OrgOverview> {
     let org = membership(&ctx.db, actor.user_id(), slug).await?;
-    let member_count: i64 =
-        on_db!(&ctx.db, |p| sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE org_id = $1")
-            .bind(org.id)
-            .fetch_one(p)
-            .await)?;
+    let member_count = member_count(ctx, &org).await?;
     let recent_activity = audit::recent_for_org(ctx, org.id, 10).await?;
     Ok(OrgOverview { member_count, recent_activity })
 }

@@ -96,6 +96,24 @@ async fn sign_in_is_rate_limited_per_account_and_ip() {
 }
 
 #[tokio::test]
+async fn sign_up_is_rate_limited_per_email_and_ip() {
+    let server = start().await;
+    let mut b = Browser::new(&server);
+    let address = email("signup-rl");
+    // Every attempt spends a token, whether it succeeds or not.
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(b.call("sign_up", &[("email", &address), ("password", PASSWORD)]).await.status);
+    }
+    assert_eq!(statuses[0], StatusCode::OK);
+    assert!(statuses[1..5].iter().all(|s| *s == StatusCode::CONFLICT), "{statuses:?}");
+    assert_eq!(statuses[5], StatusCode::TOO_MANY_REQUESTS);
+    // A different email from the same address still signs up.
+    let other = Browser::new(&server).call("sign_up", &[("email", &email("fresh")), ("password", PASSWORD)]).await;
+    assert_eq!(other.status, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn rate_limits_can_be_disabled_for_development() {
     let server = start_with(|s| s.disable_rate_limit = Some(true)).await;
     let mut b = Browser::new(&server);
