@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 DURATION=${BENCH_DURATION:-10s}
 CONNECTIONS=${BENCH_CONNECTIONS:-64}
 THREADS=${BENCH_THREADS:-2}
+ROUNDS=${BENCH_ROUNDS:-3}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 
 if ! command -v wrk >/dev/null 2>&1; then
@@ -43,10 +44,8 @@ echo "==> seeding: an org, a key, 20 projects"
 key=$("$bin" admin mint-key --org bench --email bench@example.com --name bench 2>/dev/null)
 "$bin" serve >"$work/server.log" 2>&1 &
 pids+=($!)
-BARE_ADDR="127.0.0.1:$bare_port" "$bare" &
-pids+=($!)
 for _ in $(seq 1 100); do
-  curl -fs "http://127.0.0.1:$app_port/readyz" >/dev/null && curl -fs "http://127.0.0.1:$bare_port/api/v1/projects" >/dev/null && break
+  curl -fs "http://127.0.0.1:$app_port/readyz" >/dev/null && break
   sleep 0.1
 done
 for i in $(seq 1 20); do
@@ -54,8 +53,16 @@ for i in $(seq 1 20); do
     -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
     -d "{\"name\":\"Project $i\",\"metadata\":{\"n\":$i}}"
 done
-count=$(curl -fs "http://127.0.0.1:$app_port/api/v1/projects?limit=100" -H "Authorization: Bearer $key" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["data"]["items"]))')
-echo "seeded $count projects"
+# The baseline answers the very bytes the real route answers.
+curl -fs "http://127.0.0.1:$app_port/api/v1/projects" -H "Authorization: Bearer $key" >"$work/page.json"
+count=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["data"]["items"]))' "$work/page.json")
+echo "seeded $count projects; a page is $(wc -c <"$work/page.json") bytes"
+BARE_ADDR="127.0.0.1:$bare_port" BARE_BODY="$work/page.json" "$bare" &
+pids+=($!)
+for _ in $(seq 1 100); do
+  curl -fs "http://127.0.0.1:$bare_port/api/v1/projects" >/dev/null && break
+  sleep 0.1
+done
 
 run() { # id label url [header]
   local out
@@ -71,18 +78,32 @@ run() { # id label url [header]
   p99=$(awk '$1=="99%" {print $2}' <<<"$out")
   non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
   printf '%-28s %10s req/s   p50 %8s   p99 %8s   non-2xx %s\n' "$2" "$rps" "$p50" "$p99" "${non2xx:-0}"
-  echo "$rps" >"$work/$1.rps"
+  echo "$rps $p99" >>"$work/$1.results"
 }
 
-echo "==> wrk -t$THREADS -c$CONNECTIONS -d$DURATION (warm-up 2s each first)"
+# Both servers share this machine with wrk, so one run of each swings by
+# ±15%; rounds alternate them and the median ratio is reported.
+echo "==> wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS alternating rounds (warm-up 2s each first)"
 wrk -t1 -c8 -d2s "http://127.0.0.1:$bare_port/api/v1/projects" >/dev/null
 wrk -t1 -c8 -d2s -H "Authorization: Bearer $key" "http://127.0.0.1:$app_port/api/v1/projects" >/dev/null
-run bare "bare axum (static JSON)" "http://127.0.0.1:$bare_port/api/v1/projects"
-run alumia "alumia GET /api/v1/projects" "http://127.0.0.1:$app_port/api/v1/projects" "Authorization: Bearer $key"
+for round in $(seq 1 "$ROUNDS"); do
+  echo "-- round $round"
+  run bare "bare axum (static JSON)" "http://127.0.0.1:$bare_port/api/v1/projects"
+  run alumia "alumia GET /api/v1/projects" "http://127.0.0.1:$app_port/api/v1/projects" "Authorization: Bearer $key"
+done
 python3 - "$work" <<'PY'
-import sys, pathlib
+import sys, pathlib, statistics
 w = pathlib.Path(sys.argv[1])
-bare = float((w / "bare.rps").read_text())
-app = float((w / "alumia.rps").read_text())
-print(f"ratio alumia/bare throughput: {app / bare:.3f} (goal >= 0.5)")
+def rows(name):
+    return [line.split() for line in (w / f"{name}.results").read_text().splitlines()]
+def ms(text):
+    for unit, scale in (("us", 0.001), ("ms", 1.0), ("s", 1000.0)):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * scale
+    return float(text)
+bare, app = rows("bare"), rows("alumia")
+ratios = [float(a[0]) / float(b[0]) for a, b in zip(app, bare)]
+print("ratio per round: " + ", ".join(f"{r:.3f}" for r in ratios))
+print(f"median ratio alumia/bare throughput: {statistics.median(ratios):.3f} (goal >= 0.5)")
+print(f"alumia p99, median of rounds: {statistics.median(ms(a[1]) for a in app):.2f} ms (goal <= 5 ms)")
 PY

@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 use tower_sessions::ExpiredDeletion;
 
 use app::db::Db;
+use app::domain::cache::Caches;
 use app::domain::{Clock, Ctx, DomainSettings, RateLimits};
 
 pub use config::{Config, Settings};
@@ -43,8 +44,10 @@ pub struct Built {
 }
 
 fn make_ctx(config: &Config, db: Db) -> Ctx {
+    let single_process = matches!(db, Db::Sqlite(_));
     Ctx {
         db,
+        caches: Arc::new(Caches::new(single_process)),
         clock: Clock::default(),
         settings: Arc::new(DomainSettings { public_url: config.public_url.clone(), production: config.production() }),
         limits: Arc::new(RateLimits::new(config.rate_limits)),

@@ -15,7 +15,7 @@ pub async fn list_projects(org: String) -> Result<Page<ProjectView>, AppError> {
     let ctx = ctx()?;
     let org = domain::orgs::membership(&ctx.db, actor.user_id(), &org).await?;
     let page = domain::paging::PageRequest::parse(Some(domain::paging::MAX_LIMIT), None)?;
-    domain::projects::list(&ctx, &org, page).await
+    Ok(domain::projects::list(&ctx, &org, page).await?.value.clone())
 }
 
 #[server(prefix = "/fn", endpoint = "create_project")]

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use axum::extract::ConnectInfo;
-use http::header::USER_AGENT;
+use http::header::{ACCEPT, USER_AGENT};
 use http::request::Parts;
 use http::StatusCode;
 use leptos::prelude::*;
@@ -78,4 +78,13 @@ pub fn set_page_status(status: StatusCode) {
     if let Some(res) = use_context::<ResponseOptions>() {
         res.set_status(status);
     }
+}
+
+/// Whether this call is a plain HTML form post (no JavaScript): the
+/// browser asks for a page, and gets redirected back to the form, so the
+/// function's answer itself is never seen.
+pub fn posted_without_javascript() -> bool {
+    use_context::<Parts>()
+        .and_then(|p| p.headers.get(ACCEPT).and_then(|v| v.to_str().ok()).map(|v| v.contains("text/html")))
+        .unwrap_or(false)
 }

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::audit::{self, AuditEvent};
+use super::cache::AuthenticatedKey;
 use super::{Actor, Ctx, DomainResult};
 use crate::db::{exec_on_db, on_db, Db};
 use crate::model::{ApiKeyView, AppError, ErrorCode, MintedApiKey, OrgSummary, Role};
@@ -197,6 +198,7 @@ pub async fn revoke(ctx: &Ctx, actor: &Actor, org: &OrgSummary, id: Uuid) -> Dom
     if done == 0 {
         return Err(AppError::conflict("This key is already revoked"));
     }
+    ctx.caches.keys.clear();
     audit::record(
         ctx,
         actor.into(),
@@ -223,6 +225,7 @@ pub async fn revoke_as_operator(ctx: &Ctx, id: Uuid) -> DomainResult<()> {
     if done == 0 {
         return Err(AppError::conflict("This key is already revoked"));
     }
+    ctx.caches.keys.clear();
     let actor = audit::AuditActor { user_id: None, auth_method: "cli", stepped_up_at: None, ip: None };
     audit::record(
         ctx,
@@ -245,50 +248,65 @@ struct AuthRow {
 }
 
 /// Resolves a bearer token to its actor and org. Every failure is the same
-/// 401, so callers learn nothing about which keys exist.
+/// 401, so callers learn nothing about which keys exist. A key found is
+/// remembered for a few seconds (`cache`): this is the hottest query of
+/// `/api/v1`.
 pub async fn authenticate(ctx: &Ctx, token: &str, ip: Option<String>) -> DomainResult<(Actor, OrgSummary)> {
     let unauthorized = || AppError::new(ErrorCode::Unauthorized, "Missing, malformed, unknown or revoked API key");
     if !well_formed(token) {
         return Err(unauthorized());
     }
-    // One round trip: the key, its org, and the membership of its user
-    // (a key stops working in an org its user has left).
+    let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let now = ctx.clock.now();
+    let key = match ctx.caches.keys.get(&digest, now) {
+        Some(key) => key,
+        None => {
+            let ticket = ctx.caches.keys.ticket();
+            let key = load_authenticated(ctx, &hex::encode(digest)).await?.ok_or_else(unauthorized)?;
+            ctx.caches.keys.put(ticket, digest, key.clone(), now);
+            key
+        }
+    };
+    // last-used is written at most once a minute per key, not per request.
+    if key.last_used_at.is_none_or(|t| now - t >= Duration::seconds(60)) {
+        exec_on_db!(&ctx.db, |p| sqlx::query(
+            "UPDATE api_keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at <= $3)"
+        )
+        .bind(key.key_id)
+        .bind(now)
+        .bind(now - Duration::seconds(60))
+        .execute(p)
+        .await)?;
+        ctx.caches.keys.update(&digest, |cached| cached.last_used_at = Some(now));
+    }
+    let actor = Actor::ApiKey { key_id: key.key_id, user_id: key.user_id, org_id: key.org.id, scopes: key.scopes, ip };
+    Ok((actor, key.org))
+}
+
+/// One round trip: the key, its org, and the membership of its user (a
+/// key stops working in an org its user has left).
+async fn load_authenticated(ctx: &Ctx, secret_hash: &str) -> DomainResult<Option<AuthenticatedKey>> {
     let row: Option<AuthRow> = on_db!(&ctx.db, |p| sqlx::query_as(
         "SELECT k.id, k.org_id, k.created_by, k.scopes, k.last_used_at, o.slug, o.name AS org_name, m.role \
          FROM api_keys k JOIN orgs o ON o.id = k.org_id \
          JOIN memberships m ON m.org_id = k.org_id AND m.user_id = k.created_by \
          WHERE k.secret_hash = $1 AND k.revoked_at IS NULL"
     )
-    .bind(hash(token))
+    .bind(secret_hash)
     .fetch_optional(p)
     .await)?;
-    let row = row.ok_or_else(unauthorized)?;
-    let org = OrgSummary {
-        id: row.org_id,
-        slug: row.slug.clone(),
-        name: row.org_name.clone(),
-        role: Role::parse(&row.role).unwrap_or(Role::Member),
-    };
-    let now = ctx.clock.now();
-    // last-used is written at most once a minute per key, not per request.
-    if row.last_used_at.is_none_or(|t| now - t >= Duration::seconds(60)) {
-        exec_on_db!(&ctx.db, |p| sqlx::query(
-            "UPDATE api_keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at <= $3)"
-        )
-        .bind(row.id)
-        .bind(now)
-        .bind(now - Duration::seconds(60))
-        .execute(p)
-        .await)?;
-    }
-    let actor = Actor::ApiKey {
+    Ok(row.map(|row| AuthenticatedKey {
         key_id: row.id,
         user_id: row.created_by,
-        org_id: row.org_id,
         scopes: parse_scopes(&row.scopes),
-        ip,
-    };
-    Ok((actor, org))
+        org: OrgSummary {
+            id: row.org_id,
+            slug: row.slug,
+            name: row.org_name,
+            role: Role::parse(&row.role).unwrap_or(Role::Member),
+        },
+        last_used_at: row.last_used_at,
+    }))
 }
 
 #[cfg(test)]

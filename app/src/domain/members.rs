@@ -324,5 +324,10 @@ async fn change(ctx: &Ctx, actor: &Actor, slug: &str, target: Uuid, change: Chan
         Ok(())
     }
     .await);
+    if result.is_ok() {
+        // A key acts with its user's membership: a new role or a removal
+        // applies to the next request.
+        ctx.caches.keys.clear();
+    }
     result
 }

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod audit;
+pub mod cache;
 pub mod clock;
 pub mod members;
 pub mod orgs;
@@ -31,6 +32,7 @@ pub struct Ctx {
     pub clock: Clock,
     pub settings: Arc<DomainSettings>,
     pub limits: Arc<RateLimits>,
+    pub caches: Arc<cache::Caches>,
 }
 
 /// The part of the server configuration the domain needs.

@@ -15,7 +15,7 @@ pub const DEFAULT_LIMIT: i64 = 20;
 pub const MAX_LIMIT: i64 = 100;
 
 /// Where a page starts: after `(created_at, id)` of the last row seen.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Cursor {
     pub created_at: DateTime<Utc>,
     pub id: Uuid,

@@ -2,6 +2,8 @@
 //! Soft-deleted (`deleted_at`): a deleted project answers 404, leaves
 //! lists, and frees its slug.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -9,6 +11,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::audit::{self, AuditEvent};
+use super::cache::Shared;
 use super::paging::{Cursor, PageRequest};
 use super::validate::{self, METADATA_MAX_BYTES, PROJECT_METADATA_MAX_DEPTH, SETTINGS_MAX_BYTES};
 use super::{Actor, Ctx, DomainResult};
@@ -121,9 +124,32 @@ impl ProjectRow {
 
 const COLUMNS: &str = "id, slug, name, description, metadata, settings, created_at, updated_at, deleted_at";
 
-pub async fn list(ctx: &Ctx, org: &OrgSummary, page: PageRequest) -> DomainResult<Page<ProjectView>> {
+/// Shared, not copied: a cached page serves many requests.
+pub async fn list(ctx: &Ctx, org: &OrgSummary, page: PageRequest) -> DomainResult<Arc<Shared<Page<ProjectView>>>> {
+    let Some(cache) = &ctx.caches.project_pages else {
+        return Ok(Shared::new(fetch_page(ctx, org, page).await?));
+    };
+    let key = (org.id, page.limit, page.after);
+    let now = ctx.clock.now();
+    if let Some(hit) = cache.get(&key, now) {
+        return Ok(hit);
+    }
+    let ticket = cache.ticket();
+    let fresh = Shared::new(fetch_page(ctx, org, page).await?);
+    cache.put(ticket, key, fresh.clone(), now);
+    Ok(fresh)
+}
+
+async fn fetch_page(ctx: &Ctx, org: &OrgSummary, page: PageRequest) -> DomainResult<Page<ProjectView>> {
     let rows: Vec<ProjectRow> = super::paging::fetch_live(&ctx.db, "projects", COLUMNS, org.id, &page).await?;
     Ok(page.finish(rows, |r| Cursor { created_at: r.created_at, id: r.id }, ProjectRow::view))
+}
+
+/// After any write to an org's projects: its cached pages are stale.
+fn forget_pages(ctx: &Ctx, org: &OrgSummary) {
+    if let Some(cache) = &ctx.caches.project_pages {
+        cache.invalidate(|(org_id, _, _)| *org_id == org.id);
+    }
 }
 
 /// Any row of the org, deleted or not.
@@ -170,6 +196,7 @@ pub async fn create(ctx: &Ctx, actor: &Actor, org: &OrgSummary, input: NewProjec
         Err(e) if is_unique_violation(&e, "slug") => return Err(slug_taken()),
         other => other?,
     };
+    forget_pages(ctx, org);
     audit::record(
         ctx,
         actor.into(),
@@ -232,6 +259,7 @@ pub async fn update(
         Ok(0) => return Err(AppError::not_found()),
         other => other?,
     };
+    forget_pages(ctx, org);
     audit::record(
         ctx,
         actor.into(),
@@ -249,7 +277,9 @@ pub async fn delete(ctx: &Ctx, actor: &Actor, org: &OrgSummary, id: Uuid) -> Dom
     if row.deleted_at.is_some() {
         return Ok(row.view());
     }
-    super::paging::mark_deleted(ctx, actor, "projects", org.id, id, "project.delete").await?;
+    let deleted = super::paging::mark_deleted(ctx, actor, "projects", org.id, id, "project.delete").await;
+    forget_pages(ctx, org);
+    deleted?;
     find(ctx, org, id).await?.map(ProjectRow::view).ok_or_else(AppError::not_found)
 }
 

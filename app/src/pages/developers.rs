@@ -4,15 +4,13 @@
 use leptos::html;
 use leptos::prelude::*;
 
-use crate::api::api_keys::{list_api_keys, MintApiKey, RevokeApiKey};
+use crate::api::api_keys::{list_api_keys, take_minted_api_key, MintApiKey, RevokeApiKey};
 use crate::components::forms::{
     action_error, loaded, Field, FormError, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD, INPUT,
 };
 use crate::components::layout::{use_org_slug, PageHeader};
 use crate::components::time::UtcTime;
-use crate::model::ApiKeyView;
-
-const NO_SCRIPT_NOTE: &str = r#"<p class="text-sm font-medium text-amber-950">JavaScript is off: a key created now could not be shown to you. Turn JavaScript on to create API keys.</p>"#;
+use crate::model::{ApiKeyView, MintedApiKey};
 
 const CHECKBOX: &str = "mt-0.5 h-4 w-4 accent-indigo-700 focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-indigo-600";
 
@@ -25,6 +23,9 @@ pub fn DevelopersPage() -> impl IntoView {
         move || (slug.get(), mint.version().get(), revoke.version().get()),
         |(slug, ..)| list_api_keys(slug),
     );
+    // A key minted by a form posted without JavaScript comes back through
+    // the session, on this one page load.
+    let minted_without_js = Resource::new(move || slug.get(), take_minted_api_key);
     let mint_error = action_error(mint);
     let revoke_error = action_error(revoke);
 
@@ -89,12 +90,14 @@ pub fn DevelopersPage() -> impl IntoView {
                         </div>
                     </div>
                 </fieldset>
-                // Raw HTML: with scripting on, browsers keep <noscript>'s
-                // content as text, which hydration must not walk into.
-                <noscript inner_html=NO_SCRIPT_NOTE></noscript>
                 <button type="submit" class=BUTTON>"Create API key"</button>
             </ActionForm>
-            <NewKeyPanel action=mint/>
+            <Suspense>
+                {move || Suspend::new(async move {
+                    let flashed = minted_without_js.await.ok().flatten();
+                    view! { <NewKeyPanel action=mint flashed/> }
+                })}
+            </Suspense>
         </section>
 
         <section class=format!("{CARD} mt-6")>
@@ -147,9 +150,9 @@ pub fn DevelopersPage() -> impl IntoView {
 
 /// The secret of the key just minted, shown this once with a copy button.
 #[component]
-fn NewKeyPanel(action: ServerAction<MintApiKey>) -> impl IntoView {
+fn NewKeyPanel(action: ServerAction<MintApiKey>, flashed: Option<MintedApiKey>) -> impl IntoView {
     move || {
-        action.value().get().and_then(|r| r.ok()).map(|minted| {
+        action.value().get().and_then(|r| r.ok()).or_else(|| flashed.clone()).map(|minted| {
             let input = NodeRef::<html::Input>::new();
             // None: not tried; Some(true): copied; Some(false): the browser refused.
             let copied = RwSignal::new(None::<bool>);

@@ -1,6 +1,8 @@
 //! The `/api/v1` envelope: `{"success":true,"data":…}` or
 //! `{"success":false,"error":{"code","message","details"?}}`.
 
+use std::sync::Arc;
+
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use http::header::RETRY_AFTER;
@@ -8,6 +10,7 @@ use http::{HeaderValue, StatusCode};
 use serde::Serialize;
 use serde_json::json;
 
+use app::domain::cache::Shared;
 use app::model::{AppError, ErrorCode};
 
 pub struct ApiError(pub AppError);
@@ -46,9 +49,32 @@ impl IntoResponse for ApiError {
 /// A successful answer.
 pub struct ApiOk<T>(pub T);
 
+/// Serialized straight to bytes: going through a `serde_json::Value`
+/// first cost more than the rest of a cached list request.
+#[derive(Serialize)]
+struct Success<'a, T> {
+    success: bool,
+    data: &'a T,
+}
+
 impl<T: Serialize> IntoResponse for ApiOk<T> {
     fn into_response(self) -> Response {
-        Json(json!({ "success": true, "data": self.0 })).into_response()
+        Json(Success { success: true, data: &self.0 }).into_response()
+    }
+}
+
+/// `ApiOk` for a cached answer whose JSON is already made.
+pub struct ApiOkShared<T>(pub Arc<Shared<T>>);
+
+impl<T: Serialize> IntoResponse for ApiOkShared<T> {
+    fn into_response(self) -> Response {
+        const HEAD: &[u8] = br#"{"success":true,"data":"#;
+        let data = self.0.json();
+        let mut body = Vec::with_capacity(HEAD.len() + data.len() + 1);
+        body.extend_from_slice(HEAD);
+        body.extend_from_slice(data);
+        body.push(b'}');
+        ([(http::header::CONTENT_TYPE, "application/json")], body).into_response()
     }
 }
 

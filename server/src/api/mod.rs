@@ -18,8 +18,6 @@ use axum::Router;
 use http::header::CONTENT_LENGTH;
 use http::Method;
 
-use std::sync::Arc;
-
 use app::domain::Ctx;
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -45,9 +43,14 @@ async fn require_length(req: Request, next: Next) -> Response {
 /// `GET /api/v1/openapi.json`: this document.
 #[utoipa::path(get, path = "/openapi.json", tag = "meta", security(()),
     responses((status = 200, description = "The OpenAPI 3.1 document of /api/v1")))]
-async fn openapi_json(axum::Extension(doc): axum::Extension<Arc<serde_json::Value>>) -> axum::Json<serde_json::Value> {
-    axum::Json((*doc).clone())
+async fn openapi_json() -> axum::response::Response {
+    let doc = OPENAPI_JSON.get().cloned().unwrap_or_default();
+    ([(http::header::CONTENT_TYPE, "application/json")], doc).into_response()
 }
+
+/// The document, serialized once by `routes` (a request extension would
+/// cost every `/api/v1` request a map insert).
+static OPENAPI_JSON: std::sync::OnceLock<axum::body::Bytes> = std::sync::OnceLock::new();
 
 /// Every `/api/v1` route, with its OpenAPI description. The router and the
 /// document come from the same `routes!` lists, so they cannot disagree.
@@ -74,17 +77,17 @@ pub fn router_and_doc() -> (Router<Ctx>, utoipa::openapi::OpenApi) {
 /// and query extractors of `extract`, so failures answer in the envelope.
 pub fn routes(ctx: Ctx, production: bool) -> Router {
     let (api, doc) = router_and_doc();
-    let doc = Arc::new(serde_json::to_value(&doc).expect("the OpenAPI document serializes"));
+    let json = serde_json::to_vec(&doc).expect("the OpenAPI document serializes");
+    let _ = OPENAPI_JSON.set(json.into());
     // Unknown paths under /api/v1 answer the envelope 404 (a catch-all
     // route rather than a fallback, so the router merges with the pages).
     let api = api
         .route("/api/v1/{*rest}", any(not_found))
         .method_not_allowed_fallback(not_found)
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
-        .layer(axum::Extension(doc.clone()))
         .with_state(ctx);
     let api = if production { api.layer(axum::middleware::from_fn(require_length)) } else { api };
-    let viewer = utoipa_scalar::Scalar::new(doc.as_ref().clone()).custom_html(crate::openapi::VIEWER_HTML);
+    let viewer = utoipa_scalar::Scalar::new(doc).custom_html(crate::openapi::VIEWER_HTML);
     api.route("/api/v1", any(not_found)).route(
         "/api/docs",
         get(move || {

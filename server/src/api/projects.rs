@@ -8,7 +8,7 @@ use app::domain::projects::{self, NewProject, ProjectPatch};
 use app::domain::Ctx;
 use app::model::{Page, ProjectView};
 
-use super::envelope::{ApiError, ApiOk};
+use super::envelope::{ApiError, ApiOk, ApiOkShared};
 use super::extract::{parse_id, ApiJson, ApiQuery};
 use crate::auth::ApiCaller;
 
@@ -28,9 +28,9 @@ pub async fn list(
     State(ctx): State<Ctx>,
     caller: ApiCaller,
     ApiQuery(params): ApiQuery<ListParams>,
-) -> Result<ApiOk<Page<ProjectView>>, ApiError> {
+) -> Result<ApiOkShared<Page<ProjectView>>, ApiError> {
     let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
-    Ok(ApiOk(projects::list(&ctx, &caller.org, page).await?))
+    Ok(ApiOkShared(projects::list(&ctx, &caller.org, page).await?))
 }
 
 #[utoipa::path(post, path = "/projects", tag = "projects", request_body = NewProject,

@@ -59,6 +59,9 @@ async fn operators_create_users_orgs_and_keys_from_the_cli() {
 
     let out = alumia(&server, &["admin", "revoke-key", "--id", &id]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    // The server caches an authenticated key for a few seconds; a
+    // revocation made by another process takes effect when that passes.
+    server.ctx.clock.advance(chrono::Duration::seconds(app::domain::cache::TTL_SECONDS));
     assert_eq!(api.get("/projects").await.status, StatusCode::UNAUTHORIZED);
     let again = alumia(&server, &["admin", "revoke-key", "--id", &id]);
     assert!(!again.status.success());

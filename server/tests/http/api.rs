@@ -82,6 +82,27 @@ async fn keys_are_listed_without_secrets_and_revoked_once() {
 }
 
 #[tokio::test]
+async fn a_key_minted_without_javascript_is_shown_on_the_next_page_only() {
+    let server = start().await;
+    let (mut browser, org, key) = owner_with_key(&server, &[]).await;
+    let page = format!("/{org}/developers");
+    let posted = browser.submit("mint_api_key", &page, &[("org", &org), ("name", "no script")]).await;
+    assert_eq!(posted.status, StatusCode::FOUND, "{}", posted.body);
+
+    let keys = data(&Api::new(&server, Some(&key)).get("/api-keys").await);
+    let minted = keys.as_array().unwrap().iter().find(|k| k["name"] == "no script").expect("the key exists");
+    let prefix = minted["prefix"].as_str().unwrap();
+    let shown = browser.page(&page).await;
+    let start = shown.body.find(&format!("value=\"{prefix}")).expect("the new secret is on the page") + 7;
+    let secret = &shown.body[start..start + 57];
+    assert_eq!(Api::new(&server, Some(secret)).get("/projects").await.status, StatusCode::OK, "and it works");
+    assert!(shown.body.contains("it will not be shown again"));
+
+    let again = browser.page(&page).await;
+    assert!(!again.body.contains(secret), "shown once");
+}
+
+#[tokio::test]
 async fn a_browser_session_may_call_the_api_with_its_org() {
     let server = start().await;
     let (browser, org, _) = owner_with_key(&server, &[]).await;

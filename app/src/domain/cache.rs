@@ -1,0 +1,194 @@
+//! Short-lived, in-process caches for the hottest reads of `/api/v1`:
+//! the authenticated API key behind a bearer token, and list pages.
+//!
+//! Writes made by this process drop what they change at once. Writes made
+//! elsewhere (the `alumia admin` CLI, another instance on the same
+//! PostgreSQL) are seen once an entry's time to live has passed, so a TTL
+//! is the bound on staleness and is kept to seconds.
+//!
+//! A read that raced with a write must not put its older answer back:
+//! readers take a `Ticket` before they query, and `put` refuses an answer
+//! whose ticket predates the latest invalidation.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, OnceLock, RwLock};
+
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
+use super::paging::Cursor;
+use crate::model::{OrgSummary, Page, ProjectView};
+
+/// Entries kept before the cache sheds expired ones (then all, if still
+/// full): memory stays bounded whatever the traffic.
+const CAPACITY: usize = 10_000;
+
+pub struct TtlCache<K, V> {
+    ttl: Duration,
+    inner: RwLock<Inner<K, V>>,
+}
+
+struct Inner<K, V> {
+    /// Bumped by every invalidation.
+    generation: u64,
+    entries: HashMap<K, (DateTime<Utc>, V)>,
+}
+
+/// The generation a reader saw before it queried.
+#[derive(Clone, Copy)]
+pub struct Ticket(u64);
+
+impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
+    pub fn new(ttl: Duration) -> Self {
+        Self { ttl, inner: RwLock::new(Inner { generation: 0, entries: HashMap::new() }) }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner<K, V>> {
+        self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner<K, V>> {
+        self.inner.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn get(&self, key: &K, now: DateTime<Utc>) -> Option<V> {
+        let inner = self.read();
+        let (stored_at, value) = inner.entries.get(key)?;
+        (now - *stored_at < self.ttl && now >= *stored_at).then(|| value.clone())
+    }
+
+    pub fn ticket(&self) -> Ticket {
+        Ticket(self.read().generation)
+    }
+
+    /// Stores `value` read under `ticket`, unless something was
+    /// invalidated since.
+    pub fn put(&self, ticket: Ticket, key: K, value: V, now: DateTime<Utc>) {
+        let mut inner = self.write();
+        if inner.generation != ticket.0 {
+            return;
+        }
+        if inner.entries.len() >= CAPACITY {
+            let ttl = self.ttl;
+            inner.entries.retain(|_, (stored_at, _)| now - *stored_at < ttl);
+            if inner.entries.len() >= CAPACITY {
+                inner.entries.clear();
+            }
+        }
+        inner.entries.insert(key, (now, value));
+    }
+
+    /// Changes a cached value in place (keeping its age), if present.
+    pub fn update(&self, key: &K, change: impl FnOnce(&mut V)) {
+        if let Some((_, value)) = self.write().entries.get_mut(key) {
+            change(value);
+        }
+    }
+
+    /// Drops the entries `doomed` picks and turns away answers read before.
+    pub fn invalidate(&self, doomed: impl Fn(&K) -> bool) {
+        let mut inner = self.write();
+        inner.generation += 1;
+        inner.entries.retain(|k, _| !doomed(k));
+    }
+
+    pub fn clear(&self) {
+        self.invalidate(|_| true);
+    }
+}
+
+/// An API key as `authenticate` found it, keyed by the token's SHA-256.
+#[derive(Clone)]
+pub struct AuthenticatedKey {
+    pub key_id: Uuid,
+    pub user_id: Uuid,
+    pub scopes: Vec<String>,
+    pub org: OrgSummary,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// A cached answer shared by every request that reads it, with its JSON
+/// made once, on first need: serializing a page cost more than the rest
+/// of a cached request.
+pub struct Shared<T> {
+    pub value: T,
+    json: OnceLock<Vec<u8>>,
+}
+
+impl<T: serde::Serialize> Shared<T> {
+    pub fn new(value: T) -> Arc<Self> {
+        Arc::new(Self { value, json: OnceLock::new() })
+    }
+
+    pub fn json(&self) -> &[u8] {
+        self.json.get_or_init(|| serde_json::to_vec(&self.value).expect("plain data serializes"))
+    }
+}
+
+/// Which page of an org's list.
+pub type PageKey = (Uuid, i64, Option<Cursor>);
+
+pub struct Caches {
+    /// Revocations and membership changes in this process clear it.
+    pub keys: TtlCache<[u8; 32], AuthenticatedKey>,
+    /// `None` on PostgreSQL, where other instances may write projects
+    /// and a list must show them at once; with SQLite this process is the
+    /// only writer of projects.
+    pub project_pages: Option<TtlCache<PageKey, Arc<Shared<Page<ProjectView>>>>>,
+}
+
+/// Seconds an entry lives: how long a key revoked by another process (the
+/// CLI, another instance) may still be honoured.
+pub const TTL_SECONDS: i64 = 5;
+
+impl Caches {
+    pub fn new(single_process_database: bool) -> Self {
+        let ttl = Duration::seconds(TTL_SECONDS);
+        Self { keys: TtlCache::new(ttl), project_pages: single_process_database.then(|| TtlCache::new(ttl)) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()
+    }
+
+    #[test]
+    fn entries_expire_after_their_ttl() {
+        let cache = TtlCache::new(Duration::seconds(5));
+        cache.put(cache.ticket(), "k", 1, at(0));
+        assert_eq!(cache.get(&"k", at(4)), Some(1));
+        assert_eq!(cache.get(&"k", at(5)), None);
+    }
+
+    #[test]
+    fn a_read_that_raced_an_invalidation_is_not_stored() {
+        let cache = TtlCache::new(Duration::seconds(5));
+        let ticket = cache.ticket();
+        cache.invalidate(|_: &&str| true);
+        cache.put(ticket, "k", 1, at(0));
+        assert_eq!(cache.get(&"k", at(0)), None);
+        cache.put(cache.ticket(), "k", 2, at(0));
+        assert_eq!(cache.get(&"k", at(0)), Some(2));
+    }
+
+    #[test]
+    fn shared_json_is_the_values_json() {
+        let shared = Shared::new(serde_json::json!({"a": [1, "two"]}));
+        assert_eq!(shared.json(), br#"{"a":[1,"two"]}"#);
+    }
+
+    #[test]
+    fn invalidation_drops_only_what_it_names() {
+        let cache = TtlCache::new(Duration::seconds(5));
+        cache.put(cache.ticket(), ("a", 1), 1, at(0));
+        cache.put(cache.ticket(), ("b", 1), 2, at(0));
+        cache.invalidate(|k| k.0 == "a");
+        assert_eq!(cache.get(&("a", 1), at(0)), None);
+        assert_eq!(cache.get(&("b", 1), at(0)), Some(2));
+    }
+}
