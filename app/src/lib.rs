@@ -18,7 +18,8 @@ use leptos_router::{path, SsrMode};
 
 use components::layout::OrgShell;
 use components::not_found::NotFound;
-use pages::accounts::{SignInPage, SignUpPage};
+use components::step_up::{provide_step_up_prompt, StepUpDialog};
+use pages::accounts::{SignInPage, SignUpPage, StepUpPage, VerifySignInPage};
 use pages::agents::AgentsPage;
 use pages::billing::BillingPage;
 use pages::connectors::ConnectorsPage;
@@ -43,6 +44,7 @@ fn document(css_href: String, hydrate: Option<LeptosOptions>, body: impl IntoVie
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <link rel="stylesheet" href=css_href/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                {hydrate.as_ref().map(|_| view! { <script src="/webauthn.js" defer></script> })}
                 {hydrate.map(|options| view! { <HydrationScripts options/> })}
                 <MetaTags/>
             </head>
@@ -66,6 +68,7 @@ pub fn not_found_shell(css_href: String) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    provide_step_up_prompt();
     // Async SSR everywhere: a page answers only once its data is loaded,
     // so a missing org gets a real 404 status, not a 200 with a 404 body.
     view! {
@@ -74,6 +77,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=HomePage ssr=SsrMode::Async/>
                 <Route path=path!("/signup") view=SignUpPage ssr=SsrMode::Async/>
                 <Route path=path!("/login") view=SignInPage ssr=SsrMode::Async/>
+                <Route path=path!("/login/verify") view=VerifySignInPage ssr=SsrMode::Async/>
+                <Route path=path!("/step-up") view=StepUpPage ssr=SsrMode::Async/>
                 <Route path=path!("/new") view=NewOrgPage ssr=SsrMode::Async/>
                 <Route path=path!("/invite/:token") view=InvitePage ssr=SsrMode::Async/>
                 <Route path=path!("/settings/security") view=SecurityPage ssr=SsrMode::Async/>
@@ -90,6 +95,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("members") view=MembersPage ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
+            <StepUpDialog/>
         </Router>
     }
 }

@@ -2,13 +2,16 @@
 // the list shows only its prefix, and the key can be revoked.
 import {
   createOrg,
+  enrolTotpByRequest,
   expect,
   expectH1,
   expectNoPageErrors,
   openBrowser,
   screenshot,
   signUp,
+  signUpWithPasskey,
   test,
+  totpCode,
   uniqueEmail,
   uniqueSlug,
   urlPath,
@@ -23,8 +26,9 @@ function keyRow(page: Page, name: string): Locator {
 
 test('API keys: mint one, see it once, list it by prefix, revoke it', async ({ page, context }) => {
   const slug = uniqueSlug();
-  await signUp(page, uniqueEmail('dev'));
-  await expect(page).toHaveURL(urlPath('/new'));
+  // Minting and revoking need a fresh step-up: enrolling a passkey is one.
+  await signUpWithPasskey(page, uniqueEmail('dev'));
+  await visit(page, '/new');
   await createOrg(page, 'E2E Developers Org', slug);
 
   await visit(page, `/${slug}/developers`);
@@ -87,27 +91,44 @@ test('API keys: mint one, see it once, list it by prefix, revoke it', async ({ p
   await screenshot(page, 'developers-phone');
 });
 
-test('API keys without JavaScript: the new key is shown after the redirect, once', async ({ browser }) => {
+test('API keys without JavaScript: the key is shown after the redirect, and a stale step-up goes through the step-up page', async ({ browser }) => {
+  test.setTimeout(120_000);
   const { context, page, errors } = await openBrowser(browser, { javaScriptEnabled: false });
   try {
     const slug = uniqueSlug();
     await signUp(page, uniqueEmail('nojs-dev'), { js: false });
     await expect(page).toHaveURL(urlPath('/new'));
+    const secret = await enrolTotpByRequest(page);
     await createOrg(page, 'No Script Developers', slug);
     await page.goto(`/${slug}/developers`);
     await expectH1(page, 'Developers');
     await page.getByLabel('Name', { exact: true }).fill('No script key');
     await page.getByRole('button', { name: 'Create API key' }).click();
     await expect(page).toHaveURL(urlPath(`/${slug}/developers`));
-    const secret = await page.getByLabel('Your new API key').inputValue();
-    expect(secret).toMatch(/^alm_test_[0-9a-f]{48}$/);
+    const key = await page.getByLabel('Your new API key').inputValue();
+    expect(key).toMatch(/^alm_test_[0-9a-f]{48}$/);
     await expect(page.getByText('it will not be shown again')).toBeVisible();
-    await expect(keyRow(page, 'No script key')).toContainText(secret.slice(0, 12));
+    await expect(keyRow(page, 'No script key')).toContainText(key.slice(0, 12));
     await screenshot(page, 'developers-no-javascript-key');
 
     await page.reload();
     await expectH1(page, 'Developers');
     await expect(page.getByLabel('Your new API key')).toHaveCount(0);
+
+    // Once the step-up has expired (30 s on the test server), the form
+    // leads to the step-up page, which leads back to the form.
+    await page.waitForTimeout(31_000);
+    await page.getByLabel('Name', { exact: true }).fill('Later key');
+    await page.getByRole('button', { name: 'Create API key' }).click();
+    await expect(page).toHaveURL(urlPath('/step-up'));
+    await expectH1(page, 'Confirm it is you');
+    await screenshot(page, 'step-up-no-javascript');
+    await page.getByLabel('Code').fill(totpCode(secret));
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await expect(page).toHaveURL(urlPath(`/${slug}/developers`));
+    await page.getByLabel('Name', { exact: true }).fill('Later key');
+    await page.getByRole('button', { name: 'Create API key' }).click();
+    await expect(page.getByText('API key “Later key” created')).toBeVisible();
     expectNoPageErrors(errors);
   } finally {
     await context.close();

@@ -1,6 +1,7 @@
 // Shared steps of the end-to-end tests: unique users and orgs, waiting for
 // hydration, screenshots, and failing on uncaught errors in the page.
 import { test as base, expect, type Browser, type BrowserContext, type Page } from '@playwright/test';
+import { createHmac } from 'node:crypto';
 import * as path from 'node:path';
 
 export { expect };
@@ -160,7 +161,7 @@ export async function signIn(page: Page, email: string, password = PASSWORD): Pr
   await expect(page.getByRole('heading', { level: 1 })).toHaveText('Sign in');
   await page.getByLabel('Email').fill(email);
   await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
 }
 
 /** On /new: create an org and expect to land on its overview. */
@@ -178,4 +179,75 @@ export async function expectH1(page: Page, text: string): Promise<void> {
   const h1 = page.getByRole('heading', { level: 1 });
   await expect(h1).toHaveCount(1);
   await expect(h1).toHaveText(text);
+}
+
+/**
+ * A platform authenticator for `page` (Chrome DevTools Protocol), as a
+ * laptop's fingerprint reader would be: resident keys, user verification,
+ * presence given without asking. Must exist before a ceremony starts, or
+ * `navigator.credentials` waits forever.
+ */
+export async function addVirtualAuthenticator(page: Page): Promise<void> {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('WebAuthn.enable');
+  await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2',
+      transport: 'internal',
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+    },
+  });
+}
+
+/** On /settings/security: add a passkey named `name`; the first one asks for the password. */
+export async function addPasskey(page: Page, name: string, { first = true } = {}): Promise<void> {
+  await page.getByLabel('Passkey name').fill(name);
+  if (first) await page.getByLabel('Your password').first().fill(PASSWORD);
+  await page.getByRole('button', { name: 'Add a passkey' }).click();
+  await expect(page.getByRole('status').filter({ hasText: `Passkey “${name}” added.` })).toBeVisible();
+}
+
+/** A new account with a passkey: the session is stepped up right after. */
+export async function signUpWithPasskey(page: Page, email: string): Promise<void> {
+  await addVirtualAuthenticator(page);
+  await signUp(page, email);
+  await expect(page).toHaveURL(urlPath('/new'));
+  await visit(page, '/settings/security');
+  await addPasskey(page, 'This laptop');
+}
+
+/** RFC 6238 (SHA-1, 6 digits, 30 s): what an authenticator app shows for `secret` (base32). */
+export function totpCode(secret: string, at: number = Date.now()): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const ch of secret.replace(/=+$/, '').toUpperCase()) {
+    bits += alphabet.indexOf(ch).toString(2).padStart(5, '0');
+  }
+  const key = Buffer.alloc(Math.floor(bits.length / 8));
+  for (let i = 0; i < key.length; i++) key[i] = parseInt(bits.slice(i * 8, i * 8 + 8), 2);
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(at / 1000 / 30)));
+  const mac = createHmac('sha1', key).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0x0f;
+  const value = (mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
+  return value.toString().padStart(6, '0');
+}
+
+/**
+ * Turns on an authenticator app for the signed-in user of `page` through
+ * the server functions (works with JavaScript off in the page); the
+ * session is stepped up afterwards. Answers the secret.
+ */
+export async function enrolTotpByRequest(page: Page): Promise<string> {
+  const origin = base.info().project.use.baseURL!;
+  const headers = { Origin: origin, Accept: 'application/json' };
+  const started = await page.request.post('/fn/start_totp_enrolment', { form: { password: PASSWORD }, headers });
+  expect(started.status()).toBe(200);
+  const secret = (await started.json()).secret as string;
+  const confirmed = await page.request.post('/fn/confirm_totp_enrolment', { form: { code: totpCode(secret) }, headers });
+  expect(confirmed.status()).toBe(200);
+  return secret;
 }

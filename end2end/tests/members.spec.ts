@@ -9,6 +9,7 @@ import {
   openBrowser,
   screenshot,
   signUp,
+  signUpWithPasskey,
   test,
   uniqueEmail,
   uniqueSlug,
@@ -37,8 +38,9 @@ test('invite link: a new user signs up through it and joins the org', async ({ p
   const inviteeEmail = uniqueEmail('invitee');
   const slug = uniqueSlug();
 
-  await signUp(page, ownerEmail);
-  await expect(page).toHaveURL(urlPath('/new'));
+  // Creating invites needs a fresh step-up: enrolling a passkey is one.
+  await signUpWithPasskey(page, ownerEmail);
+  await visit(page, '/new');
   await createOrg(page, 'E2E Members Org', slug);
 
   await visit(page, `/${slug}/members`);

@@ -46,8 +46,9 @@ impl FromRequestParts<Ctx> for ApiCaller {
         }
         let session = Session::from_request_parts(parts, ctx).await.map_err(|_| unauthorized())?;
         let session_id: Uuid = session.get(SESSION_KEY).await.ok().flatten().ok_or_else(unauthorized)?;
-        let user_id = accounts::resolve_session(ctx, session_id).await?.ok_or_else(unauthorized)?;
-        let actor = Actor::User { user_id, session_id, stepped_up_at: None, ip };
+        let live = accounts::resolve_session(ctx, session_id).await?.ok_or_else(unauthorized)?;
+        let user_id = live.user_id;
+        let actor = Actor::User { user_id, session_id, stepped_up_at: live.stepped_up_at, ip };
         let org = match query_param(parts, "org") {
             Some(slug) => orgs::membership(&ctx.db, user_id, &slug).await?,
             None => {

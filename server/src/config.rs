@@ -12,7 +12,8 @@ use serde::Deserialize;
 #[derive(Args, Clone, Default)]
 pub struct Settings {
     /// Optional TOML file with the same settings (keys: addr, public_url,
-    /// data_dir, database_url, env, site_root, disable_rate_limit).
+    /// data_dir, database_url, env, site_root, disable_rate_limit,
+    /// step_up_seconds, master_key).
     #[arg(long, env = "ALUMIA_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:3000]
@@ -38,6 +39,13 @@ pub struct Settings {
     /// Turns rate limits off (ignored in production)
     #[arg(long, env = "DISABLE_RATE_LIMIT", global = true, value_parser = parse_flag)]
     pub disable_rate_limit: Option<bool>,
+    /// How long a passkey or TOTP step-up lasts, in seconds [default: 600]
+    #[arg(long, env = "ALUMIA_STEP_UP_SECONDS", global = true)]
+    pub step_up_seconds: Option<u32>,
+    /// Master key sealing secrets at rest (TOTP secrets…): 64 hex digits.
+    /// [default: generated once into <data dir>/master.key]
+    #[arg(long, env = "ALUMIA_MASTER_KEY", global = true, hide_env_values = true)]
+    pub master_key: Option<String>,
 }
 
 fn parse_flag(s: &str) -> Result<bool, String> {
@@ -58,6 +66,8 @@ struct FileSettings {
     env: Option<String>,
     site_root: Option<PathBuf>,
     disable_rate_limit: Option<bool>,
+    step_up_seconds: Option<u32>,
+    master_key: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,6 +86,29 @@ pub struct Config {
     pub environment: Environment,
     pub site_root: PathBuf,
     pub rate_limits: bool,
+    pub step_up_seconds: u32,
+    /// From the setting; `None` means the data dir's `master.key`.
+    pub master_key: Option<MasterKey>,
+}
+
+/// 32 bytes; `Debug` never shows them.
+#[derive(Clone)]
+pub struct MasterKey(pub [u8; 32]);
+
+impl fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MasterKey(***)")
+    }
+}
+
+impl MasterKey {
+    pub fn parse(hex_text: &str) -> anyhow::Result<MasterKey> {
+        let bytes = hex::decode(hex_text.trim())
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .ok_or_else(|| anyhow::anyhow!("ALUMIA_MASTER_KEY must be 64 hex digits (32 bytes)"))?;
+        Ok(MasterKey(bytes))
+    }
 }
 
 impl Config {
@@ -112,6 +145,12 @@ impl Config {
             anyhow::bail!("ALUMIA_PUBLIC_URL must start with http:// or https://");
         }
         let disable = settings.disable_rate_limit.or(file.disable_rate_limit).unwrap_or(false);
+        let step_up_seconds = settings.step_up_seconds.or(file.step_up_seconds).unwrap_or(600);
+        if step_up_seconds == 0 {
+            anyhow::bail!("ALUMIA_STEP_UP_SECONDS must be at least 1");
+        }
+        let master_key =
+            settings.master_key.clone().or(file.master_key).as_deref().map(MasterKey::parse).transpose()?;
         Ok(Config {
             addr: settings.addr.or(file.addr).unwrap_or_else(|| ([127, 0, 0, 1], 3000).into()),
             public_url,
@@ -121,6 +160,8 @@ impl Config {
             site_root: settings.site_root.clone().or(file.site_root).unwrap_or_else(|| PathBuf::from("target/site")),
             // DISABLE_RATE_LIMIT is a development convenience only.
             rate_limits: !(disable && environment == Environment::Development),
+            step_up_seconds,
+            master_key,
         })
     }
 }
@@ -153,6 +194,8 @@ impl fmt::Debug for Config {
             .field("environment", &self.environment)
             .field("site_root", &self.site_root)
             .field("rate_limits", &self.rate_limits)
+            .field("step_up_seconds", &self.step_up_seconds)
+            .field("master_key", &self.master_key)
             .finish()
     }
 }

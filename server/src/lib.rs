@@ -10,6 +10,7 @@ pub mod openapi;
 pub mod org_gate;
 pub mod router;
 pub mod sessions;
+pub mod step_up;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -20,6 +21,8 @@ use tower_sessions::ExpiredDeletion;
 
 use app::db::Db;
 use app::domain::cache::Caches;
+use app::domain::passkeys;
+use app::domain::secrets::{self, Sealer};
 use app::domain::{Clock, Ctx, DomainSettings, RateLimits};
 
 pub use config::{Config, Settings};
@@ -43,26 +46,66 @@ pub struct Built {
     pub ctx: Ctx,
 }
 
-fn make_ctx(config: &Config, db: Db) -> Ctx {
+fn make_ctx(config: &Config, db: Db) -> anyhow::Result<Ctx> {
     let single_process = matches!(db, Db::Sqlite(_));
-    Ctx {
+    Ok(Ctx {
         db,
         caches: Arc::new(Caches::new(single_process)),
         clock: Clock::default(),
-        settings: Arc::new(DomainSettings { public_url: config.public_url.clone(), production: config.production() }),
+        settings: Arc::new(DomainSettings {
+            public_url: config.public_url.clone(),
+            production: config.production(),
+            step_up_seconds: config.step_up_seconds,
+        }),
         limits: Arc::new(RateLimits::new(config.rate_limits)),
+        webauthn: Arc::new(
+            passkeys::relying_party(&config.public_url)
+                .map_err(|e| anyhow::anyhow!("ALUMIA_PUBLIC_URL cannot be a WebAuthn relying party: {e}"))?,
+        ),
+        sealer: Arc::new(Sealer::new(&master_key(config)?)),
+    })
+}
+
+/// The configured master key, or the one generated into the data dir on
+/// first start (several instances must share one: configure it then).
+fn master_key(config: &Config) -> anyhow::Result<[u8; secrets::KEY_LEN]> {
+    if let Some(key) = &config.master_key {
+        return Ok(key.0);
     }
+    let path = config.data_dir.join("master.key");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(config::MasterKey::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?.0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = Sealer::generate_key();
+            write_private(&path, &hex::encode(key))?;
+            tracing::info!(path = %path.display(), "generated a master key for secrets at rest; back it up");
+            Ok(key)
+        }
+        Err(e) => Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
+    }
+}
+
+/// Creates `path` readable by its owner only.
+fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    Ok(())
 }
 
 /// The domain context for `alumia admin` commands (no HTTP server).
 pub async fn operator_ctx(config: &Config) -> anyhow::Result<Ctx> {
-    Ok(make_ctx(config, open_db(config).await?))
+    make_ctx(config, open_db(config).await?)
 }
 
 pub async fn build(config: &Config) -> anyhow::Result<Built> {
     let db = open_db(config).await?;
     let store = sessions::DbSessionStore::open(&db).await?;
-    let ctx = make_ctx(config, db);
+    let ctx = make_ctx(config, db)?;
     // Housekeeping: expired sessions and idle rate-limit keys.
     tokio::spawn(store.clone().continuously_delete_expired(Duration::from_secs(3600)));
     let limits = ctx.limits.clone();

@@ -59,7 +59,8 @@ impl Modify for Security {
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
                 "alumia_session",
                 "A signed-in browser on the same host; name the org with ?org=<slug> when you have several. \
-                 Browser-only routes accept only this.",
+                 Browser-only routes accept only this, and only within 10 minutes of a passkey or \
+                 TOTP step-up; otherwise they answer 403 with `error.details.stepUp = \"required\"`.",
             ))),
         );
     }

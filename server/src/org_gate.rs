@@ -44,7 +44,7 @@ pub async fn check(gate: OrgGate, session: Session, req: Request, next: Next) ->
     };
     let session_id = session.get::<Uuid>(SESSION_KEY).await.ok().flatten();
     let user = match session_id {
-        Some(id) => accounts::resolve_session(&gate.ctx, id).await.ok().flatten(),
+        Some(id) => accounts::resolve_session(&gate.ctx, id).await.ok().flatten().map(|s| s.user_id),
         None => None,
     };
     let Some(user_id) = user else {

@@ -88,6 +88,7 @@ pub fn build(config: &Config, ctx: Ctx, store: DbSessionStore) -> Router {
     let leptos = Router::new()
         .leptos_routes_with_context(&options, routes, context, app_shell)
         .route_layer(axum::middleware::from_fn(crate::api::envelope::server_fn_status))
+        .route_layer(axum::middleware::from_fn_with_state(ctx.clone(), crate::step_up::gate_server_fns))
         .route_layer(axum::middleware::from_fn(move |session: Session, req: Request<Body>, next: Next| {
             org_gate::check(gate.clone(), session, req, next)
         }))
@@ -106,6 +107,7 @@ pub fn build(config: &Config, ctx: Ctx, store: DbSessionStore) -> Router {
         .merge(crate::api::routes(ctx.clone(), config.production()))
         .merge(health)
         .route("/favicon.svg", get(favicon))
+        .route("/webauthn.js", get(webauthn_glue))
         // The wasm and CSS are large and compress well (1.7 MB of wasm is
         // about a third of that gzipped).
         .nest_service("/pkg", CompressionLayer::new().layer(ServeDir::new(config.site_root.join("pkg"))))
@@ -113,6 +115,11 @@ pub fn build(config: &Config, ctx: Ctx, store: DbSessionStore) -> Router {
         .layer(axum::middleware::from_fn_with_state(AllowedOrigin { public_origin }, check_origin))
         .layer(sessions)
         .layer(TraceLayer::new_for_http())
+}
+
+/// The passkey glue the dashboard calls (`app/src/components/passkey_glue.rs`).
+async fn webauthn_glue() -> impl IntoResponse {
+    ([(http::header::CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("../../public/webauthn.js"))
 }
 
 async fn favicon() -> impl IntoResponse {

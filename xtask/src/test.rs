@@ -241,6 +241,8 @@ fn end_to_end(paths: &Paths) -> Result<()> {
         .env("ALUMIA_PUBLIC_URL", &base_url)
         .env("ALUMIA_SITE_ROOT", &paths.site)
         .env("DISABLE_RATE_LIMIT", "1")
+        // Short, so a test can wait for a step-up to expire (security.spec.ts).
+        .env("ALUMIA_STEP_UP_SECONDS", "30")
         // The log goes to a file that is printed on failure: no ANSI colours.
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())

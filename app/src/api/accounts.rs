@@ -9,7 +9,7 @@ use crate::model::{AppError, SecurityPage};
 /// Where a signed-in user lands: `next` when safe, else their first org,
 /// else the create-org page.
 #[cfg(feature = "ssr")]
-async fn landing(ctx: &domain::Ctx, user_id: uuid::Uuid, next: Option<String>) -> Result<String, AppError> {
+pub(crate) async fn landing(ctx: &domain::Ctx, user_id: uuid::Uuid, next: Option<String>) -> Result<String, AppError> {
     if let Some(next) = safe_next(next) {
         return Ok(next);
     }
@@ -31,9 +31,18 @@ pub async fn sign_up(email: String, password: String, next: Option<String>) -> R
 pub async fn sign_in(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
     let ctx = ctx()?;
     let client = client_info().await;
-    let signed = domain::accounts::sign_in(&ctx, &client, &email, &password).await?;
-    begin_session(signed.session_id).await?;
-    leptos_axum::redirect(&landing(&ctx, signed.user_id, next).await?);
+    match domain::accounts::sign_in(&ctx, &client, &email, &password).await? {
+        domain::accounts::SignInStep::SignedIn(signed) => {
+            begin_session(signed.session_id).await?;
+            leptos_axum::redirect(&landing(&ctx, signed.user_id, next).await?);
+        }
+        domain::accounts::SignInStep::SecondFactor { user_id } => {
+            super::security::await_second_factor(&ctx, user_id).await?;
+            let query =
+                safe_next(next).map(|n| format!("?next={}", crate::model::encode_query_value(&n))).unwrap_or_default();
+            leptos_axum::redirect(&format!("/login/verify{query}"));
+        }
+    }
     Ok(())
 }
 
@@ -56,7 +65,7 @@ pub async fn sign_out_other_sessions() -> Result<u64, AppError> {
 #[server(prefix = "/fn", endpoint = "get_security_page")]
 pub async fn get_security_page() -> Result<SecurityPage, AppError> {
     let actor = require_actor().await?;
-    domain::accounts::security_page(&ctx()?, &actor).await
+    domain::security::page(&ctx()?, &actor).await
 }
 
 /// Where `/` sends the visitor.

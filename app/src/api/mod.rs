@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod members;
 pub mod orgs;
 pub mod projects;
+pub mod security;
 pub mod workspaces;
 
 #[cfg(feature = "ssr")]

@@ -47,7 +47,12 @@ pub async fn current_actor() -> Result<Option<Actor>, AppError> {
     };
     let ctx = ctx()?;
     match accounts::resolve_session(&ctx, session_id).await? {
-        Some(user_id) => Ok(Some(Actor::User { user_id, session_id, stepped_up_at: None, ip: client_info().await.ip })),
+        Some(live) => Ok(Some(Actor::User {
+            user_id: live.user_id,
+            session_id,
+            stepped_up_at: live.stepped_up_at,
+            ip: client_info().await.ip,
+        })),
         None => {
             // Signed out elsewhere ("sign out other sessions"): forget it here too.
             let _ = session.flush().await;

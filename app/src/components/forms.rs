@@ -3,6 +3,7 @@
 
 use leptos::prelude::*;
 
+use crate::components::step_up::{is_step_up_required, StepUpPrompt};
 use crate::model::AppError;
 
 pub const INPUT: &str = "mt-1 block w-full rounded-md border border-slate-300 bg-white px-3 py-2 text-sm text-slate-900 shadow-sm focus:border-indigo-600 focus:outline-none focus:ring-2 focus:ring-indigo-600";
@@ -88,12 +89,32 @@ pub fn Field(
     }
 }
 
-/// The error of an action's last call.
+/// The error of an action's last call. When the server asks for a
+/// step-up, the step-up dialog opens and, once it succeeds, the action is
+/// dispatched again with the same input: what the user typed is not lost.
 pub fn action_error<I, O>(action: ServerAction<I>) -> Signal<Option<AppError>>
 where
     I: server_fn::ServerFn<Output = O, Error = AppError> + Clone + Send + Sync + 'static,
     O: Clone + Send + Sync + 'static,
 {
+    if let Some(prompt) = use_context::<StepUpPrompt>() {
+        // `input` is only set while the call is in flight: keep a copy.
+        let last_input = StoredValue::new(None::<I>);
+        Effect::new(move |_| {
+            if let Some(input) = action.input().get() {
+                last_input.set_value(Some(input));
+            }
+        });
+        Effect::new(move |_| {
+            if action.value().with(|v| matches!(v, Some(Err(e)) if is_step_up_required(e))) {
+                prompt.ask(move || {
+                    if let Some(input) = last_input.get_value() {
+                        action.dispatch(input);
+                    }
+                });
+            }
+        });
+    }
     Signal::derive(move || action.value().get().and_then(|r| r.err()))
 }
 

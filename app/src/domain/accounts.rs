@@ -154,7 +154,17 @@ struct Credentials {
     password_hash: String,
 }
 
-pub async fn sign_in(ctx: &Ctx, client: &ClientInfo, email: &str, password: &str) -> DomainResult<SignedIn> {
+/// What a correct password leads to.
+#[derive(Clone, Debug)]
+pub enum SignInStep {
+    SignedIn(SignedIn),
+    /// TOTP is on: a code (or a recovery code) must follow.
+    SecondFactor {
+        user_id: Uuid,
+    },
+}
+
+pub async fn sign_in(ctx: &Ctx, client: &ClientInfo, email: &str, password: &str) -> DomainResult<SignInStep> {
     let invalid = || AppError::new(ErrorCode::Unauthorized, "Invalid email or password");
     // A malformed email cannot belong to an account; answer like any miss.
     let email = normalize_email(email).map_err(|_| invalid())?;
@@ -169,19 +179,16 @@ pub async fn sign_in(ctx: &Ctx, client: &ClientInfo, email: &str, password: &str
         None => (None, dummy_hash()),
     };
     let ok = verify_password(password.to_string(), hash).await;
-    let audit_actor = AuditActor { user_id, auth_method: "password", stepped_up_at: None, ip: client.ip.clone() };
     match (user_id, ok) {
+        (Some(user_id), true) if super::totp::is_enabled(ctx, user_id).await? => {
+            Ok(SignInStep::SecondFactor { user_id })
+        }
         (Some(user_id), true) => {
-            let session_id = start_session(ctx, user_id, client).await?;
-            audit::record(
-                ctx,
-                audit_actor,
-                AuditEvent { org_id: None, action: "account.sign_in", target: Some(email), details: None },
-            )
-            .await?;
-            Ok(SignedIn { user_id, session_id })
+            Ok(SignInStep::SignedIn(complete_sign_in(ctx, client, user_id, "password", None).await?))
         }
         _ => {
+            let audit_actor =
+                AuditActor { user_id, auth_method: "password", stepped_up_at: None, ip: client.ip.clone() };
             audit::record(
                 ctx,
                 audit_actor,
@@ -191,6 +198,37 @@ pub async fn sign_in(ctx: &Ctx, client: &ClientInfo, email: &str, password: &str
             Err(invalid())
         }
     }
+}
+
+/// Opens the session of a user who proved who they are. A passkey or a
+/// second factor also steps the new session up: that ceremony just
+/// happened.
+pub async fn complete_sign_in(
+    ctx: &Ctx,
+    client: &ClientInfo,
+    user_id: Uuid,
+    method: &'static str,
+    step_up: Option<super::step_up::Method>,
+) -> DomainResult<SignedIn> {
+    let session_id = start_session(ctx, user_id, client).await?;
+    if let Some(step_up) = step_up {
+        super::step_up::mark(ctx, user_id, session_id, step_up, client.ip.clone()).await?;
+    }
+    let email = email_of(ctx, user_id).await?;
+    let audit_actor =
+        AuditActor { user_id: Some(user_id), auth_method: method, stepped_up_at: None, ip: client.ip.clone() };
+    audit::record(
+        ctx,
+        audit_actor,
+        AuditEvent {
+            org_id: None,
+            action: "account.sign_in",
+            target: Some(email),
+            details: Some(serde_json::json!({ "method": method })),
+        },
+    )
+    .await?;
+    Ok(SignedIn { user_id, session_id })
 }
 
 async fn start_session(ctx: &Ctx, user_id: Uuid, client: &ClientInfo) -> DomainResult<Uuid> {
@@ -212,16 +250,18 @@ async fn start_session(ctx: &Ctx, user_id: Uuid, client: &ClientInfo) -> DomainR
 }
 
 #[derive(sqlx::FromRow)]
-struct LiveSession {
-    user_id: Uuid,
+pub struct LiveSession {
+    pub user_id: Uuid,
     last_seen_at: DateTime<Utc>,
+    /// When a passkey or TOTP ceremony last stepped this session up.
+    pub stepped_up_at: Option<DateTime<Utc>>,
 }
 
 /// Resolves a browser session to its user, or `None` when it was signed
 /// out (here or by "sign out other sessions").
-pub async fn resolve_session(ctx: &Ctx, session_id: Uuid) -> DomainResult<Option<Uuid>> {
+pub async fn resolve_session(ctx: &Ctx, session_id: Uuid) -> DomainResult<Option<LiveSession>> {
     let row: Option<LiveSession> = on_db!(&ctx.db, |p| sqlx::query_as(
-        "SELECT user_id, last_seen_at FROM user_sessions WHERE id = $1 AND revoked_at IS NULL"
+        "SELECT user_id, last_seen_at, stepped_up_at FROM user_sessions WHERE id = $1 AND revoked_at IS NULL"
     )
     .bind(session_id)
     .fetch_optional(p)
@@ -236,7 +276,7 @@ pub async fn resolve_session(ctx: &Ctx, session_id: Uuid) -> DomainResult<Option
             .execute(p)
             .await)?;
     }
-    Ok(Some(row.user_id))
+    Ok(Some(row))
 }
 
 pub async fn sign_out(ctx: &Ctx, actor: &Actor) -> DomainResult<()> {
@@ -258,7 +298,7 @@ pub async fn sign_out(ctx: &Ctx, actor: &Actor) -> DomainResult<()> {
 
 /// Signs out every other browser session of the user; returns how many.
 pub async fn sign_out_other_sessions(ctx: &Ctx, actor: &Actor) -> DomainResult<u64> {
-    let BrowserSession { user_id, session_id } = actor.require_browser()?;
+    let BrowserSession { user_id, session_id } = super::step_up::require_browser_step_up(ctx, actor)?;
     let done = exec_on_db!(&ctx.db, |p| sqlx::query(
         "UPDATE user_sessions SET revoked_at = $3 WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL"
     )
@@ -298,7 +338,9 @@ pub async fn email_of(ctx: &Ctx, user_id: Uuid) -> DomainResult<String> {
 }
 
 pub async fn security_page(ctx: &Ctx, actor: &Actor) -> DomainResult<SecurityPage> {
-    let BrowserSession { user_id, session_id } = actor.require_browser()?;
+    let Actor::User { user_id, session_id, .. } = *actor else {
+        return Err(super::step_up::browser_only());
+    };
     let email = email_of(ctx, user_id).await?;
     let rows: Vec<SessionRow> = on_db!(&ctx.db, |p| sqlx::query_as(
         "SELECT id, created_at, last_seen_at, ip, user_agent FROM user_sessions \
@@ -320,7 +362,31 @@ pub async fn security_page(ctx: &Ctx, actor: &Actor) -> DomainResult<SecurityPag
                 user_agent: r.user_agent,
             })
             .collect(),
+        passkeys: Vec::new(),
+        totp_enabled: false,
+        recovery_codes_left: 0,
+        step_up: Default::default(),
     })
+}
+
+/// Whether `password` is the account's password.
+pub async fn check_password(ctx: &Ctx, user_id: Uuid, password: &str) -> DomainResult<bool> {
+    let hash: String = on_db!(&ctx.db, |p| sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_one(p)
+        .await)?;
+    Ok(verify_password(password.to_string(), hash).await)
+}
+
+pub async fn set_password(ctx: &Ctx, user_id: Uuid, password: &str) -> DomainResult<()> {
+    check_password_rules(password)?;
+    let hash = hash_password(password.to_string()).await?;
+    exec_on_db!(&ctx.db, |p| sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+        .bind(user_id)
+        .bind(&hash)
+        .execute(p)
+        .await)?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -133,7 +133,7 @@ pub async fn mint(
     name: &str,
     scopes: &[String],
 ) -> DomainResult<MintedApiKey> {
-    let browser = actor.require_browser()?;
+    let browser = super::step_up::require_browser_step_up(ctx, actor)?;
     ctx.limits.check(&ctx.limits.mint_key, format!("{}|{}", browser.user_id, actor.ip().unwrap_or("-")))?;
     issue(ctx, actor, org, name, scopes).await
 }
@@ -182,7 +182,7 @@ pub async fn issue(
 /// Revokes a key of `org` (browser only). Members revoke their own keys,
 /// admins any; revoking twice is a conflict.
 pub async fn revoke(ctx: &Ctx, actor: &Actor, org: &OrgSummary, id: Uuid) -> DomainResult<ApiKeyView> {
-    let browser = actor.require_browser()?;
+    let browser = super::step_up::require_browser_step_up(ctx, actor)?;
     let key = get(&ctx.db, org.id, id).await?;
     if key.created_by != browser.user_id && org.role < Role::Admin {
         return Err(AppError::forbidden("Only admins can revoke someone else's key"));

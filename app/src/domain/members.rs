@@ -94,7 +94,7 @@ fn check_may_assign(org: &OrgSummary, role: Role) -> DomainResult<()> {
 }
 
 pub async fn create_invite(ctx: &Ctx, actor: &Actor, slug: &str, role: Role) -> DomainResult<CreatedInvite> {
-    actor.require_browser()?;
+    super::step_up::require_browser_step_up(ctx, actor)?;
     let org = require_role(ctx, actor, slug, Role::Admin).await?;
     check_may_assign(&org, role)?;
     let mut raw = [0u8; 24];
@@ -136,7 +136,7 @@ pub async fn create_invite(ctx: &Ctx, actor: &Actor, slug: &str, role: Role) -> 
 }
 
 pub async fn revoke_invite(ctx: &Ctx, actor: &Actor, slug: &str, invite_id: Uuid) -> DomainResult<()> {
-    actor.require_browser()?;
+    super::step_up::require_browser_step_up(ctx, actor)?;
     let org = require_role(ctx, actor, slug, Role::Admin).await?;
     let done = exec_on_db!(&ctx.db, |p| {
         sqlx::query(
@@ -255,7 +255,7 @@ pub async fn remove(ctx: &Ctx, actor: &Actor, slug: &str, user_id: Uuid) -> Doma
 }
 
 async fn change(ctx: &Ctx, actor: &Actor, slug: &str, target: Uuid, change: Change) -> DomainResult<()> {
-    actor.require_browser()?;
+    super::step_up::require_browser_step_up(ctx, actor)?;
     let leaving = matches!(change, Change::Remove) && target == actor.user_id();
     // Anyone may leave; managing others needs admin.
     let org = if leaving {

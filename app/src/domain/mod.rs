@@ -10,8 +10,14 @@ pub mod clock;
 pub mod members;
 pub mod orgs;
 pub mod paging;
+pub mod passkeys;
 pub mod projects;
 pub mod rate_limit;
+pub mod recovery_codes;
+pub mod secrets;
+pub mod security;
+pub mod step_up;
+pub mod totp;
 pub mod validate;
 pub mod workspaces;
 
@@ -33,6 +39,10 @@ pub struct Ctx {
     pub settings: Arc<DomainSettings>,
     pub limits: Arc<RateLimits>,
     pub caches: Arc<cache::Caches>,
+    /// The WebAuthn relying party (id and origin from the public URL).
+    pub webauthn: Arc<webauthn_rs::Webauthn>,
+    /// Seals secrets at rest with the master key.
+    pub sealer: Arc<secrets::Sealer>,
 }
 
 /// The part of the server configuration the domain needs.
@@ -41,6 +51,14 @@ pub struct DomainSettings {
     /// `http://localhost:3000`, no trailing slash: links we hand out.
     pub public_url: String,
     pub production: bool,
+    /// How long a step-up lasts (`ALUMIA_STEP_UP_SECONDS`).
+    pub step_up_seconds: u32,
+}
+
+impl DomainSettings {
+    pub fn step_up_window(&self) -> chrono::Duration {
+        chrono::Duration::seconds(i64::from(self.step_up_seconds))
+    }
 }
 
 /// Who is asking: a browser session, or an API key (which acts for the
@@ -102,7 +120,8 @@ impl Actor {
         }
     }
 
-    /// Browser-only operations (SPEC §4) start here: an API key gets 403.
+    /// Browser-only reads and sign-out: an API key gets 403. Mutations use
+    /// `step_up::require_browser_step_up` instead.
     pub fn require_browser(&self) -> DomainResult<BrowserSession> {
         match self {
             Actor::User { user_id, session_id, .. } => {

@@ -14,6 +14,8 @@ pub const RESERVED_SLUGS: &[&str] = &[
     "pkg",
     "settings",
     "login",
+    "step-up",
+    "webauthn.js",
     "logout",
     "signup",
     "signin",

@@ -17,6 +17,9 @@ pub struct RateLimits {
     pub sign_up: DefaultKeyedRateLimiter<String>,
     /// API key minting: a burst of 10, then one every 6 s.
     pub mint_key: DefaultKeyedRateLimiter<String>,
+    /// Second-factor checks (TOTP and recovery codes, passkey assertions,
+    /// the password before a first factor): a burst of 5, then one every 12 s.
+    pub verify: DefaultKeyedRateLimiter<String>,
 }
 
 fn per_minute(n: u32) -> Quota {
@@ -30,6 +33,7 @@ impl RateLimits {
             sign_in: RateLimiter::keyed(per_minute(5)),
             sign_up: RateLimiter::keyed(per_minute(5)),
             mint_key: RateLimiter::keyed(per_minute(10)),
+            verify: RateLimiter::keyed(per_minute(5)),
         }
     }
 
@@ -50,6 +54,7 @@ impl RateLimits {
     /// Drops idle keys; called periodically so memory stays bounded.
     pub fn retain_recent(&self) {
         self.sign_in.retain_recent();
+        self.verify.retain_recent();
         self.sign_up.retain_recent();
         self.mint_key.retain_recent();
     }

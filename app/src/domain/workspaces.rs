@@ -56,7 +56,7 @@ async fn find(ctx: &Ctx, org: &OrgSummary, id: Uuid) -> DomainResult<Option<Work
 }
 
 pub async fn create(ctx: &Ctx, actor: &Actor, org: &OrgSummary, input: NewWorkspace) -> DomainResult<WorkspaceView> {
-    let browser = actor.require_browser()?;
+    let browser = super::step_up::require_browser_step_up(ctx, actor)?;
     let name = validate::text("name", &input.name, 80)?;
     let description = input.description.map(|d| d.trim().to_string()).filter(|d| !d.is_empty());
     if description.as_ref().is_some_and(|d| d.chars().count() > 500) {
@@ -99,7 +99,7 @@ pub async fn create(ctx: &Ctx, actor: &Actor, org: &OrgSummary, input: NewWorksp
 
 /// Soft-deletes; deleting again answers the same as the first time.
 pub async fn delete(ctx: &Ctx, actor: &Actor, org: &OrgSummary, id: Uuid) -> DomainResult<WorkspaceView> {
-    actor.require_browser()?;
+    super::step_up::require_browser_step_up(ctx, actor)?;
     let row = find(ctx, org, id).await?.ok_or_else(AppError::not_found)?;
     if row.deleted_at.is_some() {
         return Ok(row.view());

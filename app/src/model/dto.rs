@@ -130,6 +130,36 @@ pub struct SessionView {
 pub struct SecurityPage {
     pub email: String,
     pub sessions: Vec<SessionView>,
+    pub passkeys: Vec<PasskeyView>,
+    pub totp_enabled: bool,
+    pub recovery_codes_left: i64,
+    pub step_up: StepUpMethods,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PasskeyView {
+    pub id: Uuid,
+    pub name: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+}
+
+/// What an authenticator app needs, shown while enrolling (the secret
+/// itself is for typing in by hand).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TotpEnrolment {
+    pub secret: String,
+    pub otpauth_uri: String,
+    pub qr_svg: String,
+}
+
+/// Recovery codes, shown once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecoveryCodes {
+    pub codes: Vec<String>,
 }
 
 /// One page of a list (SPEC §6): `nextCursor` is opaque; pass it back as
@@ -195,4 +225,16 @@ pub struct WorkspaceView {
     pub created_by: Uuid,
     pub created_at: String,
     pub deleted_at: Option<String>,
+}
+
+/// What the step-up dialog may offer, and until when the session is
+/// stepped up.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepUpMethods {
+    pub passkey: bool,
+    pub totp: bool,
+    pub stepped_up_until: Option<String>,
+    /// How long a step-up lasts.
+    pub window_seconds: u32,
 }

@@ -82,6 +82,8 @@ pub fn routes(ctx: Ctx, production: bool) -> Router {
     // Unknown paths under /api/v1 answer the envelope 404 (a catch-all
     // route rather than a fallback, so the router merges with the pages).
     let api = api
+        // Every route that exists so far; not the catch-all below.
+        .route_layer(axum::middleware::from_fn_with_state(ctx.clone(), crate::step_up::gate_api))
         .route("/api/v1/{*rest}", any(not_found))
         .method_not_allowed_fallback(not_found)
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))

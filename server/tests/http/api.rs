@@ -128,7 +128,7 @@ async fn a_browser_session_may_call_the_api_with_its_org() {
         .raw()
         .post(format!("{}/api/v1/api-keys?org={org}", server.base))
         .header("cookie", &cookie)
-        .header("origin", &server.base)
+        .header("origin", &server.public_url)
         .json(&json!({"name": "via api", "scopes": ["models:read", "terminal"]}))
         .send()
         .await
@@ -471,7 +471,7 @@ async fn browser_api(
     let mut req = reqwest::Client::new()
         .request(method, format!("{}/api/v1{path}", server.base))
         .header("cookie", format!("alumia_session={}", browser.cookie.clone().unwrap()))
-        .header("origin", &server.base);
+        .header("origin", &server.public_url);
     if let Some(body) = body {
         req = req.json(&body);
     }

@@ -7,4 +7,5 @@ mod admin;
 mod api;
 mod members;
 mod orgs;
+mod step_up;
 mod support;

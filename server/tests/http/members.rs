@@ -13,7 +13,7 @@ async fn org_with_two(server: &TestServer, role: &str) -> (Browser, Browser, Str
     assert_eq!(invite.status, StatusCode::OK, "{}", invite.body);
     let url = invite.json()["url"].as_str().unwrap().to_string();
     let token = url.rsplit('/').next().unwrap().to_string();
-    assert!(url.starts_with(&format!("{}/invite/", server.base)));
+    assert!(url.starts_with(&format!("{}/invite/", server.public_url)));
 
     let mut bob = Browser::new(server);
     bob.sign_up(&email("bob")).await;

@@ -2,6 +2,7 @@
 //! talks to it like a browser (forms to `/fn/*`, pages, `/api/v1`).
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use reqwest::header::{ACCEPT, COOKIE, ORIGIN, SET_COOKIE};
 use reqwest::{redirect, StatusCode};
@@ -10,11 +11,19 @@ use sqlx::Connection;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use webauthn_authenticator_rs::softpasskey::SoftPasskey;
+use webauthn_authenticator_rs::WebauthnAuthenticator;
+use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse};
+
 use app::domain::Ctx;
 use server::{Config, Settings};
 
 pub struct TestServer {
+    /// Where to connect (`http://127.0.0.1:port`).
     pub base: String,
+    /// The server's public URL (`http://localhost:port`): the origin
+    /// browsers send, and the WebAuthn relying party (which refuses IPs).
+    pub public_url: String,
     /// The database the server uses, for `alumia admin` runs against it.
     pub database_url: String,
     pub ctx: Ctx,
@@ -50,7 +59,7 @@ pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> TestServer {
     let addr = listener.local_addr().unwrap();
     let mut settings = Settings {
         data_dir: Some(data_dir.clone()),
-        public_url: Some(format!("http://{addr}")),
+        public_url: Some(format!("http://localhost:{}", addr.port())),
         database_url: pg.as_ref().map(|(url, _)| url.clone()),
         site_root: Some(data_dir.join("site")),
         ..Default::default()
@@ -66,6 +75,7 @@ pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> TestServer {
     }));
     TestServer {
         base: format!("http://{addr}"),
+        public_url: config.public_url.clone(),
         database_url,
         ctx,
         shutdown: Some(tx),
@@ -111,6 +121,8 @@ pub struct Browser {
     pub origin: String,
     pub cookie: Option<String>,
     http: reqwest::Client,
+    /// The passkey `sign_up` registers (the account's second factor).
+    pub passkey: Arc<Mutex<SoftPasskey>>,
 }
 
 pub struct Answer {
@@ -140,9 +152,10 @@ impl Browser {
     pub fn new(server: &TestServer) -> Browser {
         Browser {
             base: server.base.clone(),
-            origin: server.base.clone(),
+            origin: server.public_url.clone(),
             cookie: None,
             http: reqwest::Client::builder().redirect(redirect::Policy::none()).build().unwrap(),
+            passkey: Arc::new(Mutex::new(SoftPasskey::new(true))),
         }
     }
 
@@ -210,10 +223,47 @@ impl Browser {
         self.finish(res).await
     }
 
+    /// Signs up and registers a passkey, as the dashboard asks before any
+    /// sensitive change: the session is stepped up for the next 10 minutes.
     pub async fn sign_up(&mut self, email: &str) -> Answer {
+        let a = self.sign_up_without_factor(email).await;
+        let added = self.register_passkey("Test passkey", Some(PASSWORD)).await;
+        assert_eq!(added.status, StatusCode::OK, "passkey for {email}: {}", added.body);
+        a
+    }
+
+    pub async fn sign_up_without_factor(&mut self, email: &str) -> Answer {
         let a = self.call("sign_up", &[("email", email), ("password", PASSWORD)]).await;
         assert_eq!(a.status, StatusCode::OK, "sign up {email}: {}", a.body);
         a
+    }
+
+    /// Registers this browser's passkey; `password` is needed for a first factor.
+    pub async fn register_passkey(&mut self, name: &str, password: Option<&str>) -> Answer {
+        let start = match password {
+            Some(p) => self.call("start_passkey_registration", &[("password", p)]).await,
+            None => self.call("start_passkey_registration", &[]).await,
+        };
+        if start.status != StatusCode::OK {
+            return start;
+        }
+        let options: CreationChallengeResponse = serde_json::from_str(start.json().as_str().unwrap()).unwrap();
+        let origin = url::Url::parse(&self.origin).unwrap();
+        let credential =
+            self.passkey.lock().unwrap().do_registration(origin, options).expect("the soft passkey registers");
+        let credential = serde_json::to_string(&credential).unwrap();
+        self.call("finish_passkey_registration", &[("name", name), ("credential", &credential)]).await
+    }
+
+    /// A passkey step-up of this session.
+    pub async fn step_up(&mut self) -> Answer {
+        let start = self.call("start_passkey_step_up", &[]).await;
+        assert_eq!(start.status, StatusCode::OK, "{}", start.body);
+        let options: RequestChallengeResponse = serde_json::from_str(start.json().as_str().unwrap()).unwrap();
+        let origin = url::Url::parse(&self.origin).unwrap();
+        let credential =
+            self.passkey.lock().unwrap().do_authentication(origin, options).expect("the soft passkey signs");
+        self.call("finish_passkey_step_up", &[("credential", &serde_json::to_string(&credential).unwrap())]).await
     }
 
     pub async fn create_org(&mut self, slug: &str) -> Answer {
