@@ -40,15 +40,15 @@
     return new Error('The passkey could not be used: ' + (err && err.message ? err.message : String(err)));
   }
 
-  async function create(optionsJson) {
+  // One ceremony: the server's options in, the credential as JSON out.
+  async function ceremony(kind, optionsJson, prepare, describe) {
     if (!supported()) throw new Error('This browser does not support passkeys.');
     const options = JSON.parse(optionsJson).publicKey;
     options.challenge = toBytes(options.challenge);
-    options.user.id = toBytes(options.user.id);
-    (options.excludeCredentials || []).forEach(function (c) { c.id = toBytes(c.id); });
+    prepare(options);
     let cred;
     try {
-      cred = await navigator.credentials.create({ publicKey: options });
+      cred = await navigator.credentials[kind]({ publicKey: options });
     } catch (err) {
       throw explain(err);
     }
@@ -57,36 +57,33 @@
       rawId: toB64url(cred.rawId),
       type: cred.type,
       extensions: cred.getClientExtensionResults ? cred.getClientExtensionResults() : {},
-      response: {
-        attestationObject: toB64url(cred.response.attestationObject),
-        clientDataJSON: toB64url(cred.response.clientDataJSON),
-        transports: cred.response.getTransports ? cred.response.getTransports() : undefined,
-      },
+      response: describe(cred.response),
     });
   }
 
-  async function get(optionsJson) {
-    if (!supported()) throw new Error('This browser does not support passkeys.');
-    const options = JSON.parse(optionsJson).publicKey;
-    options.challenge = toBytes(options.challenge);
-    (options.allowCredentials || []).forEach(function (c) { c.id = toBytes(c.id); });
-    let cred;
-    try {
-      cred = await navigator.credentials.get({ publicKey: options });
-    } catch (err) {
-      throw explain(err);
-    }
-    return JSON.stringify({
-      id: cred.id,
-      rawId: toB64url(cred.rawId),
-      type: cred.type,
-      extensions: cred.getClientExtensionResults ? cred.getClientExtensionResults() : {},
-      response: {
-        authenticatorData: toB64url(cred.response.authenticatorData),
-        clientDataJSON: toB64url(cred.response.clientDataJSON),
-        signature: toB64url(cred.response.signature),
-        userHandle: cred.response.userHandle ? toB64url(cred.response.userHandle) : null,
-      },
+  function create(optionsJson) {
+    return ceremony('create', optionsJson, function (options) {
+      options.user.id = toBytes(options.user.id);
+      (options.excludeCredentials || []).forEach(function (c) { c.id = toBytes(c.id); });
+    }, function (response) {
+      return {
+        attestationObject: toB64url(response.attestationObject),
+        clientDataJSON: toB64url(response.clientDataJSON),
+        transports: response.getTransports ? response.getTransports() : undefined,
+      };
+    });
+  }
+
+  function get(optionsJson) {
+    return ceremony('get', optionsJson, function (options) {
+      (options.allowCredentials || []).forEach(function (c) { c.id = toBytes(c.id); });
+    }, function (response) {
+      return {
+        authenticatorData: toB64url(response.authenticatorData),
+        clientDataJSON: toB64url(response.clientDataJSON),
+        signature: toB64url(response.signature),
+        userHandle: response.userHandle ? toB64url(response.userHandle) : null,
+      };
     });
   }
 

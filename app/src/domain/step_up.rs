@@ -83,26 +83,25 @@ pub async fn mark(ctx: &Ctx, user_id: Uuid, session_id: Uuid, method: Method, ip
     .bind(method.as_str())
     .execute(p)
     .await)?;
-    let actor = AuditActor { user_id: Some(user_id), auth_method: "browser", stepped_up_at: Some(now), ip };
-    let details = json!({ "method": method.as_str() });
-    audit::record(
-        ctx,
-        actor,
-        AuditEvent { org_id: None, action: "step_up.success", target: None, details: Some(details) },
-    )
-    .await
+    record(ctx, user_id, "step_up.success", Some(now), method, ip).await
 }
 
 /// Audits a failed ceremony.
 pub async fn record_failure(ctx: &Ctx, user_id: Uuid, method: Method, ip: Option<String>) -> DomainResult<()> {
-    let actor = AuditActor { user_id: Some(user_id), auth_method: "browser", stepped_up_at: None, ip };
+    record(ctx, user_id, "step_up.failure", None, method, ip).await
+}
+
+async fn record(
+    ctx: &Ctx,
+    user_id: Uuid,
+    action: &'static str,
+    stepped_up_at: Option<DateTime<Utc>>,
+    method: Method,
+    ip: Option<String>,
+) -> DomainResult<()> {
+    let actor = AuditActor { user_id: Some(user_id), auth_method: "browser", stepped_up_at, ip };
     let details = json!({ "method": method.as_str() });
-    audit::record(
-        ctx,
-        actor,
-        AuditEvent { org_id: None, action: "step_up.failure", target: None, details: Some(details) },
-    )
-    .await
+    audit::record(ctx, actor, AuditEvent { org_id: None, action, target: None, details: Some(details) }).await
 }
 
 /// Which factors the user has, and until when the session is stepped up.
