@@ -4,6 +4,7 @@
 use clap::Subcommand;
 use uuid::Uuid;
 
+use app::domain::billing::{self, BucketKind, Deposit};
 use app::domain::{accounts, api_keys, orgs, Actor, Ctx};
 use app::model::{AppError, Role};
 
@@ -39,6 +40,19 @@ pub enum AdminCommand {
         #[arg(long)]
         id: Uuid,
     },
+    /// Give an org credits that do not expire (support, trials, billing
+    /// without Stripe); recorded in the ledger with the reason
+    GrantCredits {
+        #[arg(long)]
+        org: String,
+        /// A positive number, up to 6 decimals ("25", "2.5")
+        #[arg(long)]
+        credits: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Recompute every credit balance from the ledger; fails on any difference
+    VerifyLedger,
 }
 
 fn fail(e: AppError) -> anyhow::Error {
@@ -81,6 +95,34 @@ pub async fn run(ctx: &Ctx, command: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::RevokeKey { id } => {
             api_keys::revoke_as_operator(ctx, id).await.map_err(fail)?;
             eprintln!("revoked key {id}");
+        }
+        AdminCommand::GrantCredits { org, credits, reason } => {
+            let micros = billing::parse_credits(&credits).map_err(fail)?;
+            let reason = app::domain::validate::text("reason", &reason, 200).map_err(fail)?;
+            let org_id =
+                orgs::find_by_slug(ctx, &org).await.map_err(fail)?.ok_or_else(|| anyhow::anyhow!("no org {org}"))?;
+            let source = format!("admin:{}", Uuid::new_v4());
+            let deposit = Deposit {
+                org_id,
+                kind: BucketKind::TopUp,
+                source_ref: &source,
+                micros,
+                expires_at: None,
+                actor_user_id: None,
+                reason: Some(&reason),
+            };
+            billing::deposit(ctx, deposit).await.map_err(fail)?;
+            eprintln!("granted {} credits to {org} ({reason})", billing::credits(micros).credits);
+        }
+        AdminCommand::VerifyLedger => {
+            let mismatches = billing::verify(ctx).await.map_err(fail)?;
+            for m in &mismatches {
+                eprintln!("bucket {}: balance {} but the ledger sums to {}", m.bucket_id, m.kept, m.computed);
+            }
+            if !mismatches.is_empty() {
+                anyhow::bail!("{} bucket(s) differ from their ledger", mismatches.len());
+            }
+            eprintln!("every balance matches its ledger");
         }
     }
     Ok(())

@@ -77,24 +77,38 @@ fn master_key(config: &Config) -> anyhow::Result<[u8; secrets::KEY_LEN]> {
         Ok(text) => Ok(config::MasterKey::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?.0),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = Sealer::generate_key();
-            write_private(&path, &hex::encode(key))?;
-            tracing::info!(path = %path.display(), "generated a master key for secrets at rest; back it up");
-            Ok(key)
+            if publish_private(&path, &hex::encode(key))? {
+                tracing::info!(path = %path.display(), "generated a master key for secrets at rest; back it up");
+                return Ok(key);
+            }
+            // Another process (an `alumia admin` run) published one first.
+            master_key(config)
         }
         Err(e) => Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
     }
 }
 
-/// Creates `path` readable by its owner only.
-fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+/// Creates `path`, readable by its owner only, whole or not at all: the
+/// text goes to a private temporary file first, then is linked into place
+/// (which fails if `path` exists). `false` when another process won.
+fn publish_private(path: &std::path::Path, text: &str) -> anyhow::Result<bool> {
     use std::io::Write;
+    let temporary = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+    let mut file =
+        options.open(&temporary).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", temporary.display()))?;
     file.write_all(text.as_bytes())?;
-    Ok(())
+    file.sync_all()?;
+    let linked = std::fs::hard_link(&temporary, path);
+    let _ = std::fs::remove_file(&temporary);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(anyhow::anyhow!("cannot create {}: {e}", path.display())),
+    }
 }
 
 /// The domain context for `alumia admin` commands (no HTTP server).

@@ -38,6 +38,7 @@ pub const OPEN_SERVER_FNS: &[&str] = &[
     "get_invite_preview",
     "get_security_page",
     "get_step_up_methods",
+    "get_billing_page",
     "list_projects",
     "list_workspaces",
     "list_api_keys",

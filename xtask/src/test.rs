@@ -264,6 +264,10 @@ fn end_to_end(paths: &Paths) -> Result<()> {
         .current_dir(&e2e_dir)
         .args(["playwright", "test"])
         .env("BASE_URL", &base_url)
+        // For tests that act as the operator (`alumia admin …`) on the
+        // server's own database.
+        .env("ALUMIA_BIN", &binary)
+        .env("ALUMIA_DATA_DIR", &data_dir)
         .env("XDG_CONFIG_HOME", &xdg)
         .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1");
     let result = util::run(&mut playwright);

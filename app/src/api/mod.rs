@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod billing;
 pub mod members;
 pub mod orgs;
 pub mod projects;

@@ -238,3 +238,67 @@ pub struct StepUpMethods {
     /// How long a step-up lasts.
     pub window_seconds: u32,
 }
+
+/// An amount of credits: `credits` is a decimal string ("12.5", never a
+/// float), `creditMicrounits` the exact integer (1 credit = 1,000,000).
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Credits {
+    pub credits: String,
+    pub credit_microunits: i64,
+}
+
+/// A spendable bucket: `grant` (monthly, expires) or `top_up` (purchased).
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreditBucketView {
+    pub id: Uuid,
+    pub kind: String,
+    pub balance: Credits,
+    pub expires_at: Option<String>,
+    pub created_at: String,
+}
+
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BillingSummary {
+    pub balance: Credits,
+    pub buckets: Vec<CreditBucketView>,
+}
+
+/// One ledger entry: `amount` is signed (negative takes from the bucket).
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LedgerEntryView {
+    pub id: Uuid,
+    pub bucket_id: Uuid,
+    /// grant, top_up, usage, refund, adjustment or expiry
+    pub kind: String,
+    pub amount: Credits,
+    pub reference: String,
+    pub reason: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DailyUsage {
+    /// `YYYY-MM-DD`, UTC.
+    pub date: String,
+    pub used: Credits,
+}
+
+/// What `/<orgSlug>/billing` shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BillingPageData {
+    pub summary: BillingSummary,
+    pub usage: Vec<DailyUsage>,
+    pub recent: Vec<LedgerEntryView>,
+    /// Whether online payments (Stripe) are set up on this server.
+    pub payments_configured: bool,
+}

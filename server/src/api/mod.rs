@@ -2,6 +2,7 @@
 //! uses, answering in the envelope of SPEC §6.
 
 pub mod api_keys;
+pub mod billing;
 pub mod dashboard;
 pub mod envelope;
 pub mod extract;
@@ -57,6 +58,8 @@ static OPENAPI_JSON: std::sync::OnceLock<axum::body::Bytes> = std::sync::OnceLoc
 pub fn router_and_doc() -> (Router<Ctx>, utoipa::openapi::OpenApi) {
     let v1 = OpenApiRouter::<Ctx>::new()
         .routes(routes!(dashboard::overview))
+        .routes(routes!(billing::summary))
+        .routes(routes!(billing::ledger))
         .routes(routes!(api_keys::list, api_keys::mint))
         .routes(routes!(api_keys::revoke))
         .routes(routes!(projects::list, projects::create))

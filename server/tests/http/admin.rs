@@ -90,3 +90,28 @@ async fn the_cli_validates_like_the_web() {
         assert!(help.contains(setting), "--help documents {setting}");
     }
 }
+
+#[tokio::test]
+async fn operators_grant_credits_and_verify_the_ledger() {
+    let server = start().await;
+    let (_, org, key) = owner_with_key(&server, &[]).await;
+    let out = alumia(&server, &["admin", "grant-credits", "--org", &org, "--credits", "2.5", "--reason", "trial"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let bad = alumia(&server, &["admin", "grant-credits", "--org", &org, "--credits=-1", "--reason", "oops"]);
+    assert!(!bad.status.success());
+    assert!(text(&bad.stderr).contains("positive number of credits"), "{}", text(&bad.stderr));
+    let billing = data(&Api::new(&server, Some(&key)).get("/billing").await);
+    assert_eq!(billing["balance"]["credits"], "2.5");
+    assert_eq!(billing["balance"]["creditMicrounits"], 2_500_000);
+
+    let ok = alumia(&server, &["admin", "verify-ledger"]);
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    // A balance changed behind the ledger's back is found.
+    app::exec_on_db!(&server.ctx.db, |p| sqlx::query("UPDATE credit_buckets SET balance = balance + 1")
+        .execute(p)
+        .await)
+    .unwrap();
+    let broken = alumia(&server, &["admin", "verify-ledger"]);
+    assert!(!broken.status.success());
+    assert!(text(&broken.stderr).contains("the ledger sums to 2500000"), "{}", text(&broken.stderr));
+}

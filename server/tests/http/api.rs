@@ -379,6 +379,8 @@ async fn last_used_is_recorded_at_most_once_a_minute() {
 /// Every route `/api/v1` mounts, as (method, path).
 const MOUNTED: &[(&str, &str)] = &[
     ("get", "/api/v1/dashboard/overview"),
+    ("get", "/api/v1/billing"),
+    ("get", "/api/v1/billing/ledger"),
     ("get", "/api/v1/api-keys"),
     ("post", "/api/v1/api-keys"),
     ("post", "/api/v1/api-keys/{id}/revoke"),

@@ -5,6 +5,7 @@
 mod accounts;
 mod admin;
 mod api;
+mod billing;
 mod members;
 mod orgs;
 mod step_up;

@@ -1,0 +1,380 @@
+//! Credits (SPEC §8): buckets with a kept balance and the immutable ledger
+//! that explains every change. Money is never lost or doubled:
+//! - a bucket is created once per source (unique per org, kind and source
+//!   reference), in the transaction of the entry that fills it;
+//! - a debit is recorded once per usage id, and takes from the grant
+//!   bucket first, then purchases oldest first, never below zero;
+//! - every balance change and its entry commit together, and
+//!   `verify` recomputes each balance from the entries.
+//!
+//! Debits of one org are serialized by writing the org row first (a row
+//! lock on PostgreSQL; SQLite has one writer), so concurrent debits see
+//! each other's results.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::clock::iso;
+use super::paging::{Cursor, PageRequest};
+use super::{Ctx, DomainResult};
+use crate::db::on_db;
+use crate::model::{AppError, BillingSummary, CreditBucketView, Credits, DailyUsage, ErrorCode, LedgerEntryView, Page};
+
+pub const MICROS_PER_CREDIT: i64 = 1_000_000;
+
+/// `credits` as a decimal string ("12.5") beside the exact micro-units.
+pub fn credits(micros: i64) -> Credits {
+    let sign = if micros < 0 { "-" } else { "" };
+    let abs = micros.unsigned_abs();
+    let whole = abs / MICROS_PER_CREDIT as u64;
+    let fraction = abs % MICROS_PER_CREDIT as u64;
+    let text = if fraction == 0 {
+        format!("{sign}{whole}")
+    } else {
+        let digits = format!("{fraction:06}");
+        format!("{sign}{whole}.{}", digits.trim_end_matches('0'))
+    };
+    Credits { credits: text, credit_microunits: micros }
+}
+
+/// Parses a positive number of credits ("10", "2.5") into micro-units.
+pub fn parse_credits(text: &str) -> DomainResult<i64> {
+    let bad = || AppError::validation("credits", "Give a positive number of credits with at most 6 decimals");
+    let (whole, fraction) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
+    if whole.is_empty() || fraction.len() > 6 || !whole.chars().chain(fraction.chars()).all(|c| c.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let whole: i64 = whole.parse().map_err(|_| bad())?;
+    let fraction: i64 = if fraction.is_empty() { 0 } else { format!("{fraction:0<6}").parse().map_err(|_| bad())? };
+    let micros = whole.checked_mul(MICROS_PER_CREDIT).and_then(|w| w.checked_add(fraction)).ok_or_else(bad)?;
+    if micros <= 0 {
+        return Err(bad());
+    }
+    Ok(micros)
+}
+
+/// The kinds of bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BucketKind {
+    /// The package's monthly grant: expires at the end of its period.
+    Grant,
+    /// Purchased (or granted by an operator): never expires.
+    TopUp,
+}
+
+impl BucketKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            BucketKind::Grant => "grant",
+            BucketKind::TopUp => "top_up",
+        }
+    }
+}
+
+/// Credits arriving: a new bucket with its first entry.
+pub struct Deposit<'a> {
+    pub org_id: Uuid,
+    pub kind: BucketKind,
+    /// Unique per org and kind: a second deposit with it changes nothing.
+    pub source_ref: &'a str,
+    pub micros: i64,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub actor_user_id: Option<Uuid>,
+    pub reason: Option<&'a str>,
+}
+
+/// Adds credits exactly once per source: `false` when that source was
+/// already credited.
+pub async fn deposit(ctx: &Ctx, d: Deposit<'_>) -> DomainResult<bool> {
+    if d.micros <= 0 {
+        return Err(AppError::validation("credits", "A deposit must be positive"));
+    }
+    let now = ctx.clock.now();
+    let bucket_id = Uuid::new_v4();
+    let kind = d.kind.as_str();
+    let created: DomainResult<bool> = on_db!(&ctx.db, |p| {
+        async {
+        let mut tx = p.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO credit_buckets (id, org_id, kind, source_ref, balance, expires_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (org_id, kind, source_ref) DO NOTHING",
+        )
+        .bind(bucket_id)
+        .bind(d.org_id)
+        .bind(kind)
+        .bind(d.source_ref)
+        .bind(d.micros)
+        .bind(d.expires_at)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO ledger_entries (id, org_id, bucket_id, kind, amount, reference, actor_user_id, reason, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(Uuid::new_v4())
+        .bind(d.org_id)
+        .bind(bucket_id)
+        .bind(kind)
+        .bind(d.micros)
+        .bind(d.source_ref)
+        .bind(d.actor_user_id)
+        .bind(d.reason)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+    .await
+    });
+    created
+}
+
+fn no_credits() -> AppError {
+    AppError::new(ErrorCode::PaymentRequired, "Not enough credits: buy credits or wait for the next monthly grant")
+        .with_details(json!({ "reason": "no_credits" }))
+}
+
+#[derive(sqlx::FromRow)]
+struct Spendable {
+    id: Uuid,
+    balance: i64,
+}
+
+/// Charges `micros` for `usage_id`, once: a retry with the same id and
+/// amount answers the same, a different amount is a conflict. Refuses
+/// (402, `no_credits`) rather than going below zero.
+pub async fn debit(ctx: &Ctx, org_id: Uuid, usage_id: &str, micros: i64) -> DomainResult<()> {
+    if micros < 0 {
+        return Err(AppError::validation("creditMicrounits", "A charge cannot be negative"));
+    }
+    let usage_id = super::validate::text("usageId", usage_id, 200)?;
+    let now = ctx.clock.now();
+    let result: DomainResult<()> = on_db!(&ctx.db, |p| async {
+        let mut tx = p.begin().await?;
+        // The org row first: debits of one org queue here.
+        sqlx::query("UPDATE orgs SET updated_at = updated_at WHERE id = $1").bind(org_id).execute(&mut *tx).await?;
+        let recorded = sqlx::query(
+            "INSERT INTO usage_debits (org_id, usage_id, amount, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (org_id, usage_id) DO NOTHING",
+        )
+        .bind(org_id)
+        .bind(&usage_id)
+        .bind(micros)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if recorded == 0 {
+            let earlier: i64 =
+                sqlx::query_scalar("SELECT amount FROM usage_debits WHERE org_id = $1 AND usage_id = $2")
+                    .bind(org_id)
+                    .bind(&usage_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            return if earlier == micros {
+                Ok(())
+            } else {
+                Err(AppError::conflict("This usage id was already charged a different amount"))
+            };
+        }
+        let buckets: Vec<Spendable> = sqlx::query_as(
+            "SELECT id, balance FROM credit_buckets \
+             WHERE org_id = $1 AND balance > 0 AND (expires_at IS NULL OR expires_at > $2) \
+             ORDER BY CASE kind WHEN 'grant' THEN 0 ELSE 1 END, created_at, id",
+        )
+        .bind(org_id)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        if buckets.iter().map(|b| b.balance).sum::<i64>() < micros {
+            return Err(no_credits());
+        }
+        let mut left = micros;
+        for bucket in buckets {
+            if left == 0 {
+                break;
+            }
+            let take = left.min(bucket.balance);
+            sqlx::query("UPDATE credit_buckets SET balance = balance - $2 WHERE id = $1")
+                .bind(bucket.id)
+                .bind(take)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO ledger_entries (id, org_id, bucket_id, kind, amount, reference, created_at) \
+                 VALUES ($1, $2, $3, 'usage', $4, $5, $6)",
+            )
+            .bind(Uuid::new_v4())
+            .bind(org_id)
+            .bind(bucket.id)
+            .bind(-take)
+            .bind(&usage_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            left -= take;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+    .await);
+    result
+}
+
+#[derive(sqlx::FromRow)]
+struct BucketRow {
+    id: Uuid,
+    kind: String,
+    balance: i64,
+    expires_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+}
+
+/// The org's live buckets (grant first) and their total.
+pub async fn summary(ctx: &Ctx, org_id: Uuid) -> DomainResult<BillingSummary> {
+    let rows: Vec<BucketRow> = on_db!(&ctx.db, |p| sqlx::query_as(
+        "SELECT id, kind, balance, expires_at, created_at FROM credit_buckets \
+         WHERE org_id = $1 AND balance > 0 AND (expires_at IS NULL OR expires_at > $2) \
+         ORDER BY CASE kind WHEN 'grant' THEN 0 ELSE 1 END, created_at, id"
+    )
+    .bind(org_id)
+    .bind(ctx.clock.now())
+    .fetch_all(p)
+    .await)?;
+    let total = rows.iter().map(|r| r.balance).sum();
+    Ok(BillingSummary {
+        balance: credits(total),
+        buckets: rows
+            .into_iter()
+            .map(|r| CreditBucketView {
+                id: r.id,
+                kind: r.kind,
+                balance: credits(r.balance),
+                expires_at: r.expires_at.map(iso),
+                created_at: iso(r.created_at),
+            })
+            .collect(),
+    })
+}
+
+/// A bucket whose kept balance differs from the sum of its entries.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Mismatch {
+    pub bucket_id: Uuid,
+    pub kept: i64,
+    pub computed: i64,
+}
+
+/// Recomputes every balance from the ledger (`alumia admin verify-ledger`).
+pub async fn verify(ctx: &Ctx) -> DomainResult<Vec<Mismatch>> {
+    Ok(on_db!(&ctx.db, |p| sqlx::query_as(
+        "SELECT b.id AS bucket_id, b.balance AS kept, CAST(COALESCE(SUM(e.amount), 0) AS BIGINT) AS computed \
+         FROM credit_buckets b LEFT JOIN ledger_entries e ON e.bucket_id = b.id \
+         GROUP BY b.id, b.balance HAVING b.balance <> COALESCE(SUM(e.amount), 0)"
+    )
+    .fetch_all(p)
+    .await)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credits_print_exactly() {
+        assert_eq!(credits(12_500_000).credits, "12.5");
+        assert_eq!(credits(1).credits, "0.000001");
+        assert_eq!(credits(3_000_000).credits, "3");
+        assert_eq!(credits(-250_000).credits, "-0.25");
+    }
+
+    #[test]
+    fn credits_parse_exactly_or_not_at_all() {
+        assert_eq!(parse_credits("10").unwrap(), 10_000_000);
+        assert_eq!(parse_credits("2.5").unwrap(), 2_500_000);
+        assert_eq!(parse_credits("0.000001").unwrap(), 1);
+        for bad in ["0", "-1", "1.0000001", "abc", "", "1e3", ".5"] {
+            assert!(parse_credits(bad).is_err(), "{bad}");
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct EntryRow {
+    id: Uuid,
+    bucket_id: Uuid,
+    kind: String,
+    amount: i64,
+    reference: String,
+    reason: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl EntryRow {
+    fn view(self) -> LedgerEntryView {
+        LedgerEntryView {
+            id: self.id,
+            bucket_id: self.bucket_id,
+            kind: self.kind,
+            amount: credits(self.amount),
+            reference: self.reference,
+            reason: self.reason,
+            created_at: iso(self.created_at),
+        }
+    }
+}
+
+/// The org's ledger, newest first, cursor-paged.
+pub async fn ledger(ctx: &Ctx, org_id: Uuid, page: PageRequest) -> DomainResult<Page<LedgerEntryView>> {
+    let (before_at, before_id) = page.bounds();
+    let rows: Vec<EntryRow> = on_db!(&ctx.db, |p| sqlx::query_as(
+        "SELECT id, bucket_id, kind, amount, reference, reason, created_at FROM ledger_entries \
+         WHERE org_id = $1 AND (created_at < $2 OR (created_at = $2 AND id < $3)) \
+         ORDER BY created_at DESC, id DESC LIMIT $4"
+    )
+    .bind(org_id)
+    .bind(before_at)
+    .bind(before_id)
+    .bind(page.fetch_limit())
+    .fetch_all(p)
+    .await)?;
+    Ok(page.finish(rows, |r| Cursor { created_at: r.created_at, id: r.id }, EntryRow::view))
+}
+
+/// Credits used per UTC day over the last `days` days (today included),
+/// oldest first; days without usage are zero.
+pub async fn daily_usage(ctx: &Ctx, org_id: Uuid, days: i64) -> DomainResult<Vec<DailyUsage>> {
+    let today = ctx.clock.now().date_naive();
+    let first = today - chrono::Days::new(days.max(1) as u64 - 1);
+    let since = first.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
+    // Summed here rather than in SQL: the backends group dates differently.
+    let rows: Vec<(DateTime<Utc>, i64)> = on_db!(&ctx.db, |p| sqlx::query_as(
+        "SELECT created_at, amount FROM ledger_entries WHERE org_id = $1 AND kind = 'usage' AND created_at >= $2"
+    )
+    .bind(org_id)
+    .bind(since)
+    .fetch_all(p)
+    .await)?;
+    let mut totals = vec![0i64; days.max(1) as usize];
+    for (at, amount) in rows {
+        let index = (at.date_naive() - first).num_days();
+        if let Some(total) = usize::try_from(index).ok().and_then(|i| totals.get_mut(i)) {
+            *total -= amount;
+        }
+    }
+    Ok(totals
+        .into_iter()
+        .enumerate()
+        .map(|(i, micros)| DailyUsage {
+            date: (first + chrono::Days::new(i as u64)).format("%Y-%m-%d").to_string(),
+            used: credits(micros),
+        })
+        .collect())
+}

@@ -1,0 +1,36 @@
+// The billing page: balance by bucket, the 30-day usage chart, recent
+// ledger entries, and the "payments not configured" state. Credits come
+// from the operator's CLI, run on the test server's own database.
+import { execFileSync } from 'node:child_process';
+import { createOrg, expect, expectH1, screenshot, signUp, test, uniqueEmail, uniqueSlug, urlPath, visit } from './helpers';
+
+/** `alumia admin …` on the test server's database (xtask passes where it is). */
+function admin(...args: string[]): void {
+  const env = { ...process.env };
+  delete env.DATABASE_URL;
+  delete env.ALUMIA_CONFIG;
+  execFileSync(process.env.ALUMIA_BIN!, ['admin', ...args], { env, stdio: 'pipe' });
+}
+
+test('billing: balance, usage chart, ledger and the not-configured state', async ({ page }) => {
+  const slug = uniqueSlug();
+  await signUp(page, uniqueEmail('billing'));
+  await expect(page).toHaveURL(urlPath('/new'));
+  await createOrg(page, 'E2E Billing Org', slug);
+
+  await visit(page, `/${slug}/billing`);
+  await expectH1(page, 'Billing');
+  await expect(page.getByTestId('balance')).toHaveText(/^0\s*credits$/);
+  await expect(page.getByText('No credits yet.')).toBeVisible();
+  await expect(page.getByText(/Online payments are not configured on this server/)).toBeVisible();
+
+  admin('grant-credits', '--org', slug, '--credits', '12.5', '--reason', 'e2e trial');
+  await visit(page, `/${slug}/billing`);
+  await expect(page.getByTestId('balance')).toHaveText(/^12\.5\s*credits$/);
+  await expect(page.getByRole('list', { name: 'Credit buckets' })).toContainText('Purchased credits');
+  const chart = page.getByRole('img', { name: /Credits used per day from/ });
+  await expect(chart).toBeVisible();
+  await expect(chart.locator('rect')).toHaveCount(30);
+  await expect(page.getByRole('row').filter({ hasText: 'e2e trial' })).toContainText('12.5');
+  await screenshot(page, 'billing-with-credits');
+});
