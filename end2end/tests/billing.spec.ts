@@ -27,7 +27,7 @@ test('billing: balance, usage chart, ledger and the not-configured state', async
   admin('grant-credits', '--org', slug, '--credits', '12.5', '--reason', 'e2e trial');
   await visit(page, `/${slug}/billing`);
   await expect(page.getByTestId('balance')).toHaveText(/^12\.5\s*credits$/);
-  await expect(page.getByRole('list', { name: 'Credit buckets' })).toContainText('Purchased credits');
+  await expect(page.getByRole('list', { name: 'Credit buckets' })).toContainText('Credits that do not expire');
   const chart = page.getByRole('img', { name: /Credits used per day from/ });
   await expect(chart).toBeVisible();
   await expect(chart.locator('rect')).toHaveCount(30);

@@ -4,7 +4,7 @@
 use clap::Subcommand;
 use uuid::Uuid;
 
-use app::domain::billing::{self, BucketKind, Deposit};
+use app::domain::billing::{self, Deposit, DepositKind};
 use app::domain::{accounts, api_keys, orgs, Actor, Ctx};
 use app::model::{AppError, Role};
 
@@ -104,7 +104,7 @@ pub async fn run(ctx: &Ctx, command: AdminCommand) -> anyhow::Result<()> {
             let source = format!("admin:{}", Uuid::new_v4());
             let deposit = Deposit {
                 org_id,
-                kind: BucketKind::TopUp,
+                kind: DepositKind::Adjustment,
                 source_ref: &source,
                 micros,
                 expires_at: None,

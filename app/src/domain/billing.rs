@@ -54,20 +54,25 @@ pub fn parse_credits(text: &str) -> DomainResult<i64> {
     Ok(micros)
 }
 
-/// The kinds of bucket.
+/// Where deposited credits come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BucketKind {
-    /// The package's monthly grant: expires at the end of its period.
+pub enum DepositKind {
+    /// The package's monthly grant: a `grant` bucket, expiring at the end
+    /// of its period, spent first.
     Grant,
-    /// Purchased (or granted by an operator): never expires.
-    TopUp,
+    /// A purchase: a `top_up` bucket that never expires.
+    Purchase,
+    /// Given by an operator: like a purchase, recorded as an adjustment.
+    Adjustment,
 }
 
-impl BucketKind {
-    fn as_str(self) -> &'static str {
+impl DepositKind {
+    /// (bucket kind, ledger entry kind)
+    fn kinds(self) -> (&'static str, &'static str) {
         match self {
-            BucketKind::Grant => "grant",
-            BucketKind::TopUp => "top_up",
+            DepositKind::Grant => ("grant", "grant"),
+            DepositKind::Purchase => ("top_up", "top_up"),
+            DepositKind::Adjustment => ("top_up", "adjustment"),
         }
     }
 }
@@ -75,7 +80,7 @@ impl BucketKind {
 /// Credits arriving: a new bucket with its first entry.
 pub struct Deposit<'a> {
     pub org_id: Uuid,
-    pub kind: BucketKind,
+    pub kind: DepositKind,
     /// Unique per org and kind: a second deposit with it changes nothing.
     pub source_ref: &'a str,
     pub micros: i64,
@@ -92,7 +97,7 @@ pub async fn deposit(ctx: &Ctx, d: Deposit<'_>) -> DomainResult<bool> {
     }
     let now = ctx.clock.now();
     let bucket_id = Uuid::new_v4();
-    let kind = d.kind.as_str();
+    let (bucket_kind, entry_kind) = d.kind.kinds();
     let created: DomainResult<bool> = on_db!(&ctx.db, |p| {
         async {
         let mut tx = p.begin().await?;
@@ -102,7 +107,7 @@ pub async fn deposit(ctx: &Ctx, d: Deposit<'_>) -> DomainResult<bool> {
         )
         .bind(bucket_id)
         .bind(d.org_id)
-        .bind(kind)
+        .bind(bucket_kind)
         .bind(d.source_ref)
         .bind(d.micros)
         .bind(d.expires_at)
@@ -120,7 +125,7 @@ pub async fn deposit(ctx: &Ctx, d: Deposit<'_>) -> DomainResult<bool> {
         .bind(Uuid::new_v4())
         .bind(d.org_id)
         .bind(bucket_id)
-        .bind(kind)
+        .bind(entry_kind)
         .bind(d.micros)
         .bind(d.source_ref)
         .bind(d.actor_user_id)

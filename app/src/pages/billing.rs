@@ -25,7 +25,7 @@ pub fn BillingPage() -> impl IntoView {
 fn bucket_label(kind: &str) -> &'static str {
     match kind {
         "grant" => "Monthly grant",
-        _ => "Purchased credits",
+        _ => "Credits that do not expire",
     }
 }
 
@@ -55,7 +55,7 @@ fn BillingView(data: BillingPageData) -> impl IntoView {
                     </ul>
                 }.into_any()
             }}
-            <p class="mt-3 text-sm text-slate-700">"The monthly grant is spent first; purchased credits never expire."</p>
+            <p class="mt-3 text-sm text-slate-700">"The monthly grant is spent first. Purchased credits, and credits an operator adds, never expire."</p>
         </section>
 
         <section class=format!("{CARD} mt-6") aria-labelledby="usage-heading">

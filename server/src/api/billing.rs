@@ -1,7 +1,6 @@
 //! `/api/v1/billing`: the caller's org's credits and their ledger.
 
 use axum::extract::State;
-use serde::Deserialize;
 
 use app::domain::paging::PageRequest;
 use app::domain::{billing, Ctx};
@@ -9,6 +8,7 @@ use app::model::{BillingSummary, LedgerEntryView, Page};
 
 use super::envelope::{ApiError, ApiOk};
 use super::extract::ApiQuery;
+use super::projects::ListParams;
 use crate::auth::ApiCaller;
 use crate::openapi::{Envelope, ErrorEnvelope};
 
@@ -20,12 +20,6 @@ pub async fn summary(State(ctx): State<Ctx>, caller: ApiCaller) -> Result<ApiOk<
     Ok(ApiOk(billing::summary(&ctx, caller.org.id).await?))
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
-pub struct LedgerParams {
-    limit: Option<i64>,
-    cursor: Option<String>,
-}
-
 #[utoipa::path(get, path = "/billing/ledger", tag = "billing",
     description = "Every change to the org's credits, newest first: grant, top_up, usage, refund, adjustment, expiry. `amount` is signed.",
     params(("limit" = Option<i64>, Query, description = "1–100, default 20"), ("cursor" = Option<String>, Query, description = "nextCursor of the previous page")),
@@ -35,7 +29,7 @@ pub struct LedgerParams {
 pub async fn ledger(
     State(ctx): State<Ctx>,
     caller: ApiCaller,
-    ApiQuery(params): ApiQuery<LedgerParams>,
+    ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<ApiOk<Page<LedgerEntryView>>, ApiError> {
     let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
     Ok(ApiOk(billing::ledger(&ctx, caller.org.id, page).await?))

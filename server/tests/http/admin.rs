@@ -100,8 +100,11 @@ async fn operators_grant_credits_and_verify_the_ledger() {
     let bad = alumia(&server, &["admin", "grant-credits", "--org", &org, "--credits=-1", "--reason", "oops"]);
     assert!(!bad.status.success());
     assert!(text(&bad.stderr).contains("positive number of credits"), "{}", text(&bad.stderr));
-    let billing = data(&Api::new(&server, Some(&key)).get("/billing").await);
+    let api = Api::new(&server, Some(&key));
+    let billing = data(&api.get("/billing").await);
     assert_eq!(billing["balance"]["credits"], "2.5");
+    let entry = &data(&api.get("/billing/ledger").await)["items"][0];
+    assert_eq!((entry["kind"].as_str(), entry["reason"].as_str()), (Some("adjustment"), Some("trial")));
     assert_eq!(billing["balance"]["creditMicrounits"], 2_500_000);
 
     let ok = alumia(&server, &["admin", "verify-ledger"]);

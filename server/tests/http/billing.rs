@@ -4,7 +4,7 @@
 use chrono::Duration;
 use uuid::Uuid;
 
-use app::domain::billing::{self, BucketKind, Deposit, MICROS_PER_CREDIT};
+use app::domain::billing::{self, Deposit, DepositKind, MICROS_PER_CREDIT};
 
 use crate::support::*;
 
@@ -12,7 +12,7 @@ async fn org_id(server: &TestServer, slug: &str) -> Uuid {
     app::domain::orgs::find_by_slug(&server.ctx, slug).await.unwrap().expect("the org exists")
 }
 
-fn deposit(org_id: Uuid, kind: BucketKind, source: &str, credits: i64) -> Deposit<'_> {
+fn deposit(org_id: Uuid, kind: DepositKind, source: &str, credits: i64) -> Deposit<'_> {
     let expires_at = None;
     Deposit {
         org_id,
@@ -31,16 +31,16 @@ async fn usage_draws_the_grant_first_then_purchases_oldest_first_and_never_below
     let (_, slug, key) = owner_with_key(&server, &[]).await;
     let org = org_id(&server, &slug).await;
     let ctx = &server.ctx;
-    assert!(billing::deposit(ctx, deposit(org, BucketKind::TopUp, "pi_first", 5)).await.unwrap());
+    assert!(billing::deposit(ctx, deposit(org, DepositKind::Purchase, "pi_first", 5)).await.unwrap());
     server.ctx.clock.advance(Duration::seconds(1));
-    assert!(billing::deposit(ctx, deposit(org, BucketKind::TopUp, "pi_second", 5)).await.unwrap());
+    assert!(billing::deposit(ctx, deposit(org, DepositKind::Purchase, "pi_second", 5)).await.unwrap());
     let grant = Deposit {
         expires_at: Some(ctx.clock.now() + Duration::days(30)),
-        ..deposit(org, BucketKind::Grant, "2026-11", 3)
+        ..deposit(org, DepositKind::Grant, "2026-11", 3)
     };
     assert!(billing::deposit(ctx, grant).await.unwrap());
     assert!(
-        !billing::deposit(ctx, deposit(org, BucketKind::TopUp, "pi_first", 5)).await.unwrap(),
+        !billing::deposit(ctx, deposit(org, DepositKind::Purchase, "pi_first", 5)).await.unwrap(),
         "a source credits once"
     );
 
@@ -81,7 +81,7 @@ async fn an_expired_grant_is_not_spent() {
     let ctx = &server.ctx;
     let grant = Deposit {
         expires_at: Some(ctx.clock.now() + Duration::days(1)),
-        ..deposit(org, BucketKind::Grant, "2026-10", 3)
+        ..deposit(org, DepositKind::Grant, "2026-10", 3)
     };
     billing::deposit(ctx, grant).await.unwrap();
     server.ctx.clock.advance(Duration::days(2));
@@ -95,8 +95,8 @@ async fn a_thousand_concurrent_debits_spend_exactly_the_balance() {
     let server = start().await;
     let (_, slug, _) = owner_with_key(&server, &[]).await;
     let org = org_id(&server, &slug).await;
-    billing::deposit(&server.ctx, deposit(org, BucketKind::TopUp, "pi_a", 300)).await.unwrap();
-    billing::deposit(&server.ctx, deposit(org, BucketKind::TopUp, "pi_b", 200)).await.unwrap();
+    billing::deposit(&server.ctx, deposit(org, DepositKind::Purchase, "pi_a", 300)).await.unwrap();
+    billing::deposit(&server.ctx, deposit(org, DepositKind::Purchase, "pi_b", 200)).await.unwrap();
     let tasks: Vec<_> = (0..1000)
         .map(|i| {
             let ctx = server.ctx.clone();
@@ -122,7 +122,7 @@ async fn the_ledger_explains_every_change_page_by_page() {
     let (mut browser, slug, key) = owner_with_key(&server, &[]).await;
     let org = org_id(&server, &slug).await;
     let ctx = &server.ctx;
-    billing::deposit(ctx, deposit(org, BucketKind::TopUp, "pi_ledger", 10)).await.unwrap();
+    billing::deposit(ctx, deposit(org, DepositKind::Purchase, "pi_ledger", 10)).await.unwrap();
     for i in 0..3 {
         server.ctx.clock.advance(Duration::seconds(1));
         billing::debit(ctx, org, &format!("run-{i}"), 2 * MICROS_PER_CREDIT).await.unwrap();
