@@ -187,24 +187,7 @@ pub async fn revoke(ctx: &Ctx, actor: &Actor, org: &OrgSummary, id: Uuid) -> Dom
     if key.created_by != browser.user_id && org.role < Role::Admin {
         return Err(AppError::forbidden("Only admins can revoke someone else's key"));
     }
-    let done = exec_on_db!(&ctx.db, |p| sqlx::query(
-        "UPDATE api_keys SET revoked_at = $3 WHERE id = $1 AND org_id = $2 AND revoked_at IS NULL"
-    )
-    .bind(id)
-    .bind(org.id)
-    .bind(ctx.clock.now())
-    .execute(p)
-    .await)?;
-    if done == 0 {
-        return Err(AppError::conflict("This key is already revoked"));
-    }
-    ctx.caches.keys.clear();
-    audit::record(
-        ctx,
-        actor.into(),
-        AuditEvent { org_id: Some(org.id), action: "api_key.revoke", target: Some(id.to_string()), details: None },
-    )
-    .await?;
+    mark_revoked(ctx, org.id, id, actor.into()).await?;
     get(&ctx.db, org.id, id).await
 }
 
@@ -215,10 +198,18 @@ pub async fn revoke_as_operator(ctx: &Ctx, id: Uuid) -> DomainResult<()> {
         .fetch_optional(p)
         .await)?;
     let org_id = org_id.ok_or_else(AppError::not_found)?;
+    let operator = audit::AuditActor { user_id: None, auth_method: "cli", stepped_up_at: None, ip: None };
+    mark_revoked(ctx, org_id, id, operator).await
+}
+
+/// Revokes once (a second time is a conflict), forgets the cached key at
+/// once, and audits who did it.
+async fn mark_revoked(ctx: &Ctx, org_id: Uuid, id: Uuid, by: audit::AuditActor) -> DomainResult<()> {
     let done = exec_on_db!(&ctx.db, |p| sqlx::query(
-        "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL"
+        "UPDATE api_keys SET revoked_at = $3 WHERE id = $1 AND org_id = $2 AND revoked_at IS NULL"
     )
     .bind(id)
+    .bind(org_id)
     .bind(ctx.clock.now())
     .execute(p)
     .await)?;
@@ -226,10 +217,9 @@ pub async fn revoke_as_operator(ctx: &Ctx, id: Uuid) -> DomainResult<()> {
         return Err(AppError::conflict("This key is already revoked"));
     }
     ctx.caches.keys.clear();
-    let actor = audit::AuditActor { user_id: None, auth_method: "cli", stepped_up_at: None, ip: None };
     audit::record(
         ctx,
-        actor,
+        by,
         AuditEvent { org_id: Some(org_id), action: "api_key.revoke", target: Some(id.to_string()), details: None },
     )
     .await

@@ -169,7 +169,10 @@ async fn projects_crud_with_partial_patch_and_soft_delete() {
     let id = p["id"].as_str().unwrap().to_string();
     assert_eq!(uuid::Uuid::parse_str(&id).unwrap().get_version_num(), 4);
 
+    let listed = |page: serde_json::Value| page["items"][0]["name"].as_str().unwrap().to_string();
+    assert_eq!(listed(data(&api.get("/projects").await)), "Website Redesign");
     let patched = data(&api.patch(&format!("/projects/{id}"), json!({"name": "Redesign"})).await);
+    assert_eq!(listed(data(&api.get("/projects").await)), "Redesign", "a write drops the cached page at once");
     assert_eq!(patched["name"], "Redesign");
     assert_eq!(patched["description"], "New site", "absent fields stay");
     assert_eq!(patched["metadata"], json!({"team": "web"}));

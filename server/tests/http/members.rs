@@ -121,9 +121,17 @@ async fn the_last_owner_can_be_neither_removed_nor_demoted() {
 async fn removed_members_lose_access_and_members_may_leave() {
     let server = start().await;
     let (mut alice, mut bob, slug, bob_id) = org_with_two(&server, "member").await;
+    let minted = bob.call("mint_api_key", &[("org", &slug), ("name", "bob's key")]).await;
+    let bob_key = Api::new(&server, Some(minted.json()["secret"].as_str().unwrap()));
+    assert_eq!(bob_key.get("/projects").await.status, StatusCode::OK, "the key works (and is now cached)");
     let removed = alice.call("remove_member", &[("org", &slug), ("user_id", &bob_id)]).await;
     assert_eq!(removed.status, StatusCode::OK);
     assert_eq!(bob.page(&format!("/{slug}")).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        bob_key.get("/projects").await.status,
+        StatusCode::UNAUTHORIZED,
+        "and stops at once with his membership"
+    );
     assert_eq!(audit_count(&server, "member.remove").await, 1);
 
     // Someone who joins may leave again on their own.
