@@ -13,7 +13,9 @@ use serde::Deserialize;
 pub struct Settings {
     /// Optional TOML file with the same settings (keys: addr, public_url,
     /// data_dir, database_url, env, site_root, disable_rate_limit,
-    /// step_up_seconds, master_key).
+    /// step_up_seconds, master_key, billing, stripe_*, and the billing
+    /// catalogue: default_package, credits_per_dollar, [[packages]],
+    /// [[credit_packs]]; see README).
     #[arg(long, env = "ALUMIA_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:3000]
@@ -46,6 +48,29 @@ pub struct Settings {
     /// [default: generated once into <data dir>/master.key]
     #[arg(long, env = "ALUMIA_MASTER_KEY", global = true, hide_env_values = true)]
     pub master_key: Option<String>,
+    /// enabled or disabled (runs unmetered: no credits, budgets or
+    /// package checks) [default: enabled]
+    #[arg(long, env = "ALUMIA_BILLING", global = true)]
+    pub billing: Option<String>,
+    /// Stripe secret key (sk_…); with the webhook secret, turns on online
+    /// payments
+    #[arg(long, env = "ALUMIA_STRIPE_SECRET_KEY", global = true, hide_env_values = true)]
+    pub stripe_secret_key: Option<String>,
+    /// Stripe publishable key (pk_…) for Stripe Elements on the billing page
+    #[arg(long, env = "ALUMIA_STRIPE_PUBLISHABLE_KEY", global = true)]
+    pub stripe_publishable_key: Option<String>,
+    /// Signing secret of the Stripe webhook endpoint (whsec_…)
+    #[arg(long, env = "ALUMIA_STRIPE_WEBHOOK_SECRET", global = true, hide_env_values = true)]
+    pub stripe_webhook_secret: Option<String>,
+    /// Stripe API base URL [default: https://api.stripe.com/]
+    #[arg(long, env = "ALUMIA_STRIPE_API_BASE", global = true)]
+    pub stripe_api_base: Option<String>,
+    /// Stripe.js URL [default: https://js.stripe.com/v3/]
+    #[arg(long, env = "ALUMIA_STRIPE_JS_URL", global = true)]
+    pub stripe_js_url: Option<String>,
+    /// Currency of top-ups [default: usd]
+    #[arg(long, env = "ALUMIA_STRIPE_CURRENCY", global = true)]
+    pub stripe_currency: Option<String>,
 }
 
 fn parse_flag(s: &str) -> Result<bool, String> {
@@ -68,6 +93,89 @@ struct FileSettings {
     disable_rate_limit: Option<bool>,
     step_up_seconds: Option<u32>,
     master_key: Option<String>,
+    billing: Option<String>,
+    stripe_secret_key: Option<String>,
+    stripe_publishable_key: Option<String>,
+    stripe_webhook_secret: Option<String>,
+    stripe_api_base: Option<String>,
+    stripe_js_url: Option<String>,
+    stripe_currency: Option<String>,
+    default_package: Option<String>,
+    credits_per_dollar: Option<i64>,
+    min_top_up_cents: Option<i64>,
+    max_top_up_cents: Option<i64>,
+    packages: Option<Vec<PackageSettings>>,
+    credit_packs: Option<Vec<CreditPackSettings>>,
+}
+
+/// `[[packages]]` in the config file.
+#[derive(Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct PackageSettings {
+    pub id: String,
+    pub name: String,
+    pub monthly_credits: i64,
+    pub max_agents: Option<i64>,
+    pub max_schedules: Option<i64>,
+    pub max_storage_mb: Option<i64>,
+    #[serde(default = "yes")]
+    pub byok: bool,
+    #[serde(default = "yes")]
+    pub managed_models: bool,
+    /// Stripe Price id of its subscription (sold through Checkout).
+    pub stripe_price: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[[credit_packs]]` in the config file.
+#[derive(Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct CreditPackSettings {
+    pub id: String,
+    pub credits: i64,
+    pub amount_cents: i64,
+}
+
+/// Stripe, when both its secret key and webhook secret are set. `Debug`
+/// never shows the secrets.
+#[derive(Clone)]
+pub struct StripeConfig {
+    pub secret_key: String,
+    pub webhook_secret: String,
+    pub publishable_key: String,
+    pub api_base: Option<String>,
+    pub js_url: String,
+    pub currency: String,
+}
+
+impl fmt::Debug for StripeConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StripeConfig")
+            .field("secret_key", &"***")
+            .field("webhook_secret", &"***")
+            .field("publishable_key", &self.publishable_key)
+            .field("api_base", &self.api_base)
+            .field("js_url", &self.js_url)
+            .field("currency", &self.currency)
+            .finish()
+    }
+}
+
+/// Billing as configured.
+#[derive(Clone, Debug)]
+pub struct BillingConfig {
+    pub metered: bool,
+    pub stripe: Option<StripeConfig>,
+    /// `None`: the built-in Personal, Pro and Team.
+    pub packages: Option<Vec<PackageSettings>>,
+    pub default_package: Option<String>,
+    pub credit_packs: Option<Vec<CreditPackSettings>>,
+    pub credits_per_dollar: Option<i64>,
+    pub min_top_up_cents: Option<i64>,
+    pub max_top_up_cents: Option<i64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,6 +197,7 @@ pub struct Config {
     pub step_up_seconds: u32,
     /// From the setting; `None` means the data dir's `master.key`.
     pub master_key: Option<MasterKey>,
+    pub billing: BillingConfig,
 }
 
 /// 32 bytes; `Debug` never shows them.
@@ -126,6 +235,7 @@ impl Config {
             }
             None => FileSettings::default(),
         };
+        let billing = resolve_billing(settings, &file)?;
         let environment = match settings.environment.clone().or(file.env).as_deref().unwrap_or("development") {
             "development" | "dev" => Environment::Development,
             "production" | "prod" => Environment::Production,
@@ -152,6 +262,7 @@ impl Config {
         let master_key =
             settings.master_key.clone().or(file.master_key).as_deref().map(MasterKey::parse).transpose()?;
         Ok(Config {
+            billing,
             addr: settings.addr.or(file.addr).unwrap_or_else(|| ([127, 0, 0, 1], 3000).into()),
             public_url,
             data_dir,
@@ -164,6 +275,42 @@ impl Config {
             master_key,
         })
     }
+}
+
+fn resolve_billing(settings: &Settings, file: &FileSettings) -> anyhow::Result<BillingConfig> {
+    let pick = |flag: &Option<String>, in_file: &Option<String>| {
+        flag.clone().or_else(|| in_file.clone()).filter(|v| !v.trim().is_empty())
+    };
+    let metered = match pick(&settings.billing, &file.billing).as_deref().unwrap_or("enabled") {
+        "enabled" | "on" => true,
+        "disabled" | "off" => false,
+        other => anyhow::bail!("ALUMIA_BILLING must be enabled or disabled, not {other:?}"),
+    };
+    let secret = pick(&settings.stripe_secret_key, &file.stripe_secret_key);
+    let webhook_secret = pick(&settings.stripe_webhook_secret, &file.stripe_webhook_secret);
+    let stripe = match (secret, webhook_secret) {
+        (Some(secret_key), Some(webhook_secret)) => Some(StripeConfig {
+            secret_key,
+            webhook_secret,
+            publishable_key: pick(&settings.stripe_publishable_key, &file.stripe_publishable_key).unwrap_or_default(),
+            api_base: pick(&settings.stripe_api_base, &file.stripe_api_base),
+            js_url: pick(&settings.stripe_js_url, &file.stripe_js_url)
+                .unwrap_or_else(|| "https://js.stripe.com/v3/".to_string()),
+            currency: pick(&settings.stripe_currency, &file.stripe_currency).unwrap_or_else(|| "usd".to_string()),
+        }),
+        (None, None) => None,
+        _ => anyhow::bail!("Stripe needs both ALUMIA_STRIPE_SECRET_KEY and ALUMIA_STRIPE_WEBHOOK_SECRET (or neither)"),
+    };
+    Ok(BillingConfig {
+        metered,
+        stripe,
+        packages: file.packages.clone(),
+        default_package: file.default_package.clone(),
+        credit_packs: file.credit_packs.clone(),
+        credits_per_dollar: file.credits_per_dollar,
+        min_top_up_cents: file.min_top_up_cents,
+        max_top_up_cents: file.max_top_up_cents,
+    })
 }
 
 fn default_sqlite_url(data_dir: &Path) -> String {
@@ -196,6 +343,7 @@ impl fmt::Debug for Config {
             .field("rate_limits", &self.rate_limits)
             .field("step_up_seconds", &self.step_up_seconds)
             .field("master_key", &self.master_key)
+            .field("billing", &self.billing)
             .finish()
     }
 }

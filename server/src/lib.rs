@@ -20,6 +20,8 @@ use tokio::net::TcpListener;
 use tower_sessions::ExpiredDeletion;
 
 use app::db::Db;
+use app::domain::billing::plans::{BillingSettings, CreditPack, Package, StripeSettings};
+use app::domain::billing::{grants, top_ups};
 use app::domain::cache::Caches;
 use app::domain::passkeys;
 use app::domain::secrets::{self, Sealer};
@@ -63,7 +65,58 @@ fn make_ctx(config: &Config, db: Db) -> anyhow::Result<Ctx> {
                 .map_err(|e| anyhow::anyhow!("ALUMIA_PUBLIC_URL cannot be a WebAuthn relying party: {e}"))?,
         ),
         sealer: Arc::new(Sealer::new(&master_key(config)?)),
+        billing: Arc::new(billing_settings(&config.billing)?),
     })
+}
+
+/// The billing catalogue and Stripe client from the configuration.
+fn billing_settings(config: &config::BillingConfig) -> anyhow::Result<BillingSettings> {
+    let mut settings = BillingSettings::unconfigured();
+    settings.metered = config.metered;
+    if let Some(packages) = &config.packages {
+        settings.packages = packages
+            .iter()
+            .map(|p| Package {
+                id: p.id.clone(),
+                name: p.name.clone(),
+                monthly_credits: p.monthly_credits,
+                max_agents: p.max_agents,
+                max_schedules: p.max_schedules,
+                max_storage_mb: p.max_storage_mb,
+                byok: p.byok,
+                managed_models: p.managed_models,
+                stripe_price: p.stripe_price.clone(),
+            })
+            .collect();
+        settings.default_package = settings.packages.first().map(|p| p.id.clone()).unwrap_or_default();
+    }
+    if let Some(id) = &config.default_package {
+        settings.default_package = id.clone();
+    }
+    if let Some(packs) = &config.credit_packs {
+        settings.credit_packs = packs
+            .iter()
+            .map(|p| CreditPack { id: p.id.clone(), credits: p.credits, amount_cents: p.amount_cents })
+            .collect();
+    }
+    settings.credits_per_dollar = config.credits_per_dollar.unwrap_or(settings.credits_per_dollar);
+    settings.min_top_up_cents = config.min_top_up_cents.unwrap_or(settings.min_top_up_cents);
+    settings.max_top_up_cents = config.max_top_up_cents.unwrap_or(settings.max_top_up_cents);
+    if let Some(stripe) = &config.stripe {
+        let mut builder = stripe::ClientBuilder::new(stripe.secret_key.clone()).timeout(Duration::from_secs(20));
+        if let Some(base) = &stripe.api_base {
+            builder = builder.url(base.clone());
+        }
+        settings.stripe = Some(StripeSettings {
+            client: builder.build().map_err(|e| anyhow::anyhow!("Stripe client: {e}"))?,
+            webhook_secret: stripe.webhook_secret.clone(),
+            publishable_key: stripe.publishable_key.clone(),
+            js_url: stripe.js_url.clone(),
+            currency: stripe.currency.clone(),
+        });
+    }
+    settings.check().map_err(|e| anyhow::anyhow!("billing configuration: {e}"))?;
+    Ok(settings)
 }
 
 /// The configured master key, or the one generated into the data dir on
@@ -130,8 +183,32 @@ pub async fn build(config: &Config) -> anyhow::Result<Built> {
             limits.retain_recent();
         }
     });
+    spawn_billing_workers(&ctx);
     let router = router::build(config, ctx.clone(), store);
     Ok(Built { router, ctx })
+}
+
+/// The monthly grant (and expiry) pass every minute, and the top-up
+/// reconcile pass every minute when Stripe is configured. Leases keep
+/// several processes from doing the same pass at once.
+fn spawn_billing_workers(ctx: &Ctx) {
+    if !ctx.billing.metered {
+        return;
+    }
+    let ctx = ctx.clone();
+    let holder = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            if let Err(err) = grants::run(&ctx, &holder).await {
+                tracing::warn!(error = ?err, "monthly grant pass failed");
+            }
+            if let Err(err) = top_ups::reconcile(&ctx, &holder).await {
+                tracing::warn!(error = ?err, "top-up reconcile pass failed");
+            }
+        }
+    });
 }
 
 /// Serves on `listener` until `shutdown` resolves.

@@ -108,6 +108,7 @@ pub fn build(config: &Config, ctx: Ctx, store: DbSessionStore) -> Router {
         .merge(health)
         .route("/favicon.svg", get(favicon))
         .route("/webauthn.js", get(webauthn_glue))
+        .route("/payments.js", get(payments_glue))
         // The wasm and CSS are large and compress well (1.7 MB of wasm is
         // about a third of that gzipped).
         .nest_service("/pkg", CompressionLayer::new().layer(ServeDir::new(config.site_root.join("pkg"))))
@@ -120,6 +121,11 @@ pub fn build(config: &Config, ctx: Ctx, store: DbSessionStore) -> Router {
 /// The passkey glue the dashboard calls (`app/src/components/passkey_glue.rs`).
 async fn webauthn_glue() -> impl IntoResponse {
     ([(http::header::CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("../../public/webauthn.js"))
+}
+
+/// The Stripe glue of the billing page (`app/src/components/payments_glue.rs`).
+async fn payments_glue() -> impl IntoResponse {
+    ([(http::header::CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("../../public/payments.js"))
 }
 
 async fn favicon() -> impl IntoResponse {

@@ -65,12 +65,20 @@ pub const OPEN_SERVER_FNS: &[&str] = &[
     "create_project",
     "update_project",
     "delete_project",
+    "create_top_up",
 ];
 
 /// `/api/v1` mutations API keys may make. Every other route that is not a
 /// read is browser-only and needs a fresh step-up.
-pub const OPEN_API_MUTATIONS: &[(&str, &str)] =
-    &[("POST", "/api/v1/projects"), ("PATCH", "/api/v1/projects/{id}"), ("DELETE", "/api/v1/projects/{id}")];
+pub const OPEN_API_MUTATIONS: &[(&str, &str)] = &[
+    ("POST", "/api/v1/projects"),
+    ("PATCH", "/api/v1/projects/{id}"),
+    ("DELETE", "/api/v1/projects/{id}"),
+    // Buying credits: owners and admins, with a key too.
+    ("POST", "/api/v1/billing/top-ups/payment-intent"),
+    // Stripe's signed events: no session, no key.
+    ("POST", "/api/v1/webhooks/stripe"),
+];
 
 fn is_read(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)

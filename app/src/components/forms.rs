@@ -3,6 +3,7 @@
 
 use leptos::prelude::*;
 
+use crate::components::billing_card::{is_payment_required, BillingCard};
 use crate::components::step_up::{is_step_up_required, StepUpPrompt};
 use crate::model::AppError;
 
@@ -19,15 +20,7 @@ pub fn FormError(
     #[prop(into)] error: Signal<Option<AppError>>,
     #[prop(optional)] inline: &'static [&'static str],
 ) -> impl IntoView {
-    move || {
-        error.get().filter(|e| !e.field().is_some_and(|f| inline.contains(&f))).map(|e| {
-            view! {
-                <p role="alert" class="rounded-md border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-800">
-                    {e.message}
-                </p>
-            }
-        })
-    }
+    move || error.get().filter(|e| !e.field().is_some_and(|f| inline.contains(&f))).map(error_view)
 }
 
 /// A labelled input; when the error names this field, it is tied to it
@@ -122,9 +115,17 @@ where
 pub fn loaded<T, V: IntoView + 'static>(result: Result<T, AppError>, f: impl FnOnce(T) -> V) -> AnyView {
     match result {
         Ok(data) => f(data).into_any(),
-        Err(e) => view! {
-            <p role="alert" class="rounded-md border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-800">{e.message}</p>
-        }
-        .into_any(),
+        Err(e) => error_view(e),
     }
+}
+
+/// An error as an alert; a 402 as the billing card with "Buy credits".
+pub fn error_view(e: AppError) -> AnyView {
+    if is_payment_required(&e) {
+        return view! { <BillingCard error=e/> }.into_any();
+    }
+    view! {
+        <p role="alert" class="rounded-md border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-800">{e.message}</p>
+    }
+    .into_any()
 }

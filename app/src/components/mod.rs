@@ -1,6 +1,9 @@
+pub mod billing_card;
 pub mod forms;
+pub mod js_glue;
 pub mod layout;
 pub mod not_found;
 pub mod passkey_glue;
+pub mod payments_glue;
 pub mod step_up;
 pub mod time;

@@ -8,7 +8,9 @@ pub mod audit;
 pub mod billing;
 pub mod cache;
 pub mod clock;
+pub mod jobs;
 pub mod members;
+pub mod notifications;
 pub mod orgs;
 pub mod paging;
 pub mod passkeys;
@@ -44,6 +46,8 @@ pub struct Ctx {
     pub webauthn: Arc<webauthn_rs::Webauthn>,
     /// Seals secrets at rest with the master key.
     pub sealer: Arc<secrets::Sealer>,
+    /// Packages, prices and Stripe.
+    pub billing: Arc<billing::plans::BillingSettings>,
 }
 
 /// The part of the server configuration the domain needs.

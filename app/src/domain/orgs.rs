@@ -16,6 +16,7 @@ pub const RESERVED_SLUGS: &[&str] = &[
     "login",
     "step-up",
     "webauthn.js",
+    "payments.js",
     "logout",
     "signup",
     "signin",
@@ -130,7 +131,13 @@ pub async fn create_org(ctx: &Ctx, actor: &Actor, name: &str, slug: &str) -> Dom
         Ok(())
     }
     .await);
-    result.map(|()| OrgSummary { id: org_id, slug, name, role: Role::Owner })
+    result?;
+    // Its first monthly grant at once, rather than at the worker's next
+    // pass; should this fail, that pass grants it.
+    if let Err(err) = super::billing::grants::grant_now(ctx, org_id).await {
+        tracing::warn!(error = ?err, "could not credit a new org's monthly grant");
+    }
+    Ok(OrgSummary { id: org_id, slug, name, role: Role::Owner })
 }
 
 #[derive(sqlx::FromRow)]

@@ -267,6 +267,129 @@ pub struct CreditBucketView {
 pub struct BillingSummary {
     pub balance: Credits,
     pub buckets: Vec<CreditBucketView>,
+    pub package: PackageView,
+    pub period: BillingPeriod,
+    pub budgets: Vec<BudgetView>,
+    /// `false` when the server runs unmetered (`ALUMIA_BILLING=disabled`).
+    pub metered: bool,
+}
+
+/// What an org's package allows. A cap of `null` means no limit.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PackageView {
+    pub id: String,
+    pub name: String,
+    /// Credited at the start of every monthly period; expires at its end.
+    pub monthly_grant: Credits,
+    pub max_agents: Option<i64>,
+    pub max_schedules: Option<i64>,
+    pub max_storage_mb: Option<i64>,
+    /// Bring-your-own-key model calls (they cost 0 credits).
+    pub byok: bool,
+    /// Managed model calls, paid with credits.
+    pub managed_models: bool,
+    /// Whether it can be bought with Stripe Checkout on this server.
+    pub purchasable: bool,
+}
+
+/// The billing period: a calendar month in UTC.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BillingPeriod {
+    /// `YYYY-MM`
+    pub id: String,
+    pub starts_at: String,
+    pub ends_at: String,
+}
+
+/// A monthly budget: for the org (`agentId` null) or one agent.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BudgetView {
+    pub agent_id: Option<Uuid>,
+    pub monthly_limit: Credits,
+    /// Spent in the current period.
+    pub spent: Credits,
+    /// Alerts fire once per period when spending reaches 50, 80 and 100 %.
+    pub thresholds: Vec<i64>,
+    /// The thresholds already reached this period.
+    pub alerted: Vec<i64>,
+}
+
+/// `PUT /api/v1/billing/budgets`: set (or with `monthlyCredits` null,
+/// remove) the org's budget or an agent's.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetBudgetInput {
+    #[serde(default)]
+    pub agent_id: Option<Uuid>,
+    /// Decimal credits ("250", "12.5"); null removes the budget.
+    #[serde(default)]
+    pub monthly_credits: Option<String>,
+}
+
+/// `POST /api/v1/billing/top-ups/payment-intent`: an amount or a credit
+/// pack, and the client's idempotency key.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TopUpInput {
+    #[serde(default)]
+    pub amount_cents: Option<i64>,
+    #[serde(default)]
+    pub credit_pack_id: Option<String>,
+    /// Same key and body: the same PaymentIntent. Same key, other body: 409.
+    pub idempotency_key: String,
+}
+
+/// A PaymentIntent for a top-up: confirm it with Stripe Elements using
+/// `clientSecret`. Credits arrive when Stripe's webhook says it succeeded.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TopUpIntent {
+    pub payment_intent_id: String,
+    pub client_secret: String,
+    pub amount_cents: i64,
+    #[serde(flatten)]
+    pub credits: Credits,
+}
+
+/// A credit pack on sale.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreditPackView {
+    pub id: String,
+    pub credits: Credits,
+    pub amount_cents: i64,
+}
+
+/// An invoice or receipt, as Stripe lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvoiceView {
+    pub id: String,
+    pub number: Option<String>,
+    pub status: Option<String>,
+    pub amount_cents: i64,
+    pub currency: String,
+    pub created_at: String,
+    /// Stripe's page for it (pay, download the receipt).
+    pub url: Option<String>,
+}
+
+/// Stripe on the billing page: Elements needs the publishable key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentsConfig {
+    pub publishable_key: String,
+    /// Stripe.js (`https://js.stripe.com/v3/`).
+    pub js_url: String,
 }
 
 /// One ledger entry: `amount` is signed (negative takes from the bucket).
@@ -299,6 +422,14 @@ pub struct BillingPageData {
     pub summary: BillingSummary,
     pub usage: Vec<DailyUsage>,
     pub recent: Vec<LedgerEntryView>,
-    /// Whether online payments (Stripe) are set up on this server.
-    pub payments_configured: bool,
+    /// Stripe, when online payments are set up on this server.
+    pub payments: Option<PaymentsConfig>,
+    pub credit_packs: Vec<CreditPackView>,
+    /// Packages on offer (for a change through Stripe Checkout).
+    pub packages: Vec<PackageView>,
+    pub invoices: Vec<InvoiceView>,
+    /// Why invoices could not be listed (Stripe unreachable…).
+    pub invoices_error: Option<String>,
+    /// Owners and admins buy credits, change the package and budgets.
+    pub may_manage: bool,
 }

@@ -1,24 +1,30 @@
-//! `/<orgSlug>/billing`: credits by bucket, usage over the last 30 days
-//! (a server-rendered SVG chart), recent ledger entries, and how to get
-//! more credits.
+//! `/<orgSlug>/billing`: credits by bucket, the package and its caps,
+//! usage over the last 30 days (a server-rendered SVG chart), budgets,
+//! buying credits (Stripe Elements), packages (Stripe Checkout), invoices
+//! and recent ledger entries.
 
 use leptos::prelude::*;
 
-use crate::api::billing::get_billing_page;
-use crate::components::forms::{loaded, CARD};
+use crate::api::billing::{create_top_up, get_billing_page, SetBudget, StartCheckout};
+use crate::components::forms::{action_error, loaded, FormError, BUTTON, BUTTON_SECONDARY, CARD, INPUT};
 use crate::components::layout::{use_org_slug, PageHeader};
+use crate::components::payments_glue;
 use crate::components::time::UtcTime;
-use crate::model::{BillingPageData, DailyUsage};
+use crate::model::{
+    BillingPageData, BudgetView, CreditPackView, DailyUsage, InvoiceView, LedgerEntryView, PackageView, PaymentsConfig,
+    TopUpInput,
+};
 
 #[component]
 pub fn BillingPage() -> impl IntoView {
     let slug = use_org_slug();
-    let data = Resource::new(move || slug.get(), get_billing_page);
+    let budget = ServerAction::<SetBudget>::new();
+    let data = Resource::new(move || (slug.get(), budget.version().get()), |(slug, _)| get_billing_page(slug));
     view! {
-        <PageHeader title="Billing" intro="Credits, usage and where they went."/>
-        <Suspense fallback=|| view! { <p class="text-sm text-slate-600">"Loading…"</p> }>
-            {move || Suspend::new(async move { loaded(data.await, |d| view! { <BillingView data=d/> }) })}
-        </Suspense>
+        <PageHeader title="Billing" intro="Credits, usage, budgets and your package."/>
+        <Transition fallback=|| view! { <p class="text-sm text-slate-600">"Loading…"</p> }>
+            {move || Suspend::new(async move { loaded(data.await, |d| view! { <BillingView data=d budget/> }) })}
+        </Transition>
     }
 }
 
@@ -29,34 +35,45 @@ fn bucket_label(kind: &str) -> &'static str {
     }
 }
 
+const LINK: &str = "font-medium text-indigo-700 underline hover:text-indigo-900";
+
 #[component]
-fn BillingView(data: BillingPageData) -> impl IntoView {
+fn BillingView(data: BillingPageData, budget: ServerAction<SetBudget>) -> impl IntoView {
     let used: f64 = data.usage.iter().map(|d| d.used.credit_microunits as f64).sum::<f64>() / 1_000_000.0;
+    let summary = data.summary;
     view! {
-        <section class=CARD aria-labelledby="balance-heading">
-            <h2 id="balance-heading" class="text-base font-semibold text-slate-900">"Balance"</h2>
-            <p class="mt-2 text-3xl font-bold text-slate-900" data-testid="balance">
-                {data.summary.balance.credits.clone()}<span class="ml-2 text-base font-medium text-slate-600">"credits"</span>
+        {(!summary.metered).then(|| view! {
+            <p class="mb-6 rounded-md border border-slate-200 bg-white px-4 py-3 text-sm text-slate-700">
+                "Billing is turned off on this server: nothing is metered or charged."
             </p>
-            {if data.summary.buckets.is_empty() {
-                view! { <p class="mt-2 text-sm text-slate-700">"No credits yet."</p> }.into_any()
-            } else {
-                view! {
-                    <ul class="mt-3 divide-y divide-slate-100 text-sm" aria-label="Credit buckets">
-                        {data.summary.buckets.into_iter().map(|b| view! {
-                            <li class="flex flex-wrap justify-between gap-2 py-2">
-                                <span class="text-slate-800">{bucket_label(&b.kind)}" · added "<UtcTime iso=b.created_at/></span>
-                                <span class="font-medium text-slate-900">
-                                    {b.balance.credits}" credits"
-                                    {b.expires_at.map(|t| view! { <span class="ml-2 font-normal text-slate-600">"expires "<UtcTime iso=t/></span> })}
-                                </span>
-                            </li>
-                        }).collect_view()}
-                    </ul>
-                }.into_any()
-            }}
-            <p class="mt-3 text-sm text-slate-700">"The monthly grant is spent first. Purchased credits, and credits an operator adds, never expire."</p>
-        </section>
+        })}
+        <div class="grid gap-6 lg:grid-cols-2">
+            <section class=CARD aria-labelledby="balance-heading">
+                <h2 id="balance-heading" class="text-base font-semibold text-slate-900">"Balance"</h2>
+                <p class="mt-2 text-3xl font-bold text-slate-900" data-testid="balance">
+                    {summary.balance.credits.clone()}<span class="ml-2 text-base font-medium text-slate-600">"credits"</span>
+                </p>
+                {if summary.buckets.is_empty() {
+                    view! { <p class="mt-2 text-sm text-slate-700">"No credits yet."</p> }.into_any()
+                } else {
+                    view! {
+                        <ul class="mt-3 divide-y divide-slate-100 text-sm" aria-label="Credit buckets">
+                            {summary.buckets.into_iter().map(|b| view! {
+                                <li class="flex flex-wrap justify-between gap-2 py-2">
+                                    <span class="text-slate-800">{bucket_label(&b.kind)}" · added "<UtcTime iso=b.created_at/></span>
+                                    <span class="font-medium text-slate-900">
+                                        {b.balance.credits}" credits"
+                                        {b.expires_at.map(|t| view! { <span class="ml-2 font-normal text-slate-600">"expires "<UtcTime iso=t/></span> })}
+                                    </span>
+                                </li>
+                            }).collect_view()}
+                        </ul>
+                    }.into_any()
+                }}
+                <p class="mt-3 text-sm text-slate-700">"The monthly grant is spent first. Purchased credits, and credits an operator adds, never expire."</p>
+            </section>
+            <PackageCard package=summary.package.clone() period_ends=summary.period.ends_at.clone()/>
+        </div>
 
         <section class=format!("{CARD} mt-6") aria-labelledby="usage-heading">
             <h2 id="usage-heading" class="text-base font-semibold text-slate-900">"Usage, last 30 days"</h2>
@@ -64,23 +81,363 @@ fn BillingView(data: BillingPageData) -> impl IntoView {
             <div class="mt-3 overflow-x-auto" inner_html=usage_chart(&data.usage)></div>
         </section>
 
-        <section class=format!("{CARD} mt-6") aria-labelledby="buy-heading">
-            <h2 id="buy-heading" class="text-base font-semibold text-slate-900">"Buy credits"</h2>
-            {if data.payments_configured {
-                view! { <p class="mt-1 text-sm text-slate-700">"Top-ups are added as soon as the payment succeeds."</p> }.into_any()
+        <BudgetsCard budgets=summary.budgets may_manage=data.may_manage budget/>
+        <BuyCredits payments=data.payments packs=data.credit_packs may_manage=data.may_manage/>
+        <PackagesCard packages=data.packages current=summary.package.id may_manage=data.may_manage/>
+        <InvoicesCard invoices=data.invoices error=data.invoices_error/>
+        <LedgerCard entries=data.recent/>
+    }
+}
+
+fn cap(limit: Option<i64>) -> String {
+    limit.map_or_else(|| "no limit".to_string(), |l| l.to_string())
+}
+
+#[component]
+fn PackageCard(package: PackageView, period_ends: String) -> impl IntoView {
+    let yes_no = |allowed: bool| if allowed { "included" } else { "not included" };
+    view! {
+        <section class=CARD aria-labelledby="package-heading">
+            <h2 id="package-heading" class="text-base font-semibold text-slate-900">"Package"</h2>
+            <p class="mt-2 text-xl font-semibold text-slate-900" data-testid="package-name">{package.name.clone()}</p>
+            <p class="mt-1 text-sm text-slate-700">
+                {format!("{} credits every month; this period ends ", package.monthly_grant.credits)}<UtcTime iso=period_ends/>"."
+            </p>
+            <dl class="mt-3 grid grid-cols-2 gap-x-4 gap-y-1 text-sm">
+                <dt class="text-slate-600">"Agents"</dt><dd class="text-slate-900">{cap(package.max_agents)}</dd>
+                <dt class="text-slate-600">"Schedules"</dt><dd class="text-slate-900">{cap(package.max_schedules)}</dd>
+                <dt class="text-slate-600">"Storage (MB)"</dt><dd class="text-slate-900">{cap(package.max_storage_mb)}</dd>
+                <dt class="text-slate-600">"Managed models"</dt><dd class="text-slate-900">{yes_no(package.managed_models)}</dd>
+                <dt class="text-slate-600">"Your own model keys"</dt><dd class="text-slate-900">{yes_no(package.byok)}" (0 credits)"</dd>
+            </dl>
+        </section>
+    }
+}
+
+fn percent(spent: i64, limit: i64) -> i64 {
+    if limit <= 0 {
+        return if spent > 0 { 100 } else { 0 };
+    }
+    (spent.saturating_mul(100) / limit).min(100)
+}
+
+fn bar_class(pct: i64) -> &'static str {
+    if pct >= 100 {
+        "h-2 rounded bg-red-600"
+    } else if pct >= 80 {
+        "h-2 rounded bg-amber-500"
+    } else {
+        "h-2 rounded bg-indigo-600"
+    }
+}
+
+#[component]
+fn BudgetsCard(budgets: Vec<BudgetView>, may_manage: bool, budget: ServerAction<SetBudget>) -> impl IntoView {
+    let slug = use_org_slug();
+    let error = action_error(budget);
+    let org_budget = budgets.iter().find(|b| b.agent_id.is_none()).map(|b| b.monthly_limit.credits.clone());
+    view! {
+        <section class=format!("{CARD} mt-6") aria-labelledby="budgets-heading">
+            <h2 id="budgets-heading" class="text-base font-semibold text-slate-900">"Budgets"</h2>
+            <p class="mt-1 text-sm text-slate-700">
+                "A monthly budget stops metered work once it is spent. Alerts arrive in notifications at 50, 80 and 100 %."
+            </p>
+            {if budgets.is_empty() {
+                view! { <p class="mt-3 text-sm text-slate-700">"No budgets: usage is limited by credits only."</p> }.into_any()
             } else {
                 view! {
-                    <p class="mt-1 text-sm text-slate-700">
-                        "Online payments are not configured on this server. An operator can add credits with "
-                        <code class="font-mono text-slate-900">"alumia admin grant-credits"</code>"."
-                    </p>
+                    <ul class="mt-3 space-y-3" aria-label="Budgets">
+                        {budgets.into_iter().map(|b| {
+                            let pct = percent(b.spent.credit_microunits, b.monthly_limit.credit_microunits);
+                            let who = b.agent_id.map_or_else(|| "Whole organization".to_string(), |id| format!("Agent {id}"));
+                            let alerted = if b.alerted.is_empty() {
+                                "no alerts yet this month".to_string()
+                            } else {
+                                format!("alerted at {} %", b.alerted.iter().map(i64::to_string).collect::<Vec<_>>().join(", "))
+                            };
+                            view! {
+                                <li class="text-sm">
+                                    <div class="flex flex-wrap justify-between gap-2">
+                                        <span class="font-medium text-slate-900">{who}</span>
+                                        <span class="text-slate-800">{format!("{} of {} credits ({pct} %) · {alerted}", b.spent.credits, b.monthly_limit.credits)}</span>
+                                    </div>
+                                    <div class="mt-1 h-2 w-full rounded bg-slate-100" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow=pct.to_string()>
+                                        <div class=bar_class(pct) style=format!("width: {pct}%")></div>
+                                    </div>
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+            {may_manage.then(|| view! {
+                <ActionForm action=budget attr:class="mt-4 flex flex-wrap items-end gap-3">
+                    <input type="hidden" name="org" value=move || slug.get()/>
+                    <div class="w-56">
+                        <label for="field-monthly_credits" class="block text-sm font-medium text-slate-800">"Organization budget (credits a month)"</label>
+                        <input id="field-monthly_credits" name="monthly_credits" inputmode="decimal" class=INPUT value=org_budget.clone().unwrap_or_default() placeholder="No budget" aria-describedby="budget-hint"/>
+                    </div>
+                    <button type="submit" class=BUTTON>"Save budget"</button>
+                    <p id="budget-hint" class="w-full text-xs text-slate-600">"Leave it empty to remove the budget. Changing it asks you to confirm it is you. Agent budgets are set through the API."</p>
+                </ActionForm>
+                <div class="mt-3"><FormError error/></div>
+            })}
+        </section>
+    }
+}
+
+/// What a top-up asks for: a credit pack or an amount in cents.
+#[derive(Clone, PartialEq)]
+enum Choice {
+    Pack(String),
+    Amount(i64),
+}
+
+#[component]
+fn BuyCredits(payments: Option<PaymentsConfig>, packs: Vec<CreditPackView>, may_manage: bool) -> impl IntoView {
+    let Some(payments) = payments else {
+        return view! {
+            <section id="buy" class=format!("{CARD} mt-6") aria-labelledby="buy-heading">
+                <h2 id="buy-heading" class="text-base font-semibold text-slate-900">"Buy credits"</h2>
+                <p class="mt-1 text-sm text-slate-700" data-testid="payments-not-configured">
+                    "Online payments are not configured on this server. An operator can add credits with "
+                    <code class="font-mono text-slate-900">"alumia admin grant-credits"</code>"."
+                </p>
+            </section>
+        }
+        .into_any();
+    };
+    if !may_manage {
+        return view! {
+            <section id="buy" class=format!("{CARD} mt-6") aria-labelledby="buy-heading">
+                <h2 id="buy-heading" class="text-base font-semibold text-slate-900">"Buy credits"</h2>
+                <p class="mt-1 text-sm text-slate-700">"Owners and admins of this organization buy credits."</p>
+            </section>
+        }
+        .into_any();
+    }
+    let slug = use_org_slug();
+    let status = RwSignal::new(None::<Result<String, String>>);
+    let mounted = RwSignal::new(false);
+    let busy = RwSignal::new(false);
+    // One idempotency key per choice: asking twice for the same top-up
+    // (a double click, a retry) reuses its PaymentIntent.
+    let keys = StoredValue::new(Vec::<(Choice, String)>::new());
+    let key_for = move |choice: &Choice| {
+        keys.try_update_value(|keys| match keys.iter().find(|(c, _)| c == choice) {
+            Some((_, key)) => key.clone(),
+            None => {
+                let key = uuid::Uuid::new_v4().to_string();
+                keys.push((choice.clone(), key.clone()));
+                key
+            }
+        })
+        .unwrap_or_default()
+    };
+    let payments = StoredValue::new(payments);
+    let start = move |choice: Choice| {
+        let input = TopUpInput {
+            amount_cents: match &choice {
+                Choice::Amount(cents) => Some(*cents),
+                Choice::Pack(_) => None,
+            },
+            credit_pack_id: match &choice {
+                Choice::Pack(id) => Some(id.clone()),
+                Choice::Amount(_) => None,
+            },
+            idempotency_key: key_for(&choice),
+        };
+        busy.set(true);
+        status.set(None);
+        let org = slug.get_untracked();
+        leptos::task::spawn_local(async move {
+            let result = match create_top_up(org, input).await {
+                Ok(intent) => {
+                    let p = payments.get_value();
+                    payments_glue::mount(&p.js_url, &p.publishable_key, &intent.client_secret, "payment-element")
+                        .await
+                        .map(|()| {
+                            format!(
+                                "Pay {} for {} credits below.",
+                                dollars(intent.amount_cents),
+                                intent.credits.credits
+                            )
+                        })
+                }
+                Err(e) => Err(e.message),
+            };
+            mounted.set(result.is_ok());
+            status.set(Some(result));
+            busy.set(false);
+        });
+    };
+    let pay = move |_| {
+        busy.set(true);
+        let back = format!("{}/{}/billing", window_origin(), slug.get_untracked());
+        leptos::task::spawn_local(async move {
+            let result = payments_glue::confirm(&back).await.map(|state| match state.as_str() {
+                "succeeded" | "processing" => {
+                    "Payment received. Your credits appear as soon as Stripe confirms it: reload this page in a moment."
+                        .to_string()
+                }
+                other => format!("The payment is {}.", other.replace('_', " ")),
+            });
+            if result.is_ok() {
+                mounted.set(false);
+            }
+            status.set(Some(result));
+            busy.set(false);
+        });
+    };
+    let amount = NodeRef::<leptos::html::Input>::new();
+    view! {
+        <section id="buy" class=format!("{CARD} mt-6") aria-labelledby="buy-heading">
+            <h2 id="buy-heading" class="text-base font-semibold text-slate-900">"Buy credits"</h2>
+            <p class="mt-1 text-sm text-slate-700">"Purchased credits never expire. Card details go straight to Stripe."</p>
+            <div class="mt-4 flex flex-wrap gap-3">
+                {packs.into_iter().map(|p| {
+                    let id = p.id.clone();
+                    view! {
+                        <button type="button" class=BUTTON_SECONDARY disabled=move || busy.get() on:click=move |_| start(Choice::Pack(id.clone()))>
+                            {format!("{} credits · {}", p.credits.credits, dollars(p.amount_cents))}
+                        </button>
+                    }
+                }).collect_view()}
+            </div>
+            <form class="mt-4 flex flex-wrap items-end gap-3" on:submit=move |ev| {
+                ev.prevent_default();
+                let cents = amount.get().and_then(|i| i.value().trim().parse::<f64>().ok()).map(|d| (d * 100.0).round() as i64);
+                match cents {
+                    Some(cents) => start(Choice::Amount(cents)),
+                    None => status.set(Some(Err("Give an amount in dollars, such as 25.".to_string()))),
+                }
+            }>
+                <div class="w-40">
+                    <label for="top-up-amount" class="block text-sm font-medium text-slate-800">"Other amount (USD)"</label>
+                    <input id="top-up-amount" node_ref=amount inputmode="decimal" class=INPUT placeholder="25"/>
+                </div>
+                <button type="submit" class=BUTTON_SECONDARY disabled=move || busy.get()>"Continue"</button>
+            </form>
+            <div id="payment-element" class="mt-4" data-testid="payment-element"></div>
+            {move || mounted.get().then(|| view! {
+                <button type="button" class=format!("{BUTTON} mt-4") disabled=move || busy.get() on:click=pay>"Pay"</button>
+            })}
+            {move || status.get().map(|s| match s {
+                Ok(text) => view! { <p role="status" class="mt-3 text-sm text-slate-800">{text}</p> }.into_any(),
+                Err(text) => view! { <p role="alert" class="mt-3 rounded-md border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-800">{text}</p> }.into_any(),
+            })}
+        </section>
+    }
+    .into_any()
+}
+
+fn window_origin() -> String {
+    #[cfg(feature = "hydrate")]
+    {
+        leptos::prelude::window().location().origin().unwrap_or_default()
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        String::new()
+    }
+}
+
+fn dollars(cents: i64) -> String {
+    if cents % 100 == 0 {
+        format!("${}", cents / 100)
+    } else {
+        format!("${}.{:02}", cents / 100, cents % 100)
+    }
+}
+
+fn package_class(current: bool) -> &'static str {
+    if current {
+        "rounded-md border-2 border-indigo-600 p-4"
+    } else {
+        "rounded-md border border-slate-200 p-4"
+    }
+}
+
+#[component]
+fn PackagesCard(packages: Vec<PackageView>, current: String, may_manage: bool) -> impl IntoView {
+    let slug = use_org_slug();
+    let checkout = ServerAction::<StartCheckout>::new();
+    let error = action_error(checkout);
+    // Stripe Checkout takes over from here.
+    Effect::new(move |_| {
+        if let Some(Ok(url)) = checkout.value().get() {
+            #[cfg(feature = "hydrate")]
+            let _ = leptos::prelude::window().location().set_href(&url);
+            #[cfg(not(feature = "hydrate"))]
+            let _ = url;
+        }
+    });
+    view! {
+        <section class=format!("{CARD} mt-6") aria-labelledby="packages-heading">
+            <h2 id="packages-heading" class="text-base font-semibold text-slate-900">"Packages"</h2>
+            <div class="mt-3"><FormError error/></div>
+            <ul class="mt-3 grid gap-3 sm:grid-cols-3" aria-label="Packages">
+                {packages.into_iter().map(|p| {
+                    let is_current = p.id == current;
+                    let id = p.id.clone();
+                    view! {
+                        <li class=package_class(is_current)>
+                            <p class="font-semibold text-slate-900">{p.name.clone()}</p>
+                            <p class="text-sm text-slate-700">{format!("{} credits a month · {} agents", p.monthly_grant.credits, cap(p.max_agents))}</p>
+                            {if is_current {
+                                view! { <p class="mt-2 text-sm font-medium text-indigo-800">"Your package"</p> }.into_any()
+                            } else if may_manage && p.purchasable {
+                                view! {
+                                    <ActionForm action=checkout attr:class="mt-2">
+                                        <input type="hidden" name="org" value=move || slug.get()/>
+                                        <input type="hidden" name="package_id" value=id/>
+                                        <button type="submit" class=BUTTON_SECONDARY>{format!("Change to {}", p.name)}</button>
+                                    </ActionForm>
+                                }.into_any()
+                            } else {
+                                view! { <p class="mt-2 text-xs text-slate-600">"Ask your operator to change to it."</p> }.into_any()
+                            }}
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        </section>
+    }
+}
+
+#[component]
+fn InvoicesCard(invoices: Vec<InvoiceView>, error: Option<String>) -> impl IntoView {
+    view! {
+        <section class=format!("{CARD} mt-6") aria-labelledby="invoices-heading">
+            <h2 id="invoices-heading" class="text-base font-semibold text-slate-900">"Invoices and receipts"</h2>
+            {error.map(|e| view! { <p role="alert" class="mt-2 text-sm text-red-800">{e}</p> })}
+            {if invoices.is_empty() {
+                view! { <p class="mt-2 text-sm text-slate-700">"None yet."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="mt-3 divide-y divide-slate-100 text-sm" aria-label="Invoices">
+                        {invoices.into_iter().map(|i| view! {
+                            <li class="flex flex-wrap justify-between gap-2 py-2">
+                                <span class="text-slate-800"><UtcTime iso=i.created_at/>" · "{i.number.unwrap_or(i.id)}</span>
+                                <span class="text-slate-900">
+                                    {format!("{} {} · {}", dollars(i.amount_cents), i.currency.to_uppercase(), i.status.unwrap_or_default())}
+                                    {i.url.map(|u| view! { <a href=u rel="external noopener" target="_blank" class=format!("ml-2 {LINK}")>"View"</a> })}
+                                </span>
+                            </li>
+                        }).collect_view()}
+                    </ul>
                 }.into_any()
             }}
         </section>
+    }
+}
 
+#[component]
+fn LedgerCard(entries: Vec<LedgerEntryView>) -> impl IntoView {
+    view! {
         <section class=format!("{CARD} mt-6") aria-labelledby="ledger-heading">
             <h2 id="ledger-heading" class="text-base font-semibold text-slate-900">"Recent changes"</h2>
-            {if data.recent.is_empty() {
+            {if entries.is_empty() {
                 view! { <p class="mt-2 text-sm text-slate-700">"Nothing yet."</p> }.into_any()
             } else {
                 view! {
@@ -90,7 +447,7 @@ fn BillingView(data: BillingPageData) -> impl IntoView {
                                 <tr><th scope="col" class="py-2 pr-4 font-medium">"When"</th><th scope="col" class="py-2 pr-4 font-medium">"What"</th><th scope="col" class="py-2 pr-4 font-medium">"Credits"</th><th scope="col" class="py-2 font-medium">"Reference"</th></tr>
                             </thead>
                             <tbody class="divide-y divide-slate-100">
-                                {data.recent.into_iter().map(|e| view! {
+                                {entries.into_iter().map(|e| view! {
                                     <tr>
                                         <td class="py-2 pr-4 whitespace-nowrap"><UtcTime iso=e.created_at/></td>
                                         <td class="py-2 pr-4">{e.kind.replace('_', " ")}{e.reason.map(|r| format!(" ({r})"))}</td>

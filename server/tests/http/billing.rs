@@ -2,9 +2,11 @@
 //! first, never below zero, balances that the ledger explains.
 
 use chrono::Duration;
+use serde_json::json;
 use uuid::Uuid;
 
-use app::domain::billing::{self, Deposit, DepositKind, MICROS_PER_CREDIT};
+use app::domain::billing::metering::{self, Source, Usage};
+use app::domain::billing::{self, grants, Deposit, DepositKind, MICROS_PER_CREDIT};
 
 use crate::support::*;
 
@@ -145,5 +147,238 @@ async fn the_ledger_explains_every_change_page_by_page() {
     assert_eq!(usage.len(), 30);
     assert_eq!(usage[29]["used"]["credits"], "6", "today's usage is the last day");
     assert_eq!(page["recent"].as_array().unwrap().len(), 4);
-    assert_eq!(page["paymentsConfigured"], false);
+    assert!(page["payments"].is_null(), "Stripe is not configured: {page}");
+}
+
+fn usage(org_id: Uuid, agent_id: Option<Uuid>, source: Source, credits: i64) -> Usage {
+    Usage { org_id, agent_id, source, micros: credits * MICROS_PER_CREDIT }
+}
+
+fn reason(err: app::model::AppError) -> String {
+    assert_eq!(err.code, app::model::ErrorCode::PaymentRequired, "{err:?}");
+    err.details.unwrap()["reason"].as_str().unwrap().to_string()
+}
+
+async fn notifications(server: &TestServer, org: Uuid) -> Vec<(String, serde_json::Value)> {
+    let list = app::domain::notifications::list(&server.ctx, org, 100).await.unwrap();
+    list.into_iter().map(|n| (n.kind, n.payload.0)).collect()
+}
+
+#[tokio::test]
+async fn metered_work_is_refused_with_the_reason_that_blocks_it() {
+    let server = start().await;
+    let (mut browser, slug, key) = owner_with_key(&server, &[]).await;
+    let org = org_id(&server, &slug).await;
+    let ctx = &server.ctx;
+    let agent = Uuid::new_v4();
+
+    // BYOK costs nothing, so it runs without credits; the Free package has
+    // no managed models; other work needs credits.
+    metering::authorize(ctx, &usage(org, Some(agent), Source::Byok, 5)).await.unwrap();
+    metering::charge(ctx, "byok-1", &usage(org, Some(agent), Source::Byok, 5)).await.unwrap();
+    let managed = metering::authorize(ctx, &usage(org, None, Source::Managed, 1)).await.unwrap_err();
+    assert_eq!(reason(managed), "package_blocks");
+    let managed = metering::charge(ctx, "m-1", &usage(org, None, Source::Managed, 1)).await.unwrap_err();
+    assert_eq!(reason(managed), "package_blocks");
+    assert_eq!(
+        reason(metering::authorize(ctx, &usage(org, None, Source::Platform, 1)).await.unwrap_err()),
+        "no_credits"
+    );
+    let cap = metering::require_within_cap(ctx, org, metering::Cap::Agents, 1).await.unwrap_err();
+    assert_eq!(reason(cap), "package_blocks");
+    metering::require_within_cap(ctx, org, metering::Cap::Agents, 0).await.unwrap();
+
+    // 100 credits; the org may spend 10 a month, this agent 4.
+    billing::deposit(ctx, deposit(org, DepositKind::Purchase, "pi_budget", 100)).await.unwrap();
+    let set = |agent: Option<Uuid>, credits: &str| {
+        let body = json!({ "agentId": agent, "monthlyCredits": credits });
+        (body, credits.to_string())
+    };
+    for (body, _) in [set(None, "10"), set(Some(agent), "4")] {
+        let answer = browser_put(&server, &mut browser, "/api/v1/billing/budgets", body).await;
+        assert_eq!(answer.status, reqwest::StatusCode::OK, "{}", answer.body);
+    }
+    metering::charge(ctx, "a-1", &usage(org, Some(agent), Source::Platform, 3)).await.unwrap();
+    let over_agent = metering::charge(ctx, "a-2", &usage(org, Some(agent), Source::Platform, 2)).await.unwrap_err();
+    assert_eq!(reason(over_agent), "budget_exhausted");
+    metering::charge(ctx, "o-1", &usage(org, None, Source::Platform, 5)).await.unwrap();
+    assert_eq!(
+        reason(metering::authorize(ctx, &usage(org, None, Source::Platform, 3)).await.unwrap_err()),
+        "budget_exhausted"
+    );
+    let over_org = metering::charge(ctx, "o-2", &usage(org, None, Source::Platform, 3)).await.unwrap_err();
+    assert_eq!(reason(over_org), "budget_exhausted");
+    metering::charge(ctx, "o-3", &usage(org, None, Source::Platform, 2)).await.unwrap();
+    // BYOK still runs with the budget spent: it costs nothing.
+    metering::charge(ctx, "byok-2", &usage(org, Some(agent), Source::Byok, 50)).await.unwrap();
+    assert_eq!(billing::summary(ctx, org).await.unwrap().balance.credits, "90");
+
+    // Alerts: 50, 80 and 100 % of the org's budget, and 50 % of the
+    // agent's, once each.
+    let mut alerts: Vec<(String, i64)> = notifications(&server, org)
+        .await
+        .into_iter()
+        .filter(|(kind, _)| kind == "budget.threshold")
+        .map(|(_, p)| (p["scope"].as_str().unwrap().to_string(), p["threshold"].as_i64().unwrap()))
+        .collect();
+    alerts.sort();
+    let agent_scope = agent.to_string();
+    let mut expected =
+        vec![("org".to_string(), 50), ("org".to_string(), 80), ("org".to_string(), 100), (agent_scope.clone(), 50)];
+    expected.sort();
+    assert_eq!(alerts, expected);
+    let view = data(&Api::new(&server, Some(&key)).get("/billing").await);
+    assert_eq!(view["budgets"][0]["agentId"], serde_json::Value::Null);
+    assert_eq!(view["budgets"][0]["spent"]["credits"], "10");
+    assert_eq!(view["budgets"][0]["alerted"], json!([50, 80, 100]));
+    assert_eq!(view["budgets"][1]["agentId"], agent_scope.as_str());
+    assert_eq!(view["budgets"][1]["spent"]["credits"], "3");
+    assert!(billing::verify(ctx).await.unwrap().is_empty());
+
+    // A new period: budgets start again.
+    server.ctx.clock.advance(Duration::days(32));
+    metering::charge(ctx, "next-month", &usage(org, Some(agent), Source::Platform, 4)).await.unwrap();
+}
+
+/// A browser's `/api/v1` call with its session cookie.
+async fn browser_put(server: &TestServer, browser: &mut Browser, path: &str, body: serde_json::Value) -> Answer {
+    let res = reqwest::Client::new()
+        .put(format!("{}{path}", server.base))
+        .header("cookie", format!("alumia_session={}", browser.cookie.clone().unwrap()))
+        .header("origin", &browser.origin)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    Answer { status: res.status(), headers: res.headers().clone(), body: res.text().await.unwrap() }
+}
+
+#[tokio::test]
+async fn budgets_change_only_in_a_stepped_up_browser_of_an_admin() {
+    let server = start().await;
+    let (mut browser, slug, key) = owner_with_key(&server, &[]).await;
+    let api = Api::new(&server, Some(&key));
+    let body = json!({ "monthlyCredits": "25" });
+    let by_key = api.send(reqwest::Method::PUT, "/billing/budgets", Some(body.clone())).await;
+    assert_eq!(by_key.status, reqwest::StatusCode::FORBIDDEN);
+    assert!(by_key.body.contains("browser session"), "{}", by_key.body);
+
+    let bad = browser_put(&server, &mut browser, "/api/v1/billing/budgets", json!({ "monthlyCredits": "ten" })).await;
+    assert_eq!(bad.status, reqwest::StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad.json()["error"]["details"]["field"], "monthlyCredits");
+
+    // The dashboard's form; then the step-up goes stale.
+    let saved = browser.call("set_budget", &[("org", &slug), ("monthly_credits", "25")]).await;
+    assert_eq!(saved.status, reqwest::StatusCode::OK, "{}", saved.body);
+    assert_eq!(data(&api.get("/billing").await)["budgets"][0]["monthlyLimit"]["credits"], "25");
+    assert_eq!(audit_count(&server, "billing.budget_set").await, 1);
+    server.ctx.clock.advance(Duration::minutes(11));
+    let stale = browser.call("set_budget", &[("org", &slug), ("monthly_credits", "")]).await;
+    assert_eq!(stale.status, reqwest::StatusCode::FORBIDDEN);
+    assert_eq!(stale.json()["details"]["stepUp"], "required");
+    browser.step_up().await;
+    let removed = browser.call("set_budget", &[("org", &slug), ("monthly_credits", "")]).await;
+    assert_eq!(removed.status, reqwest::StatusCode::OK, "{}", removed.body);
+    assert_eq!(data(&api.get("/billing").await)["budgets"], json!([]));
+
+    // A member may look but not change.
+    let invite = browser.call("create_invite", &[("org", &slug), ("role", "member")]).await.json();
+    let token = invite["url"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let mut member = Browser::new(&server);
+    member.sign_up(&email("member")).await;
+    assert_eq!(member.call("accept_invite", &[("token", &token)]).await.status, reqwest::StatusCode::OK);
+    let refused = member.call("set_budget", &[("org", &slug), ("monthly_credits", "1")]).await;
+    assert_eq!(refused.status, reqwest::StatusCode::FORBIDDEN);
+    let page = member.call("get_billing_page", &[("org", &slug)]).await.json();
+    assert_eq!(page["mayManage"], false);
+}
+
+async fn set_package(server: &TestServer, org: Uuid, package: &str) {
+    app::exec_on_db!(&server.ctx.db, |p| sqlx::query("UPDATE orgs SET package_id = $2 WHERE id = $1")
+        .bind(org)
+        .bind(package)
+        .execute(p)
+        .await)
+    .unwrap();
+}
+
+async fn grant_buckets(server: &TestServer, org: Uuid) -> Vec<(String, i64)> {
+    app::on_db!(&server.ctx.db, |p| sqlx::query_as(
+        "SELECT source_ref, balance FROM credit_buckets WHERE org_id = $1 AND kind = 'grant' ORDER BY source_ref"
+    )
+    .bind(org)
+    .fetch_all(p)
+    .await)
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_monthly_grant_is_issued_once_per_period_and_its_remainder_expires() {
+    let server = start().await;
+    let (_, slug, _) = owner_with_key(&server, &[]).await;
+    let org = org_id(&server, &slug).await;
+    set_package(&server, org, "pro").await;
+    let ctx = &server.ctx;
+
+    // Two workers racing (and two bare passes without the lease): one grant.
+    let (a, b, c, d) = tokio::join!(
+        grants::run(ctx, "worker-a"),
+        grants::run(ctx, "worker-b"),
+        grants::grant_period(ctx),
+        grants::grant_period(ctx),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert!(a.ran || b.ran);
+    assert_eq!(a.granted + b.granted + c.unwrap() + d.unwrap(), 1, "{a:?} {b:?}");
+    let period = app::domain::billing::plans::Period::containing(ctx.clock.now());
+    assert_eq!(grant_buckets(&server, org).await, [(period.id(), 2000 * MICROS_PER_CREDIT)]);
+    assert_eq!(grants::run(ctx, "worker-a").await.unwrap().granted, 0, "once per period");
+
+    // 1,500 of it spent; at the period's end the other 500 expire and the
+    // next period's grant arrives.
+    billing::debit(ctx, org, "work", 1500 * MICROS_PER_CREDIT).await.unwrap();
+    server.ctx.clock.advance(period.ends_at - ctx.clock.now() + Duration::seconds(1));
+    let next = grants::run(ctx, "worker-b").await.unwrap();
+    assert_eq!((next.expired, next.granted), (1, 1));
+    let next_period = app::domain::billing::plans::Period::containing(ctx.clock.now());
+    assert_eq!(grant_buckets(&server, org).await, [(period.id(), 0), (next_period.id(), 2000 * MICROS_PER_CREDIT)]);
+    let expiry: i64 = app::on_db!(&ctx.db, |p| sqlx::query_scalar(
+        "SELECT amount FROM ledger_entries WHERE org_id = $1 AND kind = 'expiry'"
+    )
+    .bind(org)
+    .fetch_one(p)
+    .await)
+    .unwrap();
+    assert_eq!(expiry, -500 * MICROS_PER_CREDIT);
+    assert_eq!(grants::run(ctx, "worker-a").await.unwrap(), grants::GrantRun { ran: true, granted: 0, expired: 0 });
+    assert!(billing::verify(ctx).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_new_org_gets_its_packages_grant_at_once() {
+    // The built-in catalogue: Personal grants 100 credits a month.
+    let server = start_with(|s| s.config = None).await;
+    let (_, slug, key) = owner_with_key(&server, &[]).await;
+    let view = data(&Api::new(&server, Some(&key)).get("/billing").await);
+    assert_eq!(view["package"]["name"], "Personal");
+    assert_eq!(view["balance"]["credits"], "100");
+    assert_eq!(view["buckets"][0]["kind"], "grant");
+    assert_eq!(view["period"]["id"], server.ctx.clock.now().format("%Y-%m").to_string());
+    let _ = slug;
+}
+
+#[tokio::test]
+async fn with_billing_disabled_nothing_is_metered() {
+    let server = start_with(|s| s.billing = Some("disabled".into())).await;
+    let (_, slug, key) = owner_with_key(&server, &[]).await;
+    let org = org_id(&server, &slug).await;
+    metering::charge(&server.ctx, "free-lunch", &usage(org, None, Source::Managed, 1000)).await.unwrap();
+    metering::require_within_cap(&server.ctx, org, metering::Cap::Agents, 1_000).await.unwrap();
+    let api = Api::new(&server, Some(&key));
+    let view = data(&api.get("/billing").await);
+    assert_eq!(view["metered"], false);
+    assert_eq!(view["balance"]["credits"], "0");
+    let top_up =
+        api.post("/billing/top-ups/payment-intent", json!({ "amountCents": 500, "idempotencyKey": "k" })).await;
+    assert_eq!(top_up.status, reqwest::StatusCode::SERVICE_UNAVAILABLE);
 }

@@ -6,6 +6,8 @@ mod accounts;
 mod admin;
 mod api;
 mod billing;
+mod billing_stripe;
+mod fake_stripe;
 mod members;
 mod orgs;
 mod step_up;

@@ -45,6 +45,37 @@ async fn fresh_postgres(admin_url: &str) -> (String, String) {
     (format!("{base}/{name}"), name)
 }
 
+/// The billing catalogue of test servers: new orgs are on `free`, which
+/// grants nothing (so balances are what a test deposits) and has no
+/// managed models; `pro` grants 2,000 credits and is sold through Stripe
+/// Checkout.
+pub const TEST_CATALOGUE: &str = r#"
+default_package = "free"
+
+[[packages]]
+id = "free"
+name = "Free"
+monthly_credits = 0
+max_agents = 1
+max_schedules = 2
+max_storage_mb = 100
+managed_models = false
+
+[[packages]]
+id = "pro"
+name = "Pro"
+monthly_credits = 2000
+max_agents = 25
+max_schedules = 100
+max_storage_mb = 20480
+stripe_price = "price_pro_monthly"
+
+[[credit_packs]]
+id = "credits-500"
+credits = 500
+amount_cents = 500
+"#;
+
 pub async fn start() -> TestServer {
     start_with(|_| {}).await
 }
@@ -57,7 +88,11 @@ pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> TestServer {
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let catalogue = data_dir.join("billing.toml");
+    std::fs::write(&catalogue, TEST_CATALOGUE).unwrap();
     let mut settings = Settings {
+        config: Some(catalogue),
         data_dir: Some(data_dir.clone()),
         public_url: Some(format!("http://localhost:{}", addr.port())),
         database_url: pg.as_ref().map(|(url, _)| url.clone()),

@@ -11,15 +11,22 @@
 //! lock on PostgreSQL; SQLite has one writer), so concurrent debits see
 //! each other's results.
 
+pub mod budgets;
+pub mod grants;
+pub mod metering;
+pub mod plans;
+pub mod stripe_api;
+pub mod top_ups;
+pub mod webhooks;
+
 use chrono::{DateTime, Utc};
-use serde_json::json;
 use uuid::Uuid;
 
 use super::clock::iso;
 use super::paging::{Cursor, PageRequest};
 use super::{Ctx, DomainResult};
 use crate::db::on_db;
-use crate::model::{AppError, BillingSummary, CreditBucketView, Credits, DailyUsage, ErrorCode, LedgerEntryView, Page};
+use crate::model::{AppError, BillingSummary, CreditBucketView, Credits, DailyUsage, LedgerEntryView, Page};
 
 pub const MICROS_PER_CREDIT: i64 = 1_000_000;
 
@@ -40,7 +47,12 @@ pub fn credits(micros: i64) -> Credits {
 
 /// Parses a positive number of credits ("10", "2.5") into micro-units.
 pub fn parse_credits(text: &str) -> DomainResult<i64> {
-    let bad = || AppError::validation("credits", "Give a positive number of credits with at most 6 decimals");
+    parse_credits_field("credits", text)
+}
+
+/// `parse_credits` for an input field named `field`.
+pub fn parse_credits_field(field: &str, text: &str) -> DomainResult<i64> {
+    let bad = || AppError::validation(field, "Give a positive number of credits with at most 6 decimals");
     let (whole, fraction) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
     if whole.is_empty() || fraction.len() > 6 || !whole.chars().chain(fraction.chars()).all(|c| c.is_ascii_digit()) {
         return Err(bad());
@@ -68,7 +80,7 @@ pub enum DepositKind {
 
 impl DepositKind {
     /// (bucket kind, ledger entry kind)
-    fn kinds(self) -> (&'static str, &'static str) {
+    pub fn kinds(self) -> (&'static str, &'static str) {
         match self {
             DepositKind::Grant => ("grant", "grant"),
             DepositKind::Purchase => ("top_up", "top_up"),
@@ -89,6 +101,55 @@ pub struct Deposit<'a> {
     pub reason: Option<&'a str>,
 }
 
+/// Creates the deposit's bucket and its first entry on `$tx` (an open
+/// transaction of either backend): `Ok(false)` when that source was
+/// already credited. A macro so the Stripe webhook can record its event in
+/// the same transaction.
+#[macro_export]
+macro_rules! deposit_in_tx {
+    ($tx:expr, $d:expr, $now:expr) => {
+        async {
+            let d: &$crate::domain::billing::Deposit<'_> = $d;
+            let bucket_id = uuid::Uuid::new_v4();
+            let (bucket_kind, entry_kind) = d.kind.kinds();
+            let inserted = sqlx::query(
+                "INSERT INTO credit_buckets (id, org_id, kind, source_ref, balance, expires_at, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (org_id, kind, source_ref) DO NOTHING",
+            )
+            .bind(bucket_id)
+            .bind(d.org_id)
+            .bind(bucket_kind)
+            .bind(d.source_ref)
+            .bind(d.micros)
+            .bind(d.expires_at)
+            .bind($now)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected();
+            if inserted == 0 {
+                return Ok::<bool, sqlx::Error>(false);
+            }
+            sqlx::query(
+                "INSERT INTO ledger_entries (id, org_id, bucket_id, kind, amount, reference, actor_user_id, reason, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(uuid::Uuid::new_v4())
+            .bind(d.org_id)
+            .bind(bucket_id)
+            .bind(entry_kind)
+            .bind(d.micros)
+            .bind(d.source_ref)
+            .bind(d.actor_user_id)
+            .bind(d.reason)
+            .bind($now)
+            .execute(&mut *$tx)
+            .await?;
+            Ok(true)
+        }
+    };
+}
+pub use deposit_in_tx;
+
 /// Adds credits exactly once per source: `false` when that source was
 /// already credited.
 pub async fn deposit(ctx: &Ctx, d: Deposit<'_>) -> DomainResult<bool> {
@@ -96,141 +157,25 @@ pub async fn deposit(ctx: &Ctx, d: Deposit<'_>) -> DomainResult<bool> {
         return Err(AppError::validation("credits", "A deposit must be positive"));
     }
     let now = ctx.clock.now();
-    let bucket_id = Uuid::new_v4();
-    let (bucket_kind, entry_kind) = d.kind.kinds();
-    let created: DomainResult<bool> = on_db!(&ctx.db, |p| {
-        async {
+    let created: DomainResult<bool> = on_db!(&ctx.db, |p| async {
         let mut tx = p.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO credit_buckets (id, org_id, kind, source_ref, balance, expires_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (org_id, kind, source_ref) DO NOTHING",
-        )
-        .bind(bucket_id)
-        .bind(d.org_id)
-        .bind(bucket_kind)
-        .bind(d.source_ref)
-        .bind(d.micros)
-        .bind(d.expires_at)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
-            return Ok(false);
-        }
-        sqlx::query(
-            "INSERT INTO ledger_entries (id, org_id, bucket_id, kind, amount, reference, actor_user_id, reason, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(Uuid::new_v4())
-        .bind(d.org_id)
-        .bind(bucket_id)
-        .bind(entry_kind)
-        .bind(d.micros)
-        .bind(d.source_ref)
-        .bind(d.actor_user_id)
-        .bind(d.reason)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        let created = deposit_in_tx!(tx, &d, now).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(created)
     }
-    .await
-    });
+    .await);
     created
 }
 
-fn no_credits() -> AppError {
-    AppError::new(ErrorCode::PaymentRequired, "Not enough credits: buy credits or wait for the next monthly grant")
-        .with_details(json!({ "reason": "no_credits" }))
-}
-
-#[derive(sqlx::FromRow)]
-struct Spendable {
-    id: Uuid,
-    balance: i64,
-}
-
-/// Charges `micros` for `usage_id`, once: a retry with the same id and
-/// amount answers the same, a different amount is a conflict. Refuses
-/// (402, `no_credits`) rather than going below zero.
+/// Charges `micros` of metered platform work for `usage_id`, once (see
+/// `metering::charge`).
 pub async fn debit(ctx: &Ctx, org_id: Uuid, usage_id: &str, micros: i64) -> DomainResult<()> {
-    if micros < 0 {
-        return Err(AppError::validation("creditMicrounits", "A charge cannot be negative"));
-    }
-    let usage_id = super::validate::text("usageId", usage_id, 200)?;
-    let now = ctx.clock.now();
-    let result: DomainResult<()> = on_db!(&ctx.db, |p| async {
-        let mut tx = p.begin().await?;
-        // The org row first: debits of one org queue here.
-        sqlx::query("UPDATE orgs SET updated_at = updated_at WHERE id = $1").bind(org_id).execute(&mut *tx).await?;
-        let recorded = sqlx::query(
-            "INSERT INTO usage_debits (org_id, usage_id, amount, created_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (org_id, usage_id) DO NOTHING",
-        )
-        .bind(org_id)
-        .bind(&usage_id)
-        .bind(micros)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if recorded == 0 {
-            let earlier: i64 =
-                sqlx::query_scalar("SELECT amount FROM usage_debits WHERE org_id = $1 AND usage_id = $2")
-                    .bind(org_id)
-                    .bind(&usage_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-            return if earlier == micros {
-                Ok(())
-            } else {
-                Err(AppError::conflict("This usage id was already charged a different amount"))
-            };
-        }
-        let buckets: Vec<Spendable> = sqlx::query_as(
-            "SELECT id, balance FROM credit_buckets \
-             WHERE org_id = $1 AND balance > 0 AND (expires_at IS NULL OR expires_at > $2) \
-             ORDER BY CASE kind WHEN 'grant' THEN 0 ELSE 1 END, created_at, id",
-        )
-        .bind(org_id)
-        .bind(now)
-        .fetch_all(&mut *tx)
-        .await?;
-        if buckets.iter().map(|b| b.balance).sum::<i64>() < micros {
-            return Err(no_credits());
-        }
-        let mut left = micros;
-        for bucket in buckets {
-            if left == 0 {
-                break;
-            }
-            let take = left.min(bucket.balance);
-            sqlx::query("UPDATE credit_buckets SET balance = balance - $2 WHERE id = $1")
-                .bind(bucket.id)
-                .bind(take)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
-                "INSERT INTO ledger_entries (id, org_id, bucket_id, kind, amount, reference, created_at) \
-                 VALUES ($1, $2, $3, 'usage', $4, $5, $6)",
-            )
-            .bind(Uuid::new_v4())
-            .bind(org_id)
-            .bind(bucket.id)
-            .bind(-take)
-            .bind(&usage_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            left -= take;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-    .await);
-    result
+    metering::charge(
+        ctx,
+        usage_id,
+        &metering::Usage { org_id, agent_id: None, source: metering::Source::Platform, micros },
+    )
+    .await
 }
 
 #[derive(sqlx::FromRow)]
@@ -254,7 +199,13 @@ pub async fn summary(ctx: &Ctx, org_id: Uuid) -> DomainResult<BillingSummary> {
     .fetch_all(p)
     .await)?;
     let total = rows.iter().map(|r| r.balance).sum();
+    let period = plans::Period::containing(ctx.clock.now());
+    let package = plans::package_of(ctx, org_id).await?;
     Ok(BillingSummary {
+        package: ctx.billing.package_view(&package),
+        period: period.view(),
+        budgets: budgets::list(ctx, org_id, &period).await?,
+        metered: ctx.billing.metered,
         balance: credits(total),
         buckets: rows
             .into_iter()

@@ -1,0 +1,329 @@
+//! Metering: the one API every metered capability calls. `authorize`
+//! checks an estimate before the work starts; `charge` records the real
+//! amount once per usage id, atomically:
+//! - the package must allow the kind of work (`package_blocks`),
+//! - the org's budget and the agent's must have room (`budget_exhausted`),
+//! - the credits must cover it (`no_credits`): grant first, then
+//!   purchases oldest first, never below zero.
+//!
+//! Blocked work answers 402 `PAYMENT_REQUIRED` with `details.reason`.
+//! BYOK model calls cost 0 credits but still need a package that allows
+//! them. With billing disabled (`ALUMIA_BILLING=disabled`) nothing is
+//! checked or recorded.
+//!
+//! Charges of one org queue on the org row (a row lock on PostgreSQL,
+//! the single writer on SQLite), so concurrent charges see each other.
+
+use serde_json::json;
+use uuid::Uuid;
+
+use super::budgets::{self, ORG_SCOPE};
+use super::plans::{Package, Period};
+use super::{credits, plans};
+use crate::db::on_db;
+use crate::domain::notifications::{self, notify_in_tx};
+use crate::domain::{validate, Ctx, DomainResult};
+use crate::model::{AppError, ErrorCode};
+
+/// What kind of work is metered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// Model tokens on Alumia's own provider keys: paid in credits.
+    Managed,
+    /// Model tokens on the org's own provider key: 0 credits.
+    Byok,
+    /// Other metered platform work: paid in credits.
+    Platform,
+}
+
+/// A metered use of the platform.
+#[derive(Clone, Debug)]
+pub struct Usage {
+    pub org_id: Uuid,
+    /// The agent doing the work, for its budget.
+    pub agent_id: Option<Uuid>,
+    pub source: Source,
+    /// The price in micro-units (an estimate for `authorize`).
+    pub micros: i64,
+}
+
+impl Usage {
+    /// What it costs in credits.
+    fn cost(&self) -> i64 {
+        if self.source == Source::Byok {
+            0
+        } else {
+            self.micros
+        }
+    }
+}
+
+/// Why metered work was refused: 402 with `details.reason`.
+pub fn blocked(reason: &str, message: impl Into<String>) -> AppError {
+    AppError::new(ErrorCode::PaymentRequired, message).with_details(json!({ "reason": reason }))
+}
+
+pub fn no_credits() -> AppError {
+    blocked("no_credits", "Not enough credits: buy credits or wait for the next monthly grant")
+}
+
+fn check_package(package: &Package, source: Source) -> DomainResult<()> {
+    let allowed = match source {
+        Source::Managed => package.managed_models,
+        Source::Byok => package.byok,
+        Source::Platform => true,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        let what = if source == Source::Byok { "your own model keys" } else { "managed models" };
+        Err(blocked("package_blocks", format!("The {} package does not include {what}", package.name)))
+    }
+}
+
+/// A package cap on a resource count (agents, schedules…).
+#[derive(Clone, Copy, Debug)]
+pub enum Cap {
+    Agents,
+    Schedules,
+    StorageMb,
+}
+
+/// Refuses (402 `package_blocks`) adding one more when the org already
+/// has `current` and its package caps it there. BYOK orgs are capped too.
+pub async fn require_within_cap(ctx: &Ctx, org_id: Uuid, cap: Cap, current: i64) -> DomainResult<()> {
+    if !ctx.billing.metered {
+        return Ok(());
+    }
+    let package = plans::package_of(ctx, org_id).await?;
+    let (limit, what) = match cap {
+        Cap::Agents => (package.max_agents, "agents"),
+        Cap::Schedules => (package.max_schedules, "schedules"),
+        Cap::StorageMb => (package.max_storage_mb, "MB of storage"),
+    };
+    match limit {
+        Some(limit) if current >= limit => Err(blocked(
+            "package_blocks",
+            format!("The {} package allows {limit} {what}; change the package for more", package.name),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Room left in a budget, if there is one: (limit, spent).
+type BudgetState = Option<(i64, i64)>;
+
+fn check_budget(state: BudgetState, cost: i64, whose: &str) -> DomainResult<()> {
+    match state {
+        Some((limit, spent)) if cost > 0 && spent + cost > limit => Err(blocked(
+            "budget_exhausted",
+            format!("{whose} monthly budget is used up; raise it on the billing page or wait for the next period"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Reads a budget's (limit, spent this period) on `$conn`.
+macro_rules! budget_state {
+    ($conn:expr, $org_id:expr, $scope:expr, $period:expr) => {{
+        let row: Option<(i64, Option<i64>)> = sqlx::query_as(
+            "SELECT b.monthly_limit, s.spent FROM budgets b LEFT JOIN budget_spend s \
+             ON s.org_id = b.org_id AND s.scope = b.scope AND s.period = $3 WHERE b.org_id = $1 AND b.scope = $2",
+        )
+        .bind($org_id)
+        .bind($scope)
+        .bind($period)
+        .fetch_optional(&mut *$conn)
+        .await?;
+        row.map(|(limit, spent)| (limit, spent.unwrap_or(0)))
+    }};
+}
+
+/// Whether `usage` (an estimate) could run now. Nothing is recorded.
+pub async fn authorize(ctx: &Ctx, usage: &Usage) -> DomainResult<()> {
+    if !ctx.billing.metered {
+        return Ok(());
+    }
+    check_package(&plans::package_of(ctx, usage.org_id).await?, usage.source)?;
+    let cost = usage.cost();
+    if cost == 0 {
+        return Ok(());
+    }
+    let period = Period::containing(ctx.clock.now()).id();
+    let now = ctx.clock.now();
+    let (org_budget, agent_budget, balance): (BudgetState, BudgetState, i64) = on_db!(&ctx.db, |p| async {
+        let mut conn = p.acquire().await?;
+        let org_budget = budget_state!(conn, usage.org_id, ORG_SCOPE, &period);
+        let agent_budget = match usage.agent_id {
+            Some(agent) => budget_state!(conn, usage.org_id, &agent.to_string(), &period),
+            None => None,
+        };
+        let balance: Option<i64> = sqlx::query_scalar(
+            "SELECT CAST(SUM(balance) AS BIGINT) FROM credit_buckets \
+             WHERE org_id = $1 AND balance > 0 AND (expires_at IS NULL OR expires_at > $2)",
+        )
+        .bind(usage.org_id)
+        .bind(now)
+        .fetch_one(&mut *conn)
+        .await?;
+        Ok::<_, sqlx::Error>((org_budget, agent_budget, balance.unwrap_or(0)))
+    }
+    .await)?;
+    check_budget(org_budget, cost, "The org's")?;
+    check_budget(agent_budget, cost, "This agent's")?;
+    if balance < cost {
+        return Err(no_credits());
+    }
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct Spendable {
+    id: Uuid,
+    balance: i64,
+}
+
+/// Records `usage` for `usage_id`, once: a retry with the same id and
+/// amount answers the same, a different amount is a conflict (409).
+pub async fn charge(ctx: &Ctx, usage_id: &str, usage: &Usage) -> DomainResult<()> {
+    if usage.micros < 0 {
+        return Err(AppError::validation("creditMicrounits", "A charge cannot be negative"));
+    }
+    if !ctx.billing.metered {
+        return Ok(());
+    }
+    let usage_id = validate::text("usageId", usage_id, 200)?;
+    check_package(&plans::package_of(ctx, usage.org_id).await?, usage.source)?;
+    let cost = usage.cost();
+    let now = ctx.clock.now();
+    let period = Period::containing(now).id();
+    let org_id = usage.org_id;
+    let agent_scope = usage.agent_id.map(|id| id.to_string());
+    let result: DomainResult<()> = on_db!(&ctx.db, |p| {
+        async {
+        let mut tx = p.begin().await?;
+        // The org row first: charges of one org queue here.
+        sqlx::query("UPDATE orgs SET updated_at = updated_at WHERE id = $1").bind(org_id).execute(&mut *tx).await?;
+        let recorded = sqlx::query(
+            "INSERT INTO usage_debits (org_id, usage_id, amount, agent_id, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (org_id, usage_id) DO NOTHING",
+        )
+        .bind(org_id)
+        .bind(&usage_id)
+        .bind(cost)
+        .bind(usage.agent_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if recorded == 0 {
+            let earlier: i64 =
+                sqlx::query_scalar("SELECT amount FROM usage_debits WHERE org_id = $1 AND usage_id = $2")
+                    .bind(org_id)
+                    .bind(&usage_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            return if earlier == cost {
+                Ok(())
+            } else {
+                Err(AppError::conflict("This usage id was already charged a different amount"))
+            };
+        }
+        if cost == 0 {
+            tx.commit().await?;
+            return Ok(());
+        }
+        let org_budget = budget_state!(tx, org_id, ORG_SCOPE, &period);
+        check_budget(org_budget, cost, "The org's")?;
+        let agent_budget = match &agent_scope {
+            Some(scope) => budget_state!(tx, org_id, scope, &period),
+            None => None,
+        };
+        check_budget(agent_budget, cost, "This agent's")?;
+
+        let buckets: Vec<Spendable> = sqlx::query_as(
+            "SELECT id, balance FROM credit_buckets \
+             WHERE org_id = $1 AND balance > 0 AND (expires_at IS NULL OR expires_at > $2) \
+             ORDER BY CASE kind WHEN 'grant' THEN 0 ELSE 1 END, created_at, id",
+        )
+        .bind(org_id)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        let balance: i64 = buckets.iter().map(|b| b.balance).sum();
+        if balance < cost {
+            return Err(no_credits());
+        }
+        let mut left = cost;
+        for bucket in buckets {
+            if left == 0 {
+                break;
+            }
+            let take = left.min(bucket.balance);
+            sqlx::query("UPDATE credit_buckets SET balance = balance - $2 WHERE id = $1")
+                .bind(bucket.id)
+                .bind(take)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO ledger_entries (id, org_id, bucket_id, kind, amount, reference, created_at) \
+                 VALUES ($1, $2, $3, 'usage', $4, $5, $6)",
+            )
+            .bind(Uuid::new_v4())
+            .bind(org_id)
+            .bind(bucket.id)
+            .bind(-take)
+            .bind(&usage_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            left -= take;
+        }
+
+        // This period's spending, and the alerts it reaches.
+        let scopes = [Some((ORG_SCOPE, org_budget)), agent_scope.as_deref().map(|s| (s, agent_budget))];
+        for (scope, budget) in scopes.into_iter().flatten() {
+            sqlx::query(
+                "INSERT INTO budget_spend (org_id, scope, period, spent) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (org_id, scope, period) DO UPDATE SET spent = budget_spend.spent + excluded.spent",
+            )
+            .bind(org_id)
+            .bind(scope)
+            .bind(&period)
+            .bind(cost)
+            .execute(&mut *tx)
+            .await?;
+            let Some((limit, spent)) = budget else { continue };
+            for threshold in budgets::crossed(limit, spent, spent + cost) {
+                let first = sqlx::query(
+                    "INSERT INTO budget_alerts (org_id, scope, period, threshold, created_at) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (org_id, scope, period, threshold) DO NOTHING",
+                )
+                .bind(org_id)
+                .bind(scope)
+                .bind(&period)
+                .bind(threshold)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if first == 1 {
+                    let payload = json!({
+                        "scope": scope, "period": &period, "threshold": threshold,
+                        "monthlyLimit": credits(limit).credits, "spent": credits(spent + cost).credits,
+                    });
+                    notify_in_tx!(tx, org_id, None::<Uuid>, notifications::BUDGET_THRESHOLD, &payload, now).await?;
+                }
+            }
+        }
+        if balance == cost {
+            let payload = json!({ "usageId": &usage_id });
+            notify_in_tx!(tx, org_id, None::<Uuid>, notifications::CREDITS_EXHAUSTED, &payload, now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+    .await
+    });
+    result
+}
