@@ -268,6 +268,9 @@ fn end_to_end(paths: &Paths) -> Result<()> {
         // server's own database.
         .env("ALUMIA_BIN", &binary)
         .env("ALUMIA_DATA_DIR", &data_dir)
+        // For tests that start a server of their own (payments.spec.ts,
+        // with a stand-in Stripe).
+        .env("ALUMIA_SITE_ROOT", &paths.site)
         .env("XDG_CONFIG_HOME", &xdg)
         .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1");
     let result = util::run(&mut playwright);
