@@ -4,6 +4,8 @@
 # process at 64 connections against GET /api/v1/projects, and in the same
 # run against a bare axum handler returning static JSON. Prints req/s, p50
 # and p99 of both and their ratio. Loopback only; bounded in time.
+# Then debits per second on SQLite (server/examples/bench_debits.rs), beside
+# bare write transactions on the same database.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,7 +25,7 @@ if ! command -v wrk >/dev/null 2>&1; then
 fi
 
 echo "==> building release server and the bare baseline"
-cargo build -q --release -p server --bin alumia --example bare_json
+cargo build -q --release -p server --bin alumia --example bare_json --example bench_debits
 bin="$CARGO_TARGET_DIR/release/alumia"
 bare="$CARGO_TARGET_DIR/release/examples/bare_json"
 
@@ -107,3 +109,6 @@ print("ratio per round: " + ", ".join(f"{r:.3f}" for r in ratios))
 print(f"median ratio alumia/bare throughput: {statistics.median(ratios):.3f} (goal >= 0.5)")
 print(f"alumia p99, median of rounds: {statistics.median(ms(a[1]) for a in app):.2f} ms (goal <= 5 ms)")
 PY
+
+echo "==> debits per second on SQLite (${BENCH_DEBITS:-5000} per round, 8 tasks, $ROUNDS alternating rounds)"
+"$CARGO_TARGET_DIR/release/examples/bench_debits" "${BENCH_DEBITS:-5000}" 8 "$ROUNDS"

@@ -1,6 +1,8 @@
 // The billing page: balance by bucket, the 30-day usage chart, recent
-// ledger entries, and the "payments not configured" state. Credits come
-// from the operator's CLI, run on the test server's own database.
+// ledger entries, and the "payments not configured" state. A new org is on
+// the built-in Personal package and gets its monthly grant at once; more
+// credits come from the operator's CLI, run on the test server's own
+// database. Buying credits with Stripe is payments.spec.ts.
 import { execFileSync } from 'node:child_process';
 import { createOrg, expect, expectH1, screenshot, signUp, test, uniqueEmail, uniqueSlug, urlPath, visit } from './helpers';
 
@@ -20,14 +22,23 @@ test('billing: balance, usage chart, ledger and the not-configured state', async
 
   await visit(page, `/${slug}/billing`);
   await expectH1(page, 'Billing');
-  await expect(page.getByTestId('balance')).toHaveText(/^0\s*credits$/);
-  await expect(page.getByText('No credits yet.')).toBeVisible();
-  await expect(page.getByText(/Online payments are not configured on this server/)).toBeVisible();
+  // The Personal package's monthly grant arrives with the org.
+  await expect(page.getByTestId('balance')).toHaveText(/^100\s*credits$/);
+  await expect(page.getByTestId('package-name')).toHaveText('Personal');
+  const buckets = page.getByRole('list', { name: 'Credit buckets' });
+  await expect(buckets).toContainText('Monthly grant');
+  await expect(page.getByText('No credits yet.')).toHaveCount(0);
+  // This server has no Stripe: no way to pay online, and no pack buttons.
+  await expect(page.getByTestId('payments-not-configured')).toContainText(
+    'Online payments are not configured on this server',
+  );
+  await expect(page.getByRole('button', { name: /credits · \$/ })).toHaveCount(0);
 
   admin('grant-credits', '--org', slug, '--credits', '12.5', '--reason', 'e2e trial');
   await visit(page, `/${slug}/billing`);
-  await expect(page.getByTestId('balance')).toHaveText(/^12\.5\s*credits$/);
-  await expect(page.getByRole('list', { name: 'Credit buckets' })).toContainText('Credits that do not expire');
+  await expect(page.getByTestId('balance')).toHaveText(/^112\.5\s*credits$/);
+  await expect(buckets).toContainText('Monthly grant');
+  await expect(buckets).toContainText('Credits that do not expire');
   const chart = page.getByRole('img', { name: /Credits used per day from/ });
   await expect(chart).toBeVisible();
   await expect(chart.locator('rect')).toHaveCount(30);

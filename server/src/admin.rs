@@ -53,6 +53,15 @@ pub enum AdminCommand {
     },
     /// Recompute every credit balance from the ledger; fails on any difference
     VerifyLedger,
+    /// Put an org on a package (one without a Stripe price, or without
+    /// Stripe at all); its grant for this period follows if it has none
+    SetPackage {
+        #[arg(long)]
+        org: String,
+        /// A package id from the configuration (built in: personal, pro, team)
+        #[arg(long)]
+        package: String,
+    },
 }
 
 fn fail(e: AppError) -> anyhow::Error {
@@ -123,6 +132,16 @@ pub async fn run(ctx: &Ctx, command: AdminCommand) -> anyhow::Result<()> {
                 anyhow::bail!("{} bucket(s) differ from their ledger", mismatches.len());
             }
             eprintln!("every balance matches its ledger");
+        }
+        AdminCommand::SetPackage { org, package } => {
+            let org_id =
+                orgs::find_by_slug(ctx, &org).await.map_err(fail)?.ok_or_else(|| anyhow::anyhow!("no org {org}"))?;
+            billing::plans::set_package(ctx, org_id, &package).await.map_err(fail)?;
+            let granted = billing::grants::grant_now(ctx, org_id).await.map_err(fail)?;
+            eprintln!(
+                "{org} is on the {package} package{}",
+                if granted { "; its monthly grant is credited" } else { "" }
+            );
         }
     }
     Ok(())

@@ -107,6 +107,17 @@ async fn operators_grant_credits_and_verify_the_ledger() {
     assert_eq!((entry["kind"].as_str(), entry["reason"].as_str()), (Some("adjustment"), Some("trial")));
     assert_eq!(billing["balance"]["creditMicrounits"], 2_500_000);
 
+    // Operators put an org on a package; its grant follows.
+    let unknown = alumia(&server, &["admin", "set-package", "--org", &org, "--package", "gold"]);
+    assert!(!unknown.status.success());
+    assert!(text(&unknown.stderr).contains("No package \"gold\""), "{}", text(&unknown.stderr));
+    let moved = alumia(&server, &["admin", "set-package", "--org", &org, "--package", "pro"]);
+    assert!(moved.status.success(), "{}", text(&moved.stderr));
+    let billing = data(&api.get("/billing").await);
+    assert_eq!(billing["package"]["id"], "pro");
+    assert_eq!(billing["balance"]["credits"], "2002.5", "Pro's 2,000-credit grant and the 2.5 granted before");
+    assert_eq!(audit_count(&server, "billing.package_set").await, 1);
+
     let ok = alumia(&server, &["admin", "verify-ledger"]);
     assert!(ok.status.success(), "{}", text(&ok.stderr));
     // A balance changed behind the ledger's back is found.
@@ -117,4 +128,5 @@ async fn operators_grant_credits_and_verify_the_ledger() {
     let broken = alumia(&server, &["admin", "verify-ledger"]);
     assert!(!broken.status.success());
     assert!(text(&broken.stderr).contains("the ledger sums to 2500000"), "{}", text(&broken.stderr));
+    assert!(text(&broken.stderr).contains("2 bucket(s) differ"), "{}", text(&broken.stderr));
 }

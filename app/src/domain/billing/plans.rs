@@ -7,9 +7,10 @@ use uuid::Uuid;
 
 use super::{credits, MICROS_PER_CREDIT};
 use crate::db::on_db;
+use crate::domain::audit::{self, AuditActor, AuditEvent};
 use crate::domain::clock::iso;
 use crate::domain::{Ctx, DomainResult};
-use crate::model::{BillingPeriod, CreditPackView, PackageView};
+use crate::model::{AppError, BillingPeriod, CreditPackView, PackageView};
 
 /// A package from the configuration. An org has exactly one.
 #[derive(Clone, Debug, PartialEq)]
@@ -214,6 +215,36 @@ pub async fn package_id_of(ctx: &Ctx, org_id: Uuid) -> DomainResult<Option<Strin
 pub async fn package_of(ctx: &Ctx, org_id: Uuid) -> DomainResult<Package> {
     let id = package_id_of(ctx, org_id).await?;
     Ok(ctx.billing.package(id.as_deref()).clone())
+}
+
+/// Puts the org on `package_id` (operators; Stripe Checkout goes through
+/// the webhook), audited.
+pub async fn set_package(ctx: &Ctx, org_id: Uuid, package_id: &str) -> DomainResult<()> {
+    if !ctx.billing.packages.iter().any(|p| p.id == package_id) {
+        let known: Vec<&str> = ctx.billing.packages.iter().map(|p| p.id.as_str()).collect();
+        return Err(AppError::validation("package", format!("No package {package_id:?}; known: {}", known.join(", "))));
+    }
+    let now = ctx.clock.now();
+    let event = AuditEvent {
+        org_id: Some(org_id),
+        action: "billing.package_set",
+        target: Some(package_id.to_string()),
+        details: None,
+    };
+    let operator = AuditActor { user_id: None, auth_method: "cli", stepped_up_at: None, ip: None };
+    on_db!(&ctx.db, |p| async {
+        let mut tx = p.begin().await?;
+        sqlx::query("UPDATE orgs SET package_id = $2, updated_at = $3 WHERE id = $1")
+            .bind(org_id)
+            .bind(package_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        audit::audit_in_tx!(ctx, &mut *tx, operator, event)?;
+        tx.commit().await
+    }
+    .await)?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -346,9 +346,8 @@ pub async fn reconcile(ctx: &Ctx, holder: &str) -> DomainResult<Reconciled> {
     let now = ctx.clock.now();
     let (older_than, newer_than): (DateTime<Utc>, DateTime<Utc>) =
         (now - Duration::minutes(RECONCILE_AFTER_MINUTES), now - Duration::days(RECONCILE_FOR_DAYS));
-    let waiting: Vec<String> =
-        on_db!(&ctx.db, |p| {
-            sqlx::query_scalar(
+    let waiting: Vec<String> = on_db!(&ctx.db, |p| {
+        sqlx::query_scalar(
         "SELECT payment_intent_id FROM top_up_intents WHERE status = 'open' AND created_at < $1 AND created_at > $2 \
          ORDER BY created_at LIMIT 100"
     )
@@ -356,7 +355,7 @@ pub async fn reconcile(ctx: &Ctx, holder: &str) -> DomainResult<Reconciled> {
     .bind(newer_than)
     .fetch_all(p)
     .await
-        })?;
+    })?;
     let mut done = Reconciled { ran: true, ..Default::default() };
     for id in waiting {
         let intent = match stripe_api::retrieve_payment_intent(&stripe.client, &id).await {
