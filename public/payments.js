@@ -31,7 +31,7 @@
       const target = document.getElementById(elementId);
       target.replaceChildren();
       payment.mount(target);
-      current = { stripe: stripe, elements: elements };
+      current = { stripe: stripe, elements: elements, target: target };
       return "mounted";
     },
     confirm: async function (returnUrl) {
@@ -42,6 +42,9 @@
         redirect: "if_required",
       });
       if (result.error) throw new Error(result.error.message || "The payment did not go through.");
+      // Paid: the form goes; a next purchase mounts a new one.
+      current.target.replaceChildren();
+      current = null;
       return result.paymentIntent ? result.paymentIntent.status : "processing";
     },
   };

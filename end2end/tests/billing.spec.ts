@@ -44,4 +44,26 @@ test('billing: balance, usage chart, ledger and the not-configured state', async
   await expect(chart.locator('rect')).toHaveCount(30);
   await expect(page.getByRole('row').filter({ hasText: 'e2e trial' })).toContainText('12.5');
   await screenshot(page, 'billing-with-credits');
+
+  // A 402 anywhere in the dashboard shows the billing card. Nothing the
+  // dashboard does yet is metered, so the server's 402 is played here, as
+  // the server function would answer it.
+  await page.route('**/fn/set_budget', (route) =>
+    route.fulfill({
+      status: 402,
+      contentType: 'application/json',
+      body: JSON.stringify({
+        code: 'PAYMENT_REQUIRED',
+        message: 'Not enough credits: buy credits or wait for the next monthly grant',
+        details: { reason: 'no_credits' },
+      }),
+    }),
+  );
+  await page.getByLabel('Organization budget (credits a month)').fill('5');
+  await page.getByRole('button', { name: 'Save budget' }).click();
+  const card = page.getByTestId('billing-card');
+  await expect(card).toContainText('Out of credits');
+  await expect(card).toContainText('Not enough credits');
+  await expect(card.getByRole('link', { name: 'Buy credits' })).toHaveAttribute('href', `/${slug}/billing#buy`);
+  await screenshot(page, 'billing-card-402');
 });

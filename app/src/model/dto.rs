@@ -390,6 +390,9 @@ pub struct PaymentsConfig {
     pub publishable_key: String,
     /// Stripe.js (`https://js.stripe.com/v3/`).
     pub js_url: String,
+    /// Bounds of a top-up of any amount.
+    pub min_top_up_cents: i64,
+    pub max_top_up_cents: i64,
 }
 
 /// One ledger entry: `amount` is signed (negative takes from the bucket).

@@ -61,7 +61,7 @@ fn BillingView(data: BillingPageData, budget: ServerAction<SetBudget>) -> impl I
                             {summary.buckets.into_iter().map(|b| view! {
                                 <li class="flex flex-wrap justify-between gap-2 py-2">
                                     <span class="text-slate-800">{bucket_label(&b.kind)}" · added "<UtcTime iso=b.created_at/></span>
-                                    <span class="font-medium text-slate-900">
+                                    <span class="text-right font-medium text-slate-900">
                                         {b.balance.credits}" credits"
                                         {b.expires_at.map(|t| view! { <span class="ml-2 font-normal text-slate-600">"expires "<UtcTime iso=t/></span> })}
                                     </span>
@@ -173,7 +173,7 @@ fn BudgetsCard(budgets: Vec<BudgetView>, may_manage: bool, budget: ServerAction<
             {may_manage.then(|| view! {
                 <ActionForm action=budget attr:class="mt-4 flex flex-wrap items-end gap-3">
                     <input type="hidden" name="org" value=move || slug.get()/>
-                    <div class="w-56">
+                    <div class="w-72">
                         <label for="field-monthly_credits" class="block text-sm font-medium text-slate-800">"Organization budget (credits a month)"</label>
                         <input id="field-monthly_credits" name="monthly_credits" inputmode="decimal" class=INPUT value=org_budget.clone().unwrap_or_default() placeholder="No budget" aria-describedby="budget-hint"/>
                     </div>
@@ -283,7 +283,10 @@ fn BuyCredits(payments: Option<PaymentsConfig>, packs: Vec<CreditPackView>, may_
                 other => format!("The payment is {}.", other.replace('_', " ")),
             });
             if result.is_ok() {
+                // Paid: the next purchase, even of the same pack, is a new
+                // PaymentIntent.
                 mounted.set(false);
+                keys.set_value(Vec::new());
             }
             status.set(Some(result));
             busy.set(false);
@@ -307,9 +310,10 @@ fn BuyCredits(payments: Option<PaymentsConfig>, packs: Vec<CreditPackView>, may_
             <form class="mt-4 flex flex-wrap items-end gap-3" on:submit=move |ev| {
                 ev.prevent_default();
                 let cents = amount.get().and_then(|i| i.value().trim().parse::<f64>().ok()).map(|d| (d * 100.0).round() as i64);
+                let (min, max) = payments.with_value(|p| (p.min_top_up_cents, p.max_top_up_cents));
                 match cents {
-                    Some(cents) => start(Choice::Amount(cents)),
-                    None => status.set(Some(Err("Give an amount in dollars, such as 25.".to_string()))),
+                    Some(cents) if (min..=max).contains(&cents) => start(Choice::Amount(cents)),
+                    _ => status.set(Some(Err(format!("Give an amount in dollars from {} to {}.", dollars(min), dollars(max))))),
                 }
             }>
                 <div class="w-40">
@@ -318,13 +322,13 @@ fn BuyCredits(payments: Option<PaymentsConfig>, packs: Vec<CreditPackView>, may_
                 </div>
                 <button type="submit" class=BUTTON_SECONDARY disabled=move || busy.get()>"Continue"</button>
             </form>
-            <div id="payment-element" class="mt-4" data-testid="payment-element"></div>
+            {move || status.get().map(|s| match s {
+                Ok(text) => view! { <p role="status" class="mt-4 text-sm text-slate-800">{text}</p> }.into_any(),
+                Err(text) => view! { <p role="alert" class="mt-4 rounded-md border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-800">{text}</p> }.into_any(),
+            })}
+            <div id="payment-element" class="mt-4 max-w-md" data-testid="payment-element"></div>
             {move || mounted.get().then(|| view! {
                 <button type="button" class=format!("{BUTTON} mt-4") disabled=move || busy.get() on:click=pay>"Pay"</button>
-            })}
-            {move || status.get().map(|s| match s {
-                Ok(text) => view! { <p role="status" class="mt-3 text-sm text-slate-800">{text}</p> }.into_any(),
-                Err(text) => view! { <p role="alert" class="mt-3 rounded-md border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-800">{text}</p> }.into_any(),
             })}
         </section>
     }

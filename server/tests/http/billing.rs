@@ -115,6 +115,8 @@ async fn a_thousand_concurrent_debits_spend_exactly_the_balance() {
     }
     assert_eq!((charged, refused), (500, 500));
     assert_eq!(billing::summary(&server.ctx, org).await.unwrap().balance.credit_microunits, 0);
+    let exhausted = notifications(&server, org).await.into_iter().filter(|(k, _)| k == "credits.exhausted").count();
+    assert_eq!(exhausted, 1, "the org is told once that its credits ran out");
     assert!(billing::verify(&server.ctx).await.unwrap().is_empty(), "every balance is explained by the ledger");
 }
 

@@ -276,7 +276,9 @@ pub async fn credit(ctx: &Ctx, intent: &PaymentIntentState, event: Option<&Event
     } else {
         row.credits * intent.amount_received / row.amount_cents
     };
-    let reason = format!("Bought for {} cents", intent.amount_received.min(row.amount_cents));
+    let cents = intent.amount_received.min(row.amount_cents);
+    let currency = ctx.billing.stripe.as_ref().map_or("usd", |s| s.currency.as_str()).to_uppercase();
+    let reason = format!("Bought for {}.{:02} {currency}", cents / 100, cents % 100);
     let deposit = Deposit {
         org_id: row.org_id,
         kind: DepositKind::Purchase,
