@@ -36,8 +36,12 @@ pub async fn get_billing_page(org: String) -> Result<BillingPageData, AppError> 
         summary: domain::billing::summary(&ctx, org.id).await?,
         usage: domain::billing::daily_usage(&ctx, org.id, CHART_DAYS).await?,
         recent: recent.items,
-        payments: stripe
-            .map(|s| PaymentsConfig { publishable_key: s.publishable_key.clone(), js_url: s.js_url.clone() }),
+        payments: stripe.map(|s| PaymentsConfig {
+            publishable_key: s.publishable_key.clone(),
+            js_url: s.js_url.clone(),
+            min_top_up_cents: settings.min_top_up_cents,
+            max_top_up_cents: settings.max_top_up_cents,
+        }),
         credit_packs: settings.credit_pack_views(),
         packages: settings.packages.iter().map(|p| settings.package_view(p)).collect(),
         invoices,
