@@ -13,24 +13,20 @@ use app::domain::billing::{self, Deposit, DepositKind, MICROS_PER_CREDIT};
 use app::domain::{accounts, orgs, Actor, Ctx};
 use server::{Config, Settings};
 
-async fn baseline(ctx: &Ctx, round: usize, operations: usize, tasks: usize) -> f64 {
+/// Runs `operation(i)` for i in 0..operations, spread over `tasks` tasks;
+/// answers operations per second.
+async fn rate<F, Fut>(operations: usize, tasks: usize, operation: F) -> f64
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     let started = Instant::now();
     let workers: Vec<_> = (0..tasks)
         .map(|t| {
-            let ctx = ctx.clone();
+            let operation = operation.clone();
             tokio::spawn(async move {
                 for i in (t..operations).step_by(tasks) {
-                    app::on_db!(&ctx.db, |p| async {
-                        let mut tx = p.begin().await?;
-                        sqlx::query("INSERT INTO bench_writes (id, note) VALUES ($1, $2)")
-                            .bind(format!("{round}-{i}"))
-                            .bind("one row")
-                            .execute(&mut *tx)
-                            .await?;
-                        tx.commit().await
-                    }
-                    .await)
-                    .expect("baseline write");
+                    operation(i).await;
                 }
             })
         })
@@ -41,22 +37,19 @@ async fn baseline(ctx: &Ctx, round: usize, operations: usize, tasks: usize) -> f
     operations as f64 / started.elapsed().as_secs_f64()
 }
 
-async fn debits(ctx: &Ctx, org: uuid::Uuid, round: usize, operations: usize, tasks: usize) -> f64 {
-    let started = Instant::now();
-    let workers: Vec<_> = (0..tasks)
-        .map(|t| {
-            let ctx = ctx.clone();
-            tokio::spawn(async move {
-                for i in (t..operations).step_by(tasks) {
-                    billing::debit(&ctx, org, &format!("bench-{round}-{i}"), 1_000).await.expect("debit");
-                }
-            })
-        })
-        .collect();
-    for w in workers {
-        w.await.unwrap();
+/// One bare write transaction inserting one row.
+async fn bare_write(ctx: Ctx, id: String) {
+    app::on_db!(&ctx.db, |p| async {
+        let mut tx = p.begin().await?;
+        sqlx::query("INSERT INTO bench_writes (id, note) VALUES ($1, $2)")
+            .bind(&id)
+            .bind("one row")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
     }
-    operations as f64 / started.elapsed().as_secs_f64()
+    .await)
+    .expect("baseline write");
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -100,8 +93,20 @@ async fn main() -> anyhow::Result<()> {
     );
     let (mut bases, mut charges) = (Vec::new(), Vec::new());
     for round in 0..rounds {
-        let base = baseline(&ctx, round, operations, tasks).await;
-        let charge = debits(&ctx, org.id, round, operations, tasks).await;
+        let base = rate(operations, tasks, {
+            let ctx = ctx.clone();
+            move |i| bare_write(ctx.clone(), format!("{round}-{i}"))
+        })
+        .await;
+        let charge = rate(operations, tasks, {
+            let ctx = ctx.clone();
+            let org = org.id;
+            move |i| {
+                let ctx = ctx.clone();
+                async move { billing::debit(&ctx, org, &format!("bench-{round}-{i}"), 1_000).await.expect("debit") }
+            }
+        })
+        .await;
         println!(
             "-- round {}: bare write transactions {base:>8.0}/s   debits {charge:>8.0}/s   ratio {:.3}",
             round + 1,

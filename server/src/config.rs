@@ -5,6 +5,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use app::domain::billing::plans::{CreditPack, Package};
 use clap::Args;
 use serde::Deserialize;
 
@@ -104,39 +105,8 @@ struct FileSettings {
     credits_per_dollar: Option<i64>,
     min_top_up_cents: Option<i64>,
     max_top_up_cents: Option<i64>,
-    packages: Option<Vec<PackageSettings>>,
-    credit_packs: Option<Vec<CreditPackSettings>>,
-}
-
-/// `[[packages]]` in the config file.
-#[derive(Deserialize, Clone, Debug)]
-#[serde(deny_unknown_fields)]
-pub struct PackageSettings {
-    pub id: String,
-    pub name: String,
-    pub monthly_credits: i64,
-    pub max_agents: Option<i64>,
-    pub max_schedules: Option<i64>,
-    pub max_storage_mb: Option<i64>,
-    #[serde(default = "yes")]
-    pub byok: bool,
-    #[serde(default = "yes")]
-    pub managed_models: bool,
-    /// Stripe Price id of its subscription (sold through Checkout).
-    pub stripe_price: Option<String>,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// `[[credit_packs]]` in the config file.
-#[derive(Deserialize, Clone, Debug)]
-#[serde(deny_unknown_fields)]
-pub struct CreditPackSettings {
-    pub id: String,
-    pub credits: i64,
-    pub amount_cents: i64,
+    packages: Option<Vec<Package>>,
+    credit_packs: Option<Vec<CreditPack>>,
 }
 
 /// Stripe, when both its secret key and webhook secret are set. `Debug`
@@ -170,9 +140,9 @@ pub struct BillingConfig {
     pub metered: bool,
     pub stripe: Option<StripeConfig>,
     /// `None`: the built-in Personal, Pro and Team.
-    pub packages: Option<Vec<PackageSettings>>,
+    pub packages: Option<Vec<Package>>,
     pub default_package: Option<String>,
-    pub credit_packs: Option<Vec<CreditPackSettings>>,
+    pub credit_packs: Option<Vec<CreditPack>>,
     pub credits_per_dollar: Option<i64>,
     pub min_top_up_cents: Option<i64>,
     pub max_top_up_cents: Option<i64>,

@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use tower_sessions::ExpiredDeletion;
 
 use app::db::Db;
-use app::domain::billing::plans::{BillingSettings, CreditPack, Package, StripeSettings};
+use app::domain::billing::plans::{BillingSettings, StripeSettings};
 use app::domain::billing::{grants, top_ups};
 use app::domain::cache::Caches;
 use app::domain::passkeys;
@@ -74,30 +74,14 @@ fn billing_settings(config: &config::BillingConfig) -> anyhow::Result<BillingSet
     let mut settings = BillingSettings::unconfigured();
     settings.metered = config.metered;
     if let Some(packages) = &config.packages {
-        settings.packages = packages
-            .iter()
-            .map(|p| Package {
-                id: p.id.clone(),
-                name: p.name.clone(),
-                monthly_credits: p.monthly_credits,
-                max_agents: p.max_agents,
-                max_schedules: p.max_schedules,
-                max_storage_mb: p.max_storage_mb,
-                byok: p.byok,
-                managed_models: p.managed_models,
-                stripe_price: p.stripe_price.clone(),
-            })
-            .collect();
+        settings.packages = packages.clone();
         settings.default_package = settings.packages.first().map(|p| p.id.clone()).unwrap_or_default();
     }
     if let Some(id) = &config.default_package {
         settings.default_package = id.clone();
     }
     if let Some(packs) = &config.credit_packs {
-        settings.credit_packs = packs
-            .iter()
-            .map(|p| CreditPack { id: p.id.clone(), credits: p.credits, amount_cents: p.amount_cents })
-            .collect();
+        settings.credit_packs = packs.clone();
     }
     settings.credits_per_dollar = config.credits_per_dollar.unwrap_or(settings.credits_per_dollar);
     settings.min_top_up_cents = config.min_top_up_cents.unwrap_or(settings.min_top_up_cents);

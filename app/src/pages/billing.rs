@@ -399,7 +399,7 @@ fn PackagesCard(packages: Vec<PackageView>, current: String, may_manage: bool) -
                                     </ActionForm>
                                 }.into_any()
                             } else {
-                                view! { <p class="mt-2 text-xs text-slate-600">"Ask your operator to change to it."</p> }.into_any()
+                                view! { <p class="mt-2 text-xs text-slate-600">"Ask your operator to switch you to it."</p> }.into_any()
                             }}
                         </li>
                     }

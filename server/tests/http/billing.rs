@@ -197,7 +197,7 @@ async fn metered_work_is_refused_with_the_reason_that_blocks_it() {
         (body, credits.to_string())
     };
     for (body, _) in [set(None, "10"), set(Some(agent), "4")] {
-        let answer = browser_put(&server, &mut browser, "/api/v1/billing/budgets", body).await;
+        let answer = browser.api(reqwest::Method::PUT, "/api/v1/billing/budgets", body).await;
         assert_eq!(answer.status, reqwest::StatusCode::OK, "{}", answer.body);
     }
     metering::charge(ctx, "a-1", &usage(org, Some(agent), Source::Platform, 3)).await.unwrap();
@@ -242,19 +242,6 @@ async fn metered_work_is_refused_with_the_reason_that_blocks_it() {
     metering::charge(ctx, "next-month", &usage(org, Some(agent), Source::Platform, 4)).await.unwrap();
 }
 
-/// A browser's `/api/v1` call with its session cookie.
-async fn browser_put(server: &TestServer, browser: &mut Browser, path: &str, body: serde_json::Value) -> Answer {
-    let res = reqwest::Client::new()
-        .put(format!("{}{path}", server.base))
-        .header("cookie", format!("alumia_session={}", browser.cookie.clone().unwrap()))
-        .header("origin", &browser.origin)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    Answer { status: res.status(), headers: res.headers().clone(), body: res.text().await.unwrap() }
-}
-
 #[tokio::test]
 async fn budgets_change_only_in_a_stepped_up_browser_of_an_admin() {
     let server = start().await;
@@ -265,7 +252,7 @@ async fn budgets_change_only_in_a_stepped_up_browser_of_an_admin() {
     assert_eq!(by_key.status, reqwest::StatusCode::FORBIDDEN);
     assert!(by_key.body.contains("browser session"), "{}", by_key.body);
 
-    let bad = browser_put(&server, &mut browser, "/api/v1/billing/budgets", json!({ "monthlyCredits": "ten" })).await;
+    let bad = browser.api(reqwest::Method::PUT, "/api/v1/billing/budgets", json!({ "monthlyCredits": "ten" })).await;
     assert_eq!(bad.status, reqwest::StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(bad.json()["error"]["details"]["field"], "monthlyCredits");
 

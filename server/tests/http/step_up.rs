@@ -2,7 +2,7 @@
 
 use chrono::Duration;
 use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
+use serde_json::json;
 use totp_rs::{Algorithm, Builder, Secret};
 use url::Url;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
@@ -276,25 +276,13 @@ async fn every_gated_route_needs_a_fresh_step_up() {
             let with_key = api.send(m.clone(), concrete.strip_prefix("/api/v1").unwrap(), Some(json!({}))).await;
             assert_eq!(with_key.status, StatusCode::FORBIDDEN, "{method} {route} with a key");
             assert!(with_key.body.contains("requires a browser session"), "{method} {route}: {}", with_key.body);
-            let stale = browser_api_call(&server, &b, m, &concrete, json!({})).await;
+            let stale = b.api(m, &format!("{concrete}?org="), json!({})).await;
             assert_eq!(stale.status, StatusCode::FORBIDDEN, "{method} {route} stale: {}", stale.body);
             assert_eq!(stale.json()["error"]["details"]["stepUp"], "required", "{method} {route}");
             walked += 1;
         }
     }
     assert!(walked >= 6, "walked {walked} gated API routes");
-}
-
-async fn browser_api_call(server: &TestServer, b: &Browser, method: Method, path: &str, body: Value) -> Answer {
-    let res = reqwest::Client::new()
-        .request(method, format!("{}{path}?org=", server.base))
-        .header("cookie", format!("alumia_session={}", b.cookie.clone().unwrap()))
-        .header("origin", &b.origin)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    Answer { status: res.status(), headers: res.headers().clone(), body: res.text().await.unwrap() }
 }
 
 #[tokio::test]

@@ -246,6 +246,14 @@ impl Browser {
         self.finish(res).await
     }
 
+    /// Calls `/api/v1` with this browser's session, as the dashboard's
+    /// own scripts would.
+    pub async fn api(&mut self, method: reqwest::Method, path: &str, body: Value) -> Answer {
+        let req = self.http.request(method, format!("{}{path}", self.base)).header(ORIGIN, &self.origin).json(&body);
+        let res = self.with_cookie(req).send().await.unwrap();
+        self.finish(res).await
+    }
+
     pub async fn page(&mut self, path: &str) -> Answer {
         let req = self.http.get(format!("{}{path}", self.base)).header(ACCEPT, "text/html");
         let res = self.with_cookie(req).send().await.unwrap();

@@ -12,8 +12,10 @@ use crate::domain::clock::iso;
 use crate::domain::{Ctx, DomainResult};
 use crate::model::{AppError, BillingPeriod, CreditPackView, PackageView};
 
-/// A package from the configuration. An org has exactly one.
-#[derive(Clone, Debug, PartialEq)]
+/// A package: `[[packages]]` in the config file. An org has exactly one.
+/// A cap left out means no limit.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Package {
     pub id: String,
     pub name: String,
@@ -21,15 +23,22 @@ pub struct Package {
     pub max_agents: Option<i64>,
     pub max_schedules: Option<i64>,
     pub max_storage_mb: Option<i64>,
+    #[serde(default = "allowed")]
     pub byok: bool,
+    #[serde(default = "allowed")]
     pub managed_models: bool,
     /// The Stripe Price of its subscription; without one it is not sold
     /// through Checkout (operators assign it).
     pub stripe_price: Option<String>,
 }
 
-/// A fixed top-up on sale.
-#[derive(Clone, Debug, PartialEq)]
+fn allowed() -> bool {
+    true
+}
+
+/// A fixed top-up on sale: `[[credit_packs]]` in the config file.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CreditPack {
     pub id: String,
     pub credits: i64,
