@@ -388,3 +388,23 @@ test('the same pack can be bought twice in one visit', async ({ page }) => {
   await visit(page, `/${slug}/billing`);
   await expect(page.getByTestId('balance')).toHaveText(/^1100\s*credits$/);
 });
+
+// Budgets need no Stripe, but a stepped-up owner: this file's users sign
+// up with a passkey, which steps the session up.
+test('an owner sets the monthly budget and removes it', async ({ page }) => {
+  await newOrgOnBilling(page, 'budget');
+  const field = page.getByLabel('Organization budget (credits a month)');
+  await field.fill('250');
+  await page.getByRole('button', { name: 'Save budget' }).click();
+  const budgets = page.getByRole('list', { name: 'Budgets' });
+  await expect(budgets).toContainText('Whole organization');
+  await expect(budgets).toContainText('0 of 250 credits (0 %) · no alerts yet this month');
+  await expect(budgets.getByRole('progressbar')).toHaveAttribute('aria-valuenow', '0');
+  await expect(field).toHaveValue('250');
+  await screenshot(page, 'billing-budget');
+
+  await field.fill('');
+  await page.getByRole('button', { name: 'Save budget' }).click();
+  await expect(page.getByText('No budgets: usage is limited by credits only.')).toBeVisible();
+  await expect(budgets).toHaveCount(0);
+});
