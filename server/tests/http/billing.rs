@@ -347,13 +347,12 @@ async fn the_monthly_grant_is_issued_once_per_period_and_its_remainder_expires()
 async fn a_new_org_gets_its_packages_grant_at_once() {
     // The built-in catalogue: Personal grants 100 credits a month.
     let server = start_with(|s| s.config = None).await;
-    let (_, slug, key) = owner_with_key(&server, &[]).await;
+    let (_, _, key) = owner_with_key(&server, &[]).await;
     let view = data(&Api::new(&server, Some(&key)).get("/billing").await);
     assert_eq!(view["package"]["name"], "Personal");
     assert_eq!(view["balance"]["credits"], "100");
     assert_eq!(view["buckets"][0]["kind"], "grant");
     assert_eq!(view["period"]["id"], server.ctx.clock.now().format("%Y-%m").to_string());
-    let _ = slug;
 }
 
 #[tokio::test]

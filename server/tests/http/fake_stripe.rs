@@ -248,6 +248,13 @@ impl FakeStripe {
         intent.clone()
     }
 
+    /// The PaymentIntent is canceled (abandoned, or canceled in Stripe's
+    /// dashboard).
+    pub fn cancel(&self, id: &str) {
+        let mut books = self.books.lock().unwrap();
+        books.intents.get_mut(id).expect("a PaymentIntent this Stripe created")["status"] = json!("canceled");
+    }
+
     pub fn intent(&self, id: &str) -> Value {
         self.books.lock().unwrap().intents[id].clone()
     }

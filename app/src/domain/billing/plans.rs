@@ -102,7 +102,8 @@ impl BillingSettings {
         ]
     }
 
-    /// Unmetered, no Stripe, the default packages: for tools and tests.
+    /// Metered, without Stripe, with the built-in packages and packs: the
+    /// starting point the configuration changes.
     pub fn unconfigured() -> BillingSettings {
         BillingSettings {
             metered: true,
