@@ -56,7 +56,10 @@ impl Db {
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10))
                 .synchronous(sqlx::sqlite::SqliteSynchronous::Normal);
-            let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
+            // An embedded file cannot hang up: sqlx's ping before every
+            // checkout would only add a trip to the connection's thread.
+            let pool =
+                SqlitePoolOptions::new().max_connections(8).test_before_acquire(false).connect_with(opts).await?;
             Ok(Db::Sqlite(pool))
         }
     }

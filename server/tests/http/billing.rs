@@ -243,6 +243,48 @@ async fn metered_work_is_refused_with_the_reason_that_blocks_it() {
 }
 
 #[tokio::test]
+async fn spending_before_a_budget_is_set_counts_against_it() {
+    let server = start().await;
+    let (mut browser, slug, key) = owner_with_key(&server, &[]).await;
+    let org = org_id(&server, &slug).await;
+    let ctx = &server.ctx;
+    let agent = Uuid::new_v4();
+    billing::deposit(ctx, deposit(org, DepositKind::Purchase, "pi_early", 100)).await.unwrap();
+    // Spent with no budget: 6 by the agent, 1 by the org itself.
+    metering::charge(ctx, "early-agent", &usage(org, Some(agent), Source::Platform, 6)).await.unwrap();
+    metering::charge(ctx, "early-org", &usage(org, None, Source::Platform, 1)).await.unwrap();
+
+    for body in [json!({ "monthlyCredits": "10" }), json!({ "agentId": agent, "monthlyCredits": "8" })] {
+        let answer = browser.api(reqwest::Method::PUT, "/api/v1/billing/budgets", body).await;
+        assert_eq!(answer.status, reqwest::StatusCode::OK, "{}", answer.body);
+    }
+    let view = data(&Api::new(&server, Some(&key)).get("/billing").await);
+    assert_eq!(view["budgets"][0]["spent"]["credits"], "7");
+    assert_eq!(view["budgets"][1]["spent"]["credits"], "6");
+
+    // 3 more reach the org's 10; the 80 and 100 % alerts follow (50 % was
+    // passed before there was a budget).
+    let over_agent =
+        metering::charge(ctx, "late-agent", &usage(org, Some(agent), Source::Platform, 3)).await.unwrap_err();
+    assert_eq!(reason(over_agent), "budget_exhausted");
+    metering::charge(ctx, "late-org", &usage(org, None, Source::Platform, 3)).await.unwrap();
+    let over_org = metering::charge(ctx, "later-org", &usage(org, None, Source::Platform, 1)).await.unwrap_err();
+    assert_eq!(reason(over_org), "budget_exhausted");
+    let mut alerts: Vec<i64> = notifications(&server, org)
+        .await
+        .into_iter()
+        .filter(|(kind, p)| kind == "budget.threshold" && p["scope"] == "org")
+        .map(|(_, p)| p["threshold"].as_i64().unwrap())
+        .collect();
+    alerts.sort();
+    assert_eq!(alerts, vec![80, 100]);
+    let view = data(&Api::new(&server, Some(&key)).get("/billing").await);
+    assert_eq!(view["budgets"][0]["spent"]["credits"], "10");
+    assert_eq!(billing::summary(ctx, org).await.unwrap().balance.credits, "90");
+    assert!(billing::verify(ctx).await.unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn budgets_change_only_in_a_stepped_up_browser_of_an_admin() {
     let server = start().await;
     let (mut browser, slug, key) = owner_with_key(&server, &[]).await;

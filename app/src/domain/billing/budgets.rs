@@ -103,6 +103,9 @@ pub async fn set(ctx: &Ctx, actor: &Actor, slug: &str, input: &SetBudgetInput) -
     on_db!(&ctx.db, |p| {
         async {
         let mut tx = p.begin().await?;
+        // Queued on the org row with its charges, so none is missed by the
+        // spending counted below (charges count only budgeted scopes).
+        sqlx::query("UPDATE orgs SET updated_at = updated_at WHERE id = $1").bind(org.id).execute(&mut *tx).await?;
         match limit {
             Some(limit) => {
                 sqlx::query(
@@ -115,6 +118,22 @@ pub async fn set(ctx: &Ctx, actor: &Actor, slug: &str, input: &SetBudgetInput) -
                 .bind(limit)
                 .bind(user_id)
                 .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                // This period's spending so far, counted from the usage.
+                let period = Period::containing(now);
+                sqlx::query(
+                    "INSERT INTO budget_spend (org_id, scope, period, spent) \
+                     SELECT $1, $2, $3, COALESCE(CAST(SUM(amount) AS BIGINT), 0) FROM usage_debits \
+                     WHERE org_id = $1 AND created_at >= $4 AND created_at < $5 AND ($6 IS NULL OR agent_id = $6) \
+                     ON CONFLICT (org_id, scope, period) DO UPDATE SET spent = excluded.spent",
+                )
+                .bind(org.id)
+                .bind(&scope)
+                .bind(period.id())
+                .bind(period.starts_at)
+                .bind(period.ends_at)
+                .bind(input.agent_id)
                 .execute(&mut *tx)
                 .await?;
             }

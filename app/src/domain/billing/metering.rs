@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::budgets::{self, ORG_SCOPE};
 use super::plans::{Package, Period};
 use super::{credits, plans};
-use crate::db::on_db;
+use crate::db::{on_db, Db};
 use crate::domain::notifications::{self, notify_in_tx};
 use crate::domain::{validate, Ctx, DomainResult};
 use crate::model::{AppError, ErrorCode};
@@ -123,20 +123,49 @@ fn check_budget(state: BudgetState, cost: i64, whose: &str) -> DomainResult<()> 
     }
 }
 
-/// Reads a budget's (limit, spent this period) on `$conn`.
-macro_rules! budget_state {
-    ($conn:expr, $org_id:expr, $scope:expr, $period:expr) => {{
-        let row: Option<(i64, Option<i64>)> = sqlx::query_as(
-            "SELECT b.monthly_limit, s.spent FROM budgets b LEFT JOIN budget_spend s \
-             ON s.org_id = b.org_id AND s.scope = b.scope AND s.period = $3 WHERE b.org_id = $1 AND b.scope = $2",
+/// The org's budget and the agent's (when `$agent_scope` is some):
+/// their limits and what was spent in `$period`, in one query on `$conn`.
+macro_rules! budget_states {
+    ($conn:expr, $org_id:expr, $agent_scope:expr, $period:expr) => {{
+        let rows: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT b.scope, b.monthly_limit, s.spent FROM budgets b LEFT JOIN budget_spend s \
+             ON s.org_id = b.org_id AND s.scope = b.scope AND s.period = $3 \
+             WHERE b.org_id = $1 AND (b.scope = 'org' OR b.scope = $2)",
         )
         .bind($org_id)
-        .bind($scope)
+        .bind($agent_scope)
         .bind($period)
-        .fetch_optional(&mut *$conn)
+        .fetch_all(&mut *$conn)
         .await?;
-        row.map(|(limit, spent)| (limit, spent.unwrap_or(0)))
+        Budgets::from_rows(rows)
     }};
+}
+
+/// Room left in the budgets that apply to a use.
+#[derive(Default)]
+struct Budgets {
+    org: BudgetState,
+    agent: BudgetState,
+}
+
+impl Budgets {
+    fn from_rows(rows: Vec<(String, i64, Option<i64>)>) -> Budgets {
+        let mut budgets = Budgets::default();
+        for (scope, limit, spent) in rows {
+            let state = Some((limit, spent.unwrap_or(0)));
+            if scope == ORG_SCOPE {
+                budgets.org = state;
+            } else {
+                budgets.agent = state;
+            }
+        }
+        budgets
+    }
+
+    fn check(&self, cost: i64) -> DomainResult<()> {
+        check_budget(self.org, cost, "The org's")?;
+        check_budget(self.agent, cost, "This agent's")
+    }
 }
 
 /// Whether `usage` (an estimate) could run now. Nothing is recorded.
@@ -151,13 +180,10 @@ pub async fn authorize(ctx: &Ctx, usage: &Usage) -> DomainResult<()> {
     }
     let period = Period::containing(ctx.clock.now()).id();
     let now = ctx.clock.now();
-    let (org_budget, agent_budget, balance): (BudgetState, BudgetState, i64) = on_db!(&ctx.db, |p| async {
+    let agent_scope = usage.agent_id.map(|id| id.to_string());
+    let (budgets, balance): (Budgets, i64) = on_db!(&ctx.db, |p| async {
         let mut conn = p.acquire().await?;
-        let org_budget = budget_state!(conn, usage.org_id, ORG_SCOPE, &period);
-        let agent_budget = match usage.agent_id {
-            Some(agent) => budget_state!(conn, usage.org_id, &agent.to_string(), &period),
-            None => None,
-        };
+        let budgets = budget_states!(conn, usage.org_id, &agent_scope, &period);
         let balance: Option<i64> = sqlx::query_scalar(
             "SELECT CAST(SUM(balance) AS BIGINT) FROM credit_buckets \
              WHERE org_id = $1 AND balance > 0 AND (expires_at IS NULL OR expires_at > $2)",
@@ -166,11 +192,10 @@ pub async fn authorize(ctx: &Ctx, usage: &Usage) -> DomainResult<()> {
         .bind(now)
         .fetch_one(&mut *conn)
         .await?;
-        Ok::<_, sqlx::Error>((org_budget, agent_budget, balance.unwrap_or(0)))
+        Ok::<_, sqlx::Error>((budgets, balance.unwrap_or(0)))
     }
     .await)?;
-    check_budget(org_budget, cost, "The org's")?;
-    check_budget(agent_budget, cost, "This agent's")?;
+    budgets.check(cost)?;
     if balance < cost {
         return Err(no_credits());
     }
@@ -183,8 +208,23 @@ struct Spendable {
     balance: i64,
 }
 
+/// What recording a new usage id answers about its org.
+#[derive(sqlx::FromRow)]
+struct OrgMeter {
+    package_id: Option<String>,
+    has_budgets: bool,
+}
+
 /// Records `usage` for `usage_id`, once: a retry with the same id and
 /// amount answers the same, a different amount is a conflict (409).
+///
+/// This is the hot path of metering, so it counts round trips (on SQLite
+/// each is a hop to the connection's thread and back, which costs more
+/// than the statement): recording the usage id also answers the org's
+/// package and whether it has budgets; spending is counted only for
+/// scopes with a budget (`budgets::set` counts what came before); the
+/// first bucket in spending order is drawn on in one conditional update
+/// when it holds more than the cost.
 pub async fn charge(ctx: &Ctx, usage_id: &str, usage: &Usage) -> DomainResult<()> {
     if usage.micros < 0 {
         return Err(AppError::validation("creditMicrounits", "A charge cannot be negative"));
@@ -193,30 +233,35 @@ pub async fn charge(ctx: &Ctx, usage_id: &str, usage: &Usage) -> DomainResult<()
         return Ok(());
     }
     let usage_id = validate::text("usageId", usage_id, 200)?;
-    check_package(&plans::package_of(ctx, usage.org_id).await?, usage.source)?;
     let cost = usage.cost();
     let now = ctx.clock.now();
     let period = Period::containing(now).id();
     let org_id = usage.org_id;
     let agent_scope = usage.agent_id.map(|id| id.to_string());
+    let postgres = matches!(ctx.db, Db::Postgres(_));
     let result: DomainResult<()> = on_db!(&ctx.db, |p| {
         async {
         let mut tx = p.begin().await?;
-        // The org row first: charges of one org queue here.
-        sqlx::query("UPDATE orgs SET updated_at = updated_at WHERE id = $1").bind(org_id).execute(&mut *tx).await?;
-        let recorded = sqlx::query(
+        if postgres {
+            // Charges of one org queue on its row, so each reads the
+            // spending and balances the one before left. SQLite has a
+            // single writer: the first write below queues them there.
+            sqlx::query("UPDATE orgs SET updated_at = updated_at WHERE id = $1").bind(org_id).execute(&mut *tx).await?;
+        }
+        let recorded: Option<OrgMeter> = sqlx::query_as(
             "INSERT INTO usage_debits (org_id, usage_id, amount, agent_id, created_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (org_id, usage_id) DO NOTHING",
+             ON CONFLICT (org_id, usage_id) DO NOTHING \
+             RETURNING (SELECT package_id FROM orgs WHERE orgs.id = $1) AS package_id, \
+             EXISTS (SELECT 1 FROM budgets WHERE budgets.org_id = $1) AS has_budgets",
         )
         .bind(org_id)
         .bind(&usage_id)
         .bind(cost)
         .bind(usage.agent_id)
         .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if recorded == 0 {
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(org) = recorded else {
             let earlier: i64 =
                 sqlx::query_scalar("SELECT amount FROM usage_debits WHERE org_id = $1 AND usage_id = $2")
                     .bind(org_id)
@@ -228,61 +273,78 @@ pub async fn charge(ctx: &Ctx, usage_id: &str, usage: &Usage) -> DomainResult<()
             } else {
                 Err(AppError::conflict("This usage id was already charged a different amount"))
             };
-        }
+        };
+        // A refusal from here on drops the transaction: nothing is kept.
+        check_package(ctx.billing.package(org.package_id.as_deref()), usage.source)?;
         if cost == 0 {
             tx.commit().await?;
             return Ok(());
         }
-        let org_budget = budget_state!(tx, org_id, ORG_SCOPE, &period);
-        check_budget(org_budget, cost, "The org's")?;
-        let agent_budget = match &agent_scope {
-            Some(scope) => budget_state!(tx, org_id, scope, &period),
-            None => None,
-        };
-        check_budget(agent_budget, cost, "This agent's")?;
+        let budgets = if org.has_budgets { budget_states!(tx, org_id, &agent_scope, &period) } else { Budgets::default() };
+        budgets.check(cost)?;
 
-        let buckets: Vec<Spendable> = sqlx::query_as(
-            "SELECT id, balance FROM credit_buckets \
-             WHERE org_id = $1 AND balance > 0 AND (expires_at IS NULL OR expires_at > $2) \
-             ORDER BY CASE kind WHEN 'grant' THEN 0 ELSE 1 END, created_at, id",
+        let drawn: Option<Uuid> = sqlx::query_scalar(
+            "UPDATE credit_buckets SET balance = balance - $2 \
+             WHERE id = (SELECT id FROM credit_buckets \
+                         WHERE org_id = $1 AND balance > 0 AND (expires_at IS NULL OR expires_at > $3) \
+                         ORDER BY CASE kind WHEN 'grant' THEN 0 ELSE 1 END, created_at, id LIMIT 1) \
+             AND balance > $2 RETURNING id",
         )
         .bind(org_id)
+        .bind(cost)
         .bind(now)
-        .fetch_all(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
-        let balance: i64 = buckets.iter().map(|b| b.balance).sum();
-        if balance < cost {
-            return Err(no_credits());
-        }
-        let mut left = cost;
-        for bucket in buckets {
-            if left == 0 {
-                break;
-            }
-            let take = left.min(bucket.balance);
-            sqlx::query("UPDATE credit_buckets SET balance = balance - $2 WHERE id = $1")
-                .bind(bucket.id)
-                .bind(take)
-                .execute(&mut *tx)
+        // Whether this charge spends the last credit.
+        let mut exhausted = false;
+        let takes = match drawn {
+            Some(bucket) => vec![(bucket, cost)],
+            None => {
+                let buckets: Vec<Spendable> = sqlx::query_as(
+                    "SELECT id, balance FROM credit_buckets \
+                     WHERE org_id = $1 AND balance > 0 AND (expires_at IS NULL OR expires_at > $2) \
+                     ORDER BY CASE kind WHEN 'grant' THEN 0 ELSE 1 END, created_at, id",
+                )
+                .bind(org_id)
+                .bind(now)
+                .fetch_all(&mut *tx)
                 .await?;
+                let balance: i64 = buckets.iter().map(|b| b.balance).sum();
+                if balance < cost {
+                    return Err(no_credits());
+                }
+                exhausted = balance == cost;
+                let takes = takes(&buckets, cost);
+                for (bucket, take) in &takes {
+                    sqlx::query("UPDATE credit_buckets SET balance = balance - $2 WHERE id = $1")
+                        .bind(bucket)
+                        .bind(take)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                takes
+            }
+        };
+        for (bucket, take) in takes {
             sqlx::query(
                 "INSERT INTO ledger_entries (id, org_id, bucket_id, kind, amount, reference, created_at) \
                  VALUES ($1, $2, $3, 'usage', $4, $5, $6)",
             )
             .bind(Uuid::new_v4())
             .bind(org_id)
-            .bind(bucket.id)
+            .bind(bucket)
             .bind(-take)
             .bind(&usage_id)
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            left -= take;
         }
 
-        // This period's spending, and the alerts it reaches.
-        let scopes = [Some((ORG_SCOPE, org_budget)), agent_scope.as_deref().map(|s| (s, agent_budget))];
-        for (scope, budget) in scopes.into_iter().flatten() {
+        // This period's spending of the budgeted scopes, and the alerts
+        // it reaches.
+        let scopes = [(Some(ORG_SCOPE), budgets.org), (agent_scope.as_deref(), budgets.agent)];
+        for (scope, budget) in scopes {
+            let (Some(scope), Some((limit, spent))) = (scope, budget) else { continue };
             sqlx::query(
                 "INSERT INTO budget_spend (org_id, scope, period, spent) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (org_id, scope, period) DO UPDATE SET spent = budget_spend.spent + excluded.spent",
@@ -293,7 +355,6 @@ pub async fn charge(ctx: &Ctx, usage_id: &str, usage: &Usage) -> DomainResult<()
             .bind(cost)
             .execute(&mut *tx)
             .await?;
-            let Some((limit, spent)) = budget else { continue };
             for threshold in budgets::crossed(limit, spent, spent + cost) {
                 let first = sqlx::query(
                     "INSERT INTO budget_alerts (org_id, scope, period, threshold, created_at) VALUES ($1, $2, $3, $4, $5) \
@@ -316,7 +377,7 @@ pub async fn charge(ctx: &Ctx, usage_id: &str, usage: &Usage) -> DomainResult<()
                 }
             }
         }
-        if balance == cost {
+        if exhausted {
             let payload = json!({ "usageId": &usage_id });
             notify_in_tx!(tx, org_id, None::<Uuid>, notifications::CREDITS_EXHAUSTED, &payload, now).await?;
         }
@@ -326,4 +387,20 @@ pub async fn charge(ctx: &Ctx, usage_id: &str, usage: &Usage) -> DomainResult<()
     .await
     });
     result
+}
+
+/// What `cost` takes from each bucket, in spending order (grant first,
+/// then purchases oldest first); the buckets must hold enough.
+fn takes(buckets: &[Spendable], cost: i64) -> Vec<(Uuid, i64)> {
+    let mut left = cost;
+    let mut takes = Vec::new();
+    for bucket in buckets {
+        if left == 0 {
+            break;
+        }
+        let take = left.min(bucket.balance);
+        takes.push((bucket.id, take));
+        left -= take;
+    }
+    takes
 }
