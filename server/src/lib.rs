@@ -66,6 +66,7 @@ fn make_ctx(config: &Config, db: Db) -> anyhow::Result<Ctx> {
         ),
         sealer: Arc::new(Sealer::new(&master_key(config)?)),
         billing: Arc::new(billing_settings(&config.billing)?),
+        charges: Arc::default(),
     })
 }
 

@@ -48,6 +48,8 @@ pub struct Ctx {
     pub sealer: Arc<secrets::Sealer>,
     /// Packages, prices and Stripe.
     pub billing: Arc<billing::plans::BillingSettings>,
+    /// Charges waiting to be written together (SQLite).
+    pub charges: Arc<billing::metering::ChargeQueue>,
 }
 
 /// The part of the server configuration the domain needs.

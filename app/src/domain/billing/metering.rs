@@ -14,7 +14,9 @@
 //! Charges of one org queue on the org row (a row lock on PostgreSQL,
 //! the single writer on SQLite), so concurrent charges see each other.
 
+use chrono::{DateTime, Utc};
 use serde_json::json;
+use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::budgets::{self, ORG_SCOPE};
@@ -215,16 +217,21 @@ struct OrgMeter {
     has_budgets: bool,
 }
 
+/// One charge to record, with the time it was asked for.
+pub(crate) struct Pending {
+    usage_id: String,
+    usage: Usage,
+    now: DateTime<Utc>,
+}
+
 /// Records `usage` for `usage_id`, once: a retry with the same id and
 /// amount answers the same, a different amount is a conflict (409).
 ///
-/// This is the hot path of metering, so it counts round trips (on SQLite
-/// each is a hop to the connection's thread and back, which costs more
-/// than the statement): recording the usage id also answers the org's
-/// package and whether it has budgets; spending is counted only for
-/// scopes with a budget (`budgets::set` counts what came before); the
-/// first bucket in spending order is drawn on in one conditional update
-/// when it holds more than the cost.
+/// This is the hot path of metering. On SQLite every statement is a hop
+/// to the connection's thread and back, and every transaction re-reads
+/// pages another connection wrote, so charges waiting at the same time
+/// are written together in one transaction (`ChargeQueue`). On
+/// PostgreSQL each charge has its own transaction, queued on the org row.
 pub async fn charge(ctx: &Ctx, usage_id: &str, usage: &Usage) -> DomainResult<()> {
     if usage.micros < 0 {
         return Err(AppError::validation("creditMicrounits", "A charge cannot be negative"));
@@ -233,160 +240,300 @@ pub async fn charge(ctx: &Ctx, usage_id: &str, usage: &Usage) -> DomainResult<()
         return Ok(());
     }
     let usage_id = validate::text("usageId", usage_id, 200)?;
-    let cost = usage.cost();
-    let now = ctx.clock.now();
-    let period = Period::containing(now).id();
-    let org_id = usage.org_id;
-    let agent_scope = usage.agent_id.map(|id| id.to_string());
-    let postgres = matches!(ctx.db, Db::Postgres(_));
-    let result: DomainResult<()> = on_db!(&ctx.db, |p| {
+    let pending = Pending { usage_id, usage: usage.clone(), now: ctx.clock.now() };
+    match &ctx.db {
+        Db::Sqlite(_) => ctx.charges.submit(ctx, pending).await,
+        Db::Postgres(_) => charge_alone(ctx, &pending).await,
+    }
+}
+
+/// Records one charge in `$tx`, answering `Ok(answer)` or the database's
+/// error. The usage id is recorded first, which also answers the org's
+/// package and whether it has budgets; a refusal deletes that row again,
+/// so a refused charge leaves nothing. Spending is counted only for
+/// scopes with a budget (`budgets::set` counts what came before). The
+/// first bucket in spending order is drawn on by one conditional update
+/// when it holds more than the cost.
+macro_rules! charge_in_tx {
+    ($tx:expr, $ctx:expr, $pending:expr) => {
         async {
-        let mut tx = p.begin().await?;
-        if postgres {
-            // Charges of one org queue on its row, so each reads the
-            // spending and balances the one before left. SQLite has a
-            // single writer: the first write below queues them there.
-            sqlx::query("UPDATE orgs SET updated_at = updated_at WHERE id = $1").bind(org_id).execute(&mut *tx).await?;
-        }
-        let recorded: Option<OrgMeter> = sqlx::query_as(
-            "INSERT INTO usage_debits (org_id, usage_id, amount, agent_id, created_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (org_id, usage_id) DO NOTHING \
-             RETURNING (SELECT package_id FROM orgs WHERE orgs.id = $1) AS package_id, \
-             EXISTS (SELECT 1 FROM budgets WHERE budgets.org_id = $1) AS has_budgets",
-        )
-        .bind(org_id)
-        .bind(&usage_id)
-        .bind(cost)
-        .bind(usage.agent_id)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(org) = recorded else {
-            let earlier: i64 =
-                sqlx::query_scalar("SELECT amount FROM usage_debits WHERE org_id = $1 AND usage_id = $2")
-                    .bind(org_id)
-                    .bind(&usage_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-            return if earlier == cost {
-                Ok(())
-            } else {
-                Err(AppError::conflict("This usage id was already charged a different amount"))
-            };
-        };
-        // A refusal from here on drops the transaction: nothing is kept.
-        check_package(ctx.billing.package(org.package_id.as_deref()), usage.source)?;
-        if cost == 0 {
-            tx.commit().await?;
-            return Ok(());
-        }
-        let budgets = if org.has_budgets { budget_states!(tx, org_id, &agent_scope, &period) } else { Budgets::default() };
-        budgets.check(cost)?;
-
-        let drawn: Option<Uuid> = sqlx::query_scalar(
-            "UPDATE credit_buckets SET balance = balance - $2 \
-             WHERE id = (SELECT id FROM credit_buckets \
-                         WHERE org_id = $1 AND balance > 0 AND (expires_at IS NULL OR expires_at > $3) \
-                         ORDER BY CASE kind WHEN 'grant' THEN 0 ELSE 1 END, created_at, id LIMIT 1) \
-             AND balance > $2 RETURNING id",
-        )
-        .bind(org_id)
-        .bind(cost)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        // Whether this charge spends the last credit.
-        let mut exhausted = false;
-        let takes = match drawn {
-            Some(bucket) => vec![(bucket, cost)],
-            None => {
-                let buckets: Vec<Spendable> = sqlx::query_as(
-                    "SELECT id, balance FROM credit_buckets \
-                     WHERE org_id = $1 AND balance > 0 AND (expires_at IS NULL OR expires_at > $2) \
-                     ORDER BY CASE kind WHEN 'grant' THEN 0 ELSE 1 END, created_at, id",
-                )
-                .bind(org_id)
-                .bind(now)
-                .fetch_all(&mut *tx)
-                .await?;
-                let balance: i64 = buckets.iter().map(|b| b.balance).sum();
-                if balance < cost {
-                    return Err(no_credits());
-                }
-                exhausted = balance == cost;
-                let takes = takes(&buckets, cost);
-                for (bucket, take) in &takes {
-                    sqlx::query("UPDATE credit_buckets SET balance = balance - $2 WHERE id = $1")
-                        .bind(bucket)
-                        .bind(take)
-                        .execute(&mut *tx)
+            let pending: &Pending = $pending;
+            let usage = &pending.usage;
+            let (org_id, cost, now, usage_id) = (usage.org_id, usage.cost(), pending.now, &pending.usage_id);
+            let period = Period::containing(now).id();
+            let agent_scope = usage.agent_id.map(|id| id.to_string());
+            macro_rules! refuse {
+                ($err:expr) => {{
+                    sqlx::query("DELETE FROM usage_debits WHERE org_id = $1 AND usage_id = $2")
+                        .bind(org_id)
+                        .bind(usage_id)
+                        .execute(&mut *$tx)
                         .await?;
-                }
-                takes
+                    return Ok(Err($err));
+                }};
             }
-        };
-        for (bucket, take) in takes {
-            sqlx::query(
-                "INSERT INTO ledger_entries (id, org_id, bucket_id, kind, amount, reference, created_at) \
-                 VALUES ($1, $2, $3, 'usage', $4, $5, $6)",
-            )
-            .bind(Uuid::new_v4())
-            .bind(org_id)
-            .bind(bucket)
-            .bind(-take)
-            .bind(&usage_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-
-        // This period's spending of the budgeted scopes, and the alerts
-        // it reaches.
-        let scopes = [(Some(ORG_SCOPE), budgets.org), (agent_scope.as_deref(), budgets.agent)];
-        for (scope, budget) in scopes {
-            let (Some(scope), Some((limit, spent))) = (scope, budget) else { continue };
-            sqlx::query(
-                "INSERT INTO budget_spend (org_id, scope, period, spent) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (org_id, scope, period) DO UPDATE SET spent = budget_spend.spent + excluded.spent",
+            let recorded: Option<OrgMeter> = sqlx::query_as(
+                "INSERT INTO usage_debits (org_id, usage_id, amount, agent_id, created_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (org_id, usage_id) DO NOTHING \
+                 RETURNING (SELECT package_id FROM orgs WHERE orgs.id = $1) AS package_id, \
+                 EXISTS (SELECT 1 FROM budgets WHERE budgets.org_id = $1) AS has_budgets",
             )
             .bind(org_id)
-            .bind(scope)
-            .bind(&period)
+            .bind(usage_id)
             .bind(cost)
-            .execute(&mut *tx)
+            .bind(usage.agent_id)
+            .bind(now)
+            .fetch_optional(&mut *$tx)
             .await?;
-            for threshold in budgets::crossed(limit, spent, spent + cost) {
-                let first = sqlx::query(
-                    "INSERT INTO budget_alerts (org_id, scope, period, threshold, created_at) VALUES ($1, $2, $3, $4, $5) \
-                     ON CONFLICT (org_id, scope, period, threshold) DO NOTHING",
+            let Some(org) = recorded else {
+                let earlier: i64 =
+                    sqlx::query_scalar("SELECT amount FROM usage_debits WHERE org_id = $1 AND usage_id = $2")
+                        .bind(org_id)
+                        .bind(usage_id)
+                        .fetch_one(&mut *$tx)
+                        .await?;
+                return Ok(if earlier == cost {
+                    Ok(())
+                } else {
+                    Err(AppError::conflict("This usage id was already charged a different amount"))
+                });
+            };
+            if let Err(err) = check_package($ctx.billing.package(org.package_id.as_deref()), usage.source) {
+                refuse!(err);
+            }
+            if cost == 0 {
+                return Ok(Ok(()));
+            }
+            let budgets =
+                if org.has_budgets { budget_states!($tx, org_id, &agent_scope, &period) } else { Budgets::default() };
+            if let Err(err) = budgets.check(cost) {
+                refuse!(err);
+            }
+
+            let drawn: Option<Uuid> = sqlx::query_scalar(
+                "UPDATE credit_buckets SET balance = balance - $2 \
+                 WHERE id = (SELECT id FROM credit_buckets \
+                             WHERE org_id = $1 AND balance > 0 AND (expires_at IS NULL OR expires_at > $3) \
+                             ORDER BY CASE kind WHEN 'grant' THEN 0 ELSE 1 END, created_at, id LIMIT 1) \
+                 AND balance > $2 RETURNING id",
+            )
+            .bind(org_id)
+            .bind(cost)
+            .bind(now)
+            .fetch_optional(&mut *$tx)
+            .await?;
+            // Whether this charge spends the last credit.
+            let mut exhausted = false;
+            let takes = match drawn {
+                Some(bucket) => vec![(bucket, cost)],
+                None => {
+                    let buckets: Vec<Spendable> = sqlx::query_as(
+                        "SELECT id, balance FROM credit_buckets \
+                         WHERE org_id = $1 AND balance > 0 AND (expires_at IS NULL OR expires_at > $2) \
+                         ORDER BY CASE kind WHEN 'grant' THEN 0 ELSE 1 END, created_at, id",
+                    )
+                    .bind(org_id)
+                    .bind(now)
+                    .fetch_all(&mut *$tx)
+                    .await?;
+                    let balance: i64 = buckets.iter().map(|b| b.balance).sum();
+                    if balance < cost {
+                        refuse!(no_credits());
+                    }
+                    exhausted = balance == cost;
+                    let takes = takes(&buckets, cost);
+                    for (bucket, take) in &takes {
+                        sqlx::query("UPDATE credit_buckets SET balance = balance - $2 WHERE id = $1")
+                            .bind(bucket)
+                            .bind(take)
+                            .execute(&mut *$tx)
+                            .await?;
+                    }
+                    takes
+                }
+            };
+            for (bucket, take) in takes {
+                sqlx::query(
+                    "INSERT INTO ledger_entries (id, org_id, bucket_id, kind, amount, reference, created_at) \
+                     VALUES ($1, $2, $3, 'usage', $4, $5, $6)",
+                )
+                .bind(Uuid::new_v4())
+                .bind(org_id)
+                .bind(bucket)
+                .bind(-take)
+                .bind(usage_id)
+                .bind(now)
+                .execute(&mut *$tx)
+                .await?;
+            }
+
+            // This period's spending of the budgeted scopes, and the
+            // alerts it reaches.
+            let scopes = [(Some(ORG_SCOPE), budgets.org), (agent_scope.as_deref(), budgets.agent)];
+            for (scope, budget) in scopes {
+                let (Some(scope), Some((limit, spent))) = (scope, budget) else { continue };
+                sqlx::query(
+                    "INSERT INTO budget_spend (org_id, scope, period, spent) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (org_id, scope, period) DO UPDATE SET spent = budget_spend.spent + excluded.spent",
                 )
                 .bind(org_id)
                 .bind(scope)
                 .bind(&period)
-                .bind(threshold)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if first == 1 {
-                    let payload = json!({
-                        "scope": scope, "period": &period, "threshold": threshold,
-                        "monthlyLimit": credits(limit).credits, "spent": credits(spent + cost).credits,
-                    });
-                    notify_in_tx!(tx, org_id, None::<Uuid>, notifications::BUDGET_THRESHOLD, &payload, now).await?;
+                .bind(cost)
+                .execute(&mut *$tx)
+                .await?;
+                for threshold in budgets::crossed(limit, spent, spent + cost) {
+                    let first = sqlx::query(
+                        "INSERT INTO budget_alerts (org_id, scope, period, threshold, created_at) \
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (org_id, scope, period, threshold) DO NOTHING",
+                    )
+                    .bind(org_id)
+                    .bind(scope)
+                    .bind(&period)
+                    .bind(threshold)
+                    .bind(now)
+                    .execute(&mut *$tx)
+                    .await?
+                    .rows_affected();
+                    if first == 1 {
+                        let payload = json!({
+                            "scope": scope, "period": &period, "threshold": threshold,
+                            "monthlyLimit": credits(limit).credits, "spent": credits(spent + cost).credits,
+                        });
+                        notify_in_tx!($tx, org_id, None::<Uuid>, notifications::BUDGET_THRESHOLD, &payload, now)
+                            .await?;
+                    }
                 }
             }
+            if exhausted {
+                let payload = json!({ "usageId": usage_id });
+                notify_in_tx!($tx, org_id, None::<Uuid>, notifications::CREDITS_EXHAUSTED, &payload, now).await?;
+            }
+            Ok::<DomainResult<()>, sqlx::Error>(Ok(()))
         }
-        if exhausted {
-            let payload = json!({ "usageId": &usage_id });
-            notify_in_tx!(tx, org_id, None::<Uuid>, notifications::CREDITS_EXHAUSTED, &payload, now).await?;
+        .await
+    };
+}
+
+/// One charge in a transaction of its own.
+async fn charge_alone(ctx: &Ctx, pending: &Pending) -> DomainResult<()> {
+    let postgres = matches!(ctx.db, Db::Postgres(_));
+    on_db!(&ctx.db, |p| async {
+        let mut tx = p.begin().await?;
+        if postgres {
+            // Charges of one org queue on its row, so each reads the
+            // spending and balances the one before left. SQLite has a
+            // single writer, which queues them there.
+            sqlx::query("UPDATE orgs SET updated_at = updated_at WHERE id = $1")
+                .bind(pending.usage.org_id)
+                .execute(&mut *tx)
+                .await?;
         }
-        tx.commit().await?;
-        Ok(())
+        let answer = charge_in_tx!(tx, ctx, pending)?;
+        if answer.is_ok() {
+            tx.commit().await?;
+        }
+        Ok::<_, sqlx::Error>(answer)
     }
-    .await
-    });
-    result
+    .await)?
+}
+
+/// The most charges written in one SQLite transaction.
+const BATCH: usize = 64;
+
+/// Charges waiting to be written on SQLite, and whether a writer is at
+/// work. The first charge to arrive while none is starts one; it takes
+/// every charge waiting (up to `BATCH`) into one transaction
+/// (`BEGIN IMMEDIATE`, so its reads and writes see one state), answers
+/// each, and goes on until none is left. Should the transaction fail, each
+/// of its charges is tried again alone, so one charge's database error is
+/// answered to that charge only.
+#[derive(Default)]
+pub struct ChargeQueue {
+    state: std::sync::Mutex<QueueState>,
+}
+
+#[derive(Default)]
+struct QueueState {
+    waiting: Vec<(Pending, oneshot::Sender<DomainResult<()>>)>,
+    writing: bool,
+}
+
+impl ChargeQueue {
+    async fn submit(&self, ctx: &Ctx, pending: Pending) -> DomainResult<()> {
+        let (answer, answered) = oneshot::channel();
+        let start = {
+            let mut state = self.state.lock().expect("charge queue");
+            state.waiting.push((pending, answer));
+            !std::mem::replace(&mut state.writing, true)
+        };
+        if start {
+            tokio::spawn(write_waiting(ctx.clone()));
+        }
+        answered.await.map_err(|_| AppError::internal())?
+    }
+}
+
+/// Clears `writing` should the writer panic, so the next charge starts
+/// another (the charges it held are answered with an error).
+struct Writing<'a>(&'a ChargeQueue);
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            if let Ok(mut state) = self.0.state.lock() {
+                state.writing = false;
+            }
+        }
+    }
+}
+
+async fn write_waiting(ctx: Ctx) {
+    let queue = ctx.charges.clone();
+    let _writing = Writing(&queue);
+    loop {
+        let batch: Vec<_> = {
+            let mut state = queue.state.lock().expect("charge queue");
+            let take = state.waiting.len().min(BATCH);
+            state.waiting.drain(..take).collect()
+        };
+        if batch.is_empty() {
+            // Checked and cleared under the lock `submit` takes, so a charge
+            // arriving now finds no writer and starts one.
+            let mut state = queue.state.lock().expect("charge queue");
+            if state.waiting.is_empty() {
+                state.writing = false;
+                return;
+            }
+            continue;
+        }
+        let (pending, answers): (Vec<Pending>, Vec<_>) = batch.into_iter().unzip();
+        let results = match write_batch(&ctx, &pending).await {
+            Ok(results) => results,
+            Err(err) => {
+                tracing::warn!(error = %err, charges = pending.len(), "a batch of charges failed; writing each alone");
+                let mut results = Vec::with_capacity(pending.len());
+                for one in &pending {
+                    results.push(charge_alone(&ctx, one).await);
+                }
+                results
+            }
+        };
+        for (answer, result) in answers.into_iter().zip(results) {
+            let _ = answer.send(result);
+        }
+    }
+}
+
+async fn write_batch(ctx: &Ctx, batch: &[Pending]) -> Result<Vec<DomainResult<()>>, sqlx::Error> {
+    let Db::Sqlite(pool) = &ctx.db else { unreachable!("charges are batched on SQLite only") };
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut results = Vec::with_capacity(batch.len());
+    for pending in batch {
+        results.push(charge_in_tx!(tx, ctx, pending)?);
+    }
+    tx.commit().await?;
+    Ok(results)
 }
 
 /// What `cost` takes from each bucket, in spending order (grant first,
