@@ -11,8 +11,9 @@
 //! them. With billing disabled (`ALUMIA_BILLING=disabled`) nothing is
 //! checked or recorded.
 //!
-//! Charges of one org queue on the org row (a row lock on PostgreSQL,
-//! the single writer on SQLite), so concurrent charges see each other.
+//! Charges of one org queue on the org row on PostgreSQL; on SQLite the
+//! charges waiting at the same moment are written in turn in one
+//! transaction (`ChargeQueue`). Either way each sees the one before.
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
