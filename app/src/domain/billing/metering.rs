@@ -495,19 +495,15 @@ async fn write_waiting(ctx: Ctx) {
     loop {
         let batch: Vec<_> = {
             let mut state = queue.state.lock().expect("charge queue");
-            let take = state.waiting.len().min(BATCH);
-            state.waiting.drain(..take).collect()
-        };
-        if batch.is_empty() {
-            // Checked and cleared under the lock `submit` takes, so a charge
-            // arriving now finds no writer and starts one.
-            let mut state = queue.state.lock().expect("charge queue");
             if state.waiting.is_empty() {
+                // Under the lock `submit` takes: a charge arriving next
+                // finds no writer and starts one.
                 state.writing = false;
                 return;
             }
-            continue;
-        }
+            let take = state.waiting.len().min(BATCH);
+            state.waiting.drain(..take).collect()
+        };
         let (pending, answers): (Vec<Pending>, Vec<_>) = batch.into_iter().unzip();
         let results = match write_batch(&ctx, &pending).await {
             Ok(results) => results,
