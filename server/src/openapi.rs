@@ -99,3 +99,111 @@ pub const VIEWER_HTML: &str = r#"<!doctype html>
   <script src="/pkg/scalar.js"></script>
 </body>
 </html>"#;
+
+/// Finishes the generated document with what holds for every route, so a
+/// route added later is documented by the same rules without repeating
+/// them: unique operation ids, the statuses the shared layers answer
+/// (401 from the auth extractor, 400/413/411 from the body extractor and
+/// caps, 404 for ids, 400/422 for paging, 403 from the step-up gate), and
+/// OpenAPI links from each create to the routes of what it created.
+pub fn finish(doc: &utoipa::openapi::OpenApi) -> serde_json::Value {
+    let mut doc = serde_json::to_value(doc).expect("the OpenAPI document serializes");
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return doc;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else { continue };
+        for (method, op) in item.iter_mut() {
+            if !HTTP_METHODS.contains(&method.as_str()) {
+                continue;
+            }
+            finish_operation(path, method, op);
+        }
+    }
+    add_links(paths);
+    doc
+}
+
+const HTTP_METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+
+fn finish_operation(path: &str, method: &str, op: &mut serde_json::Value) {
+    use serde_json::json;
+    let tag = op["tags"][0].as_str().unwrap_or("api").to_string();
+    let name = op["operationId"].as_str().unwrap_or(method).to_string();
+    op["operationId"] = json!(format!("{tag}.{name}"));
+
+    // `security(())` on a route (the document itself, Stripe's webhook)
+    // means no caller to authenticate.
+    let open = op.get("security").and_then(|s| s.as_array()).is_some_and(|s| s.iter().all(|r| r == &json!({})));
+    let has_body = op.get("requestBody").is_some();
+    let has_id = path.contains('{');
+    let paged = op["parameters"].as_array().is_some_and(|ps| ps.iter().any(|p| p["name"] == "limit"));
+    let route = format!("/api/v1{path}");
+    let gated = !matches!(method, "get" | "head" | "options")
+        && !crate::step_up::OPEN_API_MUTATIONS.contains(&(method.to_uppercase().as_str(), route.as_str()));
+
+    let responses = op["responses"].as_object_mut().expect("every operation has responses");
+    let mut add = |status: &str, text: &str| {
+        let entry = responses.entry(status.to_string()).or_insert_with(|| {
+            json!({"description": "", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}})
+        });
+        let old = entry["description"].as_str().unwrap_or_default();
+        if !old.contains(text) {
+            entry["description"] = json!(if old.is_empty() { text.to_string() } else { format!("{old}; {text}") });
+        }
+    };
+    if !open {
+        add("401", "Missing, malformed, unknown or revoked API key, or no signed-in session");
+        add("400", "A browser session in several orgs that does not name one with ?org=<slug>");
+    }
+    if has_body {
+        add("400", "Malformed JSON, wrong types, or not sent as application/json (the message names the field)");
+        add("411", "No Content-Length (production only)");
+        add("413", "Body over 128 KB");
+    }
+    if has_id {
+        add("404", "Nothing with this id in the caller's org");
+    }
+    if paged {
+        add("400", "A cursor this API did not give");
+        add("422", "limit outside 1–100");
+    }
+    if gated {
+        add(
+            "403",
+            "Browser only: an API key gets \"requires a browser session\"; a session without a fresh step-up \
+             gets details.stepUp = \"required\"",
+        );
+    }
+}
+
+/// For each `POST /things` answering `data.id`, a link to every operation
+/// on `/things/{id}…`, so clients (and schemathesis's stateful phase)
+/// know where the new id goes.
+fn add_links(paths: &mut serde_json::Map<String, serde_json::Value>) {
+    use serde_json::json;
+    let mut targets: Vec<(String, String, String, String)> = Vec::new(); // (collection, param, method, operationId)
+    for (path, item) in paths.iter() {
+        let Some(open) = path.find("/{") else { continue };
+        let (collection, rest) = path.split_at(open);
+        let Some(param) = rest[2..].split('}').next() else { continue };
+        for (method, op) in item.as_object().into_iter().flatten() {
+            if let Some(id) = op["operationId"].as_str() {
+                targets.push((collection.to_string(), param.to_string(), method.clone(), id.to_string()));
+            }
+        }
+    }
+    for (path, item) in paths.iter_mut() {
+        let Some(ok) = item.pointer_mut("/post/responses/200") else { continue };
+        let links: serde_json::Map<String, serde_json::Value> = targets
+            .iter()
+            .filter(|(collection, ..)| collection == path)
+            .map(|(_, param, _, id)| {
+                (id.replace('.', "_"), json!({"operationId": id, "parameters": {param: "$response.body#/data/id"}}))
+            })
+            .collect();
+        if !links.is_empty() {
+            ok["links"] = serde_json::Value::Object(links);
+        }
+    }
+}

@@ -7,6 +7,7 @@
 //! both tools can serve the same site.
 
 mod assets;
+mod contract;
 mod css;
 mod test;
 mod util;

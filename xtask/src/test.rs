@@ -48,6 +48,9 @@ impl fmt::Display for Outcome {
 struct Summary {
     sqlite: Outcome,
     postgres: Outcome,
+    contract: Outcome,
+    /// schemathesis's own summary line.
+    contract_line: String,
     browser: Outcome,
 }
 
@@ -55,6 +58,11 @@ impl Summary {
     fn print(&self) {
         println!("\n==> summary");
         println!("backends: sqlite={} postgres={}", self.sqlite, self.postgres);
+        if self.contract_line.is_empty() {
+            println!("api contract: {}", self.contract);
+        } else {
+            println!("api contract: {} (schemathesis: {})", self.contract, self.contract_line);
+        }
         println!("browser: {}", self.browser);
     }
 }
@@ -73,7 +81,13 @@ impl Steps {
 }
 
 pub fn run(paths: &Paths, selection: Selection) -> Result<ExitCode> {
-    let mut summary = Summary { sqlite: Outcome::NotRun, postgres: Outcome::NotRun, browser: Outcome::NotRun };
+    let mut summary = Summary {
+        sqlite: Outcome::NotRun,
+        postgres: Outcome::NotRun,
+        contract: Outcome::NotRun,
+        contract_line: String::new(),
+        browser: Outcome::NotRun,
+    };
     let result = run_steps(paths, selection, &mut summary);
     summary.print();
     match result {
@@ -94,11 +108,12 @@ fn run_steps(paths: &Paths, selection: Selection, summary: &mut Summary) -> Resu
     if !rust {
         summary.sqlite = Outcome::Skipped;
         summary.postgres = Outcome::Skipped;
+        summary.contract = Outcome::Skipped;
     }
     if !e2e {
         summary.browser = Outcome::Skipped;
     }
-    let mut steps = Steps { done: 0, total: if rust { 5 } else { 0 } + if e2e { 1 } else { 0 } };
+    let mut steps = Steps { done: 0, total: if rust { 6 } else { 0 } + if e2e { 1 } else { 0 } };
 
     if rust {
         steps.next("cargo fmt --all --check");
@@ -160,6 +175,12 @@ fn run_steps(paths: &Paths, selection: Selection, summary: &mut Summary) -> Resu
                 );
             }
         }
+
+        steps.next("/api/v1 contract: schemathesis against a real server (SQLite)");
+        summary.contract = Outcome::Failed;
+        let binary = server_binary(paths)?;
+        summary.contract_line = crate::contract::run(paths, &binary)?;
+        summary.contract = Outcome::Passed;
     }
 
     if e2e {
@@ -218,45 +239,14 @@ fn end_to_end(paths: &Paths) -> Result<()> {
     assets::build_assets(paths, true)?;
 
     let binary = server_binary(paths)?;
-
-    let scratch = Scratch::new()?;
-    let port = free_port()?;
-    let base_url = format!("http://localhost:{port}");
-    let data_dir = scratch.path.join("data");
-    let log_path = scratch.path.join("server.log");
+    let scratch = Scratch::new("e2e")?;
     let xdg = scratch.path.join("xdg-config");
     std::fs::create_dir_all(&xdg)?;
-    let log = std::fs::File::create(&log_path)?;
-
-    util::heading(&format!("starting {} serve on {base_url}", binary.display()));
-    println!("data dir {}, log {}", data_dir.display(), log_path.display());
-    let child = Command::new(&binary)
-        .arg("serve")
-        .current_dir(&scratch.path)
-        .env_remove("DATABASE_URL")
-        .env_remove("ALUMIA_CONFIG")
-        .env_remove("ALUMIA_ENV")
-        .env("ALUMIA_DATA_DIR", &data_dir)
-        .env("ALUMIA_ADDR", format!("127.0.0.1:{port}"))
-        .env("ALUMIA_PUBLIC_URL", &base_url)
-        .env("ALUMIA_SITE_ROOT", &paths.site)
-        .env("DISABLE_RATE_LIMIT", "1")
+    let data_dir = scratch.path.join("data");
+    let (mut server, base_url, log_path) = start_server(&binary, &scratch, paths, |command| {
         // Short, so a test can wait for a step-up to expire (security.spec.ts).
-        .env("ALUMIA_STEP_UP_SECONDS", "30")
-        // The log goes to a file that is printed on failure: no ANSI colours.
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .spawn()
-        .with_context(|| format!("starting {}", binary.display()))?;
-    let mut server = Server { child };
-
-    if let Err(err) = wait_ready(&mut server.child, port) {
-        print_log(&log_path);
-        return Err(err);
-    }
-    println!("server ready");
+        command.env("ALUMIA_STEP_UP_SECONDS", "30");
+    })?;
 
     util::heading("npx playwright test");
     let mut playwright = Command::new("npx");
@@ -289,13 +279,59 @@ fn end_to_end(paths: &Paths) -> Result<()> {
     result
 }
 
+/// Starts `alumia serve` on SQLite in `scratch/data` on a free port, with
+/// rate limits off, and waits until `/readyz` answers. `configure` adds
+/// settings of the caller's. Answers the server (stopped when dropped), its
+/// base URL and its log file.
+pub(crate) fn start_server(
+    binary: &Path,
+    scratch: &Scratch,
+    paths: &Paths,
+    configure: impl FnOnce(&mut Command),
+) -> Result<(Server, String, PathBuf)> {
+    let port = free_port()?;
+    let base_url = format!("http://localhost:{port}");
+    let data_dir = scratch.path.join("data");
+    let log_path = scratch.path.join("server.log");
+    let log = std::fs::File::create(&log_path)?;
+
+    util::heading(&format!("starting {} serve on {base_url}", binary.display()));
+    println!("data dir {}, log {}", data_dir.display(), log_path.display());
+    let mut command = Command::new(binary);
+    command
+        .arg("serve")
+        .current_dir(&scratch.path)
+        .env_remove("DATABASE_URL")
+        .env_remove("ALUMIA_CONFIG")
+        .env_remove("ALUMIA_ENV")
+        .env("ALUMIA_DATA_DIR", &data_dir)
+        .env("ALUMIA_ADDR", format!("127.0.0.1:{port}"))
+        .env("ALUMIA_PUBLIC_URL", &base_url)
+        .env("ALUMIA_SITE_ROOT", &paths.site)
+        .env("DISABLE_RATE_LIMIT", "1")
+        // The log goes to a file that is printed on failure: no ANSI colours.
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    configure(&mut command);
+    let child = command.spawn().with_context(|| format!("starting {}", binary.display()))?;
+    let mut server = Server { child };
+    if let Err(err) = wait_ready(&mut server.child, port) {
+        print_log(&log_path);
+        return Err(err);
+    }
+    println!("server ready");
+    Ok((server, base_url, log_path))
+}
+
 /// The debug `alumia` binary, as cargo reports it (never a stale file).
 ///
 /// `cargo test -p server` builds it, with the dev-dependencies' features,
 /// when the package has integration tests; asking that same command again
 /// is then a no-op. A plain `cargo build` would resolve features without
 /// dev-dependencies and relink, so it is only the fallback.
-fn server_binary(paths: &Paths) -> Result<PathBuf> {
+pub(crate) fn server_binary(paths: &Paths) -> Result<PathBuf> {
     util::heading("the debug server binary");
     let attempts: [&[&str]; 2] = [&["test", "-p", "server", "--no-run"], &["build", "-p", "server"]];
     for args in attempts {
@@ -399,7 +435,7 @@ fn readyz_status(port: u16) -> Result<u16> {
         .with_context(|| format!("unexpected answer: {line:?}"))
 }
 
-fn print_log(path: &Path) {
+pub(crate) fn print_log(path: &Path) {
     println!("\n----- server log ({}) -----", path.display());
     match std::fs::read_to_string(path) {
         Ok(log) => print!("{log}"),
@@ -409,12 +445,12 @@ fn print_log(path: &Path) {
 }
 
 /// The server under test; stopped on every path out, panics included.
-struct Server {
+pub(crate) struct Server {
     child: Child,
 }
 
 impl Server {
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         if let Ok(Some(_)) = self.child.try_wait() {
             return;
         }
@@ -440,21 +476,21 @@ impl Drop for Server {
 
 /// A fresh temporary directory (data dir, log, browser config), removed
 /// afterwards unless a failure asks to keep it for inspection.
-struct Scratch {
-    path: PathBuf,
+pub(crate) struct Scratch {
+    pub(crate) path: PathBuf,
     keep: bool,
 }
 
 impl Scratch {
-    fn new() -> Result<Self> {
+    pub(crate) fn new(purpose: &str) -> Result<Self> {
         let nanos =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-        let path = std::env::temp_dir().join(format!("alumia-e2e-{}-{nanos:09}", std::process::id()));
+        let path = std::env::temp_dir().join(format!("alumia-{purpose}-{}-{nanos:09}", std::process::id()));
         std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
         Ok(Self { path, keep: false })
     }
 
-    fn keep(mut self) {
+    pub(crate) fn keep(mut self) {
         println!("kept {} for inspection", self.path.display());
         self.keep = true;
     }

@@ -3,6 +3,7 @@ pub mod forms;
 pub mod js_glue;
 pub mod layout;
 pub mod not_found;
+pub mod numbers;
 pub mod passkey_glue;
 pub mod payments_glue;
 pub mod step_up;

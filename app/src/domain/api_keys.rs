@@ -12,9 +12,10 @@ use uuid::Uuid;
 
 use super::audit::{self, AuditEvent};
 use super::cache::AuthenticatedKey;
+use super::paging::{Cursor, PageRequest};
 use super::{Actor, Ctx, DomainResult};
 use crate::db::{exec_on_db, on_db, Db};
-use crate::model::{ApiKeyView, AppError, ErrorCode, MintedApiKey, OrgSummary, Role};
+use crate::model::{ApiKeyView, AppError, ErrorCode, MintedApiKey, OrgSummary, Page, Role};
 
 pub const SCOPE_MODELS_READ: &str = "models:read";
 pub const SCOPE_TERMINAL: &str = "terminal";
@@ -116,6 +117,35 @@ pub async fn list(ctx: &Ctx, org: &OrgSummary) -> DomainResult<Vec<ApiKeyView>> 
         format!("{SELECT_KEYS} WHERE k.org_id = $1 ORDER BY k.revoked_at IS NOT NULL, k.created_at DESC, k.id DESC");
     let rows: Vec<KeyRow> = on_db!(&ctx.db, |p| sqlx::query_as(&sql).bind(org.id).fetch_all(p).await)?;
     Ok(rows.into_iter().map(KeyRow::view).collect())
+}
+
+/// One page of the org's keys for `/api/v1/api-keys`, newest first
+/// (revoked ones included, with `revokedAt`).
+pub async fn list_page(ctx: &Ctx, org: &OrgSummary, page: PageRequest) -> DomainResult<Page<ApiKeyView>> {
+    let (before_at, before_id) = page.bounds();
+    let sql = format!(
+        "{SELECT_KEYS} WHERE k.org_id = $1 AND (k.created_at < $2 OR (k.created_at = $2 AND k.id < $3)) \
+         ORDER BY k.created_at DESC, k.id DESC LIMIT $4"
+    );
+    let rows: Vec<KeyRow> = on_db!(&ctx.db, |p| sqlx::query_as(&sql)
+        .bind(org.id)
+        .bind(before_at)
+        .bind(before_id)
+        .bind(page.fetch_limit())
+        .fetch_all(p)
+        .await)?;
+    Ok(page.finish(rows, |r| Cursor { created_at: r.created_at, id: r.id }, KeyRow::view))
+}
+
+/// Keys of the org that are not revoked (the overview's count).
+pub async fn count_active(ctx: &Ctx, org: &OrgSummary) -> DomainResult<i64> {
+    let n: i64 = on_db!(&ctx.db, |p| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM api_keys WHERE org_id = $1 AND revoked_at IS NULL"
+    )
+    .bind(org.id)
+    .fetch_one(p)
+    .await)?;
+    Ok(n)
 }
 
 async fn get(db: &Db, org_id: Uuid, id: Uuid) -> DomainResult<ApiKeyView> {

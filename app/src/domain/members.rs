@@ -8,9 +8,12 @@ use uuid::Uuid;
 
 use super::audit::{self, AuditEvent};
 use super::orgs::{membership, require_role};
+use super::paging::{Cursor, PageRequest};
 use super::{Actor, Ctx, DomainResult};
 use crate::db::{exec_on_db, on_db};
-use crate::model::{AppError, CreatedInvite, InvitePreview, InviteView, MemberView, MembersPage, OrgSummary, Role};
+use crate::model::{
+    AppError, CreatedInvite, InvitePreview, InviteView, MemberView, MembersPage, OrgSummary, Page, Role,
+};
 
 const INVITE_DAYS: i64 = 7;
 
@@ -32,6 +35,28 @@ struct InviteRow {
     role: String,
     created_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
+}
+
+impl MemberRow {
+    fn view(self) -> MemberView {
+        MemberView {
+            user_id: self.user_id,
+            email: self.email,
+            role: role_of(&self.role),
+            joined_at: super::clock::iso(self.created_at),
+        }
+    }
+}
+
+impl InviteRow {
+    fn view(self) -> InviteView {
+        InviteView {
+            id: self.id,
+            role: role_of(&self.role),
+            created_at: super::clock::iso(self.created_at),
+            expires_at: super::clock::iso(self.expires_at),
+        }
+    }
 }
 
 fn role_of(s: &str) -> Role {
@@ -64,25 +89,62 @@ pub async fn list(ctx: &Ctx, actor: &Actor, slug: &str) -> DomainResult<MembersP
     Ok(MembersPage {
         viewer_id: actor.user_id(),
         viewer_role: org.role,
-        members: members
-            .into_iter()
-            .map(|m| MemberView {
-                user_id: m.user_id,
-                email: m.email,
-                role: role_of(&m.role),
-                joined_at: super::clock::iso(m.created_at),
-            })
-            .collect(),
-        invites: invites
-            .into_iter()
-            .map(|i| InviteView {
-                id: i.id,
-                role: role_of(&i.role),
-                created_at: super::clock::iso(i.created_at),
-                expires_at: super::clock::iso(i.expires_at),
-            })
-            .collect(),
+        members: members.into_iter().map(MemberRow::view).collect(),
+        invites: invites.into_iter().map(InviteRow::view).collect(),
     })
+}
+
+/// One page of the org's members for `/api/v1/members`, newest first.
+/// Any member, and any key of the org, may read it.
+pub async fn list_page(ctx: &Ctx, org: &OrgSummary, page: PageRequest) -> DomainResult<Page<MemberView>> {
+    let (before_at, before_id) = page.bounds();
+    let rows: Vec<MemberRow> = on_db!(&ctx.db, |p| sqlx::query_as(
+        "SELECT m.user_id, u.email, m.role, m.created_at FROM memberships m JOIN users u ON u.id = m.user_id \
+         WHERE m.org_id = $1 AND (m.created_at < $2 OR (m.created_at = $2 AND m.user_id < $3)) \
+         ORDER BY m.created_at DESC, m.user_id DESC LIMIT $4"
+    )
+    .bind(org.id)
+    .bind(before_at)
+    .bind(before_id)
+    .bind(page.fetch_limit())
+    .fetch_all(p)
+    .await)?;
+    Ok(page.finish(rows, |r| Cursor { created_at: r.created_at, id: r.user_id }, MemberRow::view))
+}
+
+/// One page of the org's pending invites, newest first: admins and owners
+/// only, since an invite is a way in.
+pub async fn invites_page(ctx: &Ctx, org: &OrgSummary, page: PageRequest) -> DomainResult<Page<InviteView>> {
+    if org.role < Role::Admin {
+        return Err(AppError::forbidden("Only admins and owners see pending invites"));
+    }
+    let (before_at, before_id) = page.bounds();
+    let rows: Vec<InviteRow> = on_db!(&ctx.db, |p| sqlx::query_as(
+        "SELECT id, role, created_at, expires_at FROM invites \
+         WHERE org_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2 \
+         AND (created_at < $3 OR (created_at = $3 AND id < $4)) ORDER BY created_at DESC, id DESC LIMIT $5"
+    )
+    .bind(org.id)
+    .bind(ctx.clock.now())
+    .bind(before_at)
+    .bind(before_id)
+    .bind(page.fetch_limit())
+    .fetch_all(p)
+    .await)?;
+    Ok(page.finish(rows, |r| Cursor { created_at: r.created_at, id: r.id }, InviteRow::view))
+}
+
+/// One member, as the API answers a role change.
+pub async fn get_member(ctx: &Ctx, org: &OrgSummary, user_id: Uuid) -> DomainResult<MemberView> {
+    let row: Option<MemberRow> = on_db!(&ctx.db, |p| sqlx::query_as(
+        "SELECT m.user_id, u.email, m.role, m.created_at FROM memberships m JOIN users u ON u.id = m.user_id \
+         WHERE m.org_id = $1 AND m.user_id = $2"
+    )
+    .bind(org.id)
+    .bind(user_id)
+    .fetch_optional(p)
+    .await)?;
+    row.map(MemberRow::view).ok_or_else(AppError::not_found)
 }
 
 /// Only owners hand out, take away or change the owner role.

@@ -244,7 +244,9 @@ pub async fn overview(ctx: &Ctx, actor: &Actor, slug: &str) -> DomainResult<OrgO
     let org = membership(&ctx.db, actor.user_id(), slug).await?;
     let member_count = member_count(ctx, &org).await?;
     let recent_activity = audit::recent_for_org(ctx, org.id, 10).await?;
-    Ok(OrgOverview { member_count, recent_activity })
+    let balance = super::billing::credits(super::billing::balance(ctx, org.id).await?);
+    let package_name = super::billing::plans::package_of(ctx, org.id).await?.name;
+    Ok(OrgOverview { member_count, recent_activity, balance, package_name, metered: ctx.billing.metered })
 }
 
 #[cfg(test)]

@@ -2,8 +2,6 @@
 //! `(created_at, id)`, so rows inserted while a client pages never shift
 //! or repeat what it has not seen yet.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -21,18 +19,29 @@ pub struct Cursor {
     pub id: Uuid,
 }
 
+/// The form of every cursor, as the OpenAPI document states it: any text
+/// of this form is a position in a list, so a client can never build one
+/// the server refuses (an empty cursor is the first page).
+pub const CURSOR_PATTERN: &str = "^$|^[0-9]{1,18}-[0-9a-f]{32}$";
+
 impl Cursor {
+    /// `<microseconds since 1970>-<id as 32 hex digits>`.
     pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("{}|{}", self.created_at.timestamp_micros(), self.id))
+        format!("{}-{}", self.created_at.timestamp_micros().max(0), self.id.simple())
     }
 
     pub fn decode(raw: &str) -> DomainResult<Cursor> {
         let bad = || AppError::bad_request("cursor: not a cursor from this API");
-        let text = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
-        let text = String::from_utf8(text).map_err(|_| bad())?;
-        let (micros, id) = text.split_once('|').ok_or_else(bad)?;
+        let (micros, id) = raw.split_once('-').ok_or_else(bad)?;
+        let well_formed = (1..=18).contains(&micros.len())
+            && micros.bytes().all(|b| b.is_ascii_digit())
+            && id.len() == 32
+            && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !well_formed {
+            return Err(bad());
+        }
         let created_at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
-        Ok(Cursor { created_at, id: id.parse().map_err(|_| bad())? })
+        Ok(Cursor { created_at, id: Uuid::try_parse(id).map_err(|_| bad())? })
     }
 }
 
@@ -141,6 +150,11 @@ mod tests {
             Cursor { created_at: DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap(), id: Uuid::new_v4() };
         assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
         assert!(Cursor::decode("not-a-cursor").is_err());
+        assert!(Cursor::decode(&format!("12-{}", Uuid::new_v4().hyphenated())).is_err(), "hex digits only");
+        // Every text of the documented form is a position, even one no list gave.
+        let pattern_max = format!("{}-{}", "9".repeat(18), "f".repeat(32));
+        assert!(Cursor::decode(&pattern_max).is_ok());
+        assert!(Cursor::decode("0-00000000000000000000000000000000").is_ok());
     }
 
     #[test]

@@ -21,10 +21,15 @@ use crate::model::{AppError, ErrorCode, OrgSummary, Page, ProjectView};
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewProject {
+    #[schema(min_length = 1, max_length = 120, pattern = r"\S")]
     pub name: String,
+    /// Empty or absent: derived from the name.
     #[serde(default)]
+    #[schema(max_length = 60, pattern = r"^$|^[a-z0-9]([a-z0-9-]{0,58}[a-z0-9])?$")]
     pub slug: Option<String>,
+    /// Blank is the same as none.
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
@@ -40,11 +45,13 @@ pub struct NewProject {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProjectPatch {
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 120, pattern = r"\S")]
     pub name: Option<String>,
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 60, pattern = r"^[a-z0-9]([a-z0-9-]{0,58}[a-z0-9])?$")]
     pub slug: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2000)]
     pub description: Option<Option<String>>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
@@ -80,11 +87,18 @@ fn check_json(metadata: &Value, settings: &Value) -> DomainResult<()> {
 }
 
 fn check_description(d: Option<String>) -> DomainResult<Option<String>> {
-    match d.map(|d| d.trim().to_string()).filter(|d| !d.is_empty()) {
-        Some(d) if d.chars().count() > 2000 => {
-            Err(AppError::validation("description", "description must be at most 2000 characters"))
-        }
-        other => Ok(other),
+    validate::optional_text("description", d, 2000)
+}
+
+/// The slug a project gets when none is given: from its name, or, when the
+/// name has no letters or digits a slug can use, `project-<6 hex>`.
+fn derived_slug(name: &str) -> String {
+    let from_name: String = super::orgs::slug_from_name(name).chars().take(60).collect();
+    let from_name = from_name.trim_matches('-');
+    if from_name.is_empty() {
+        format!("project-{}", &Uuid::new_v4().simple().to_string()[..6])
+    } else {
+        from_name.to_string()
     }
 }
 
@@ -167,9 +181,10 @@ pub async fn get(ctx: &Ctx, org: &OrgSummary, id: Uuid) -> DomainResult<ProjectV
 
 pub async fn create(ctx: &Ctx, actor: &Actor, org: &OrgSummary, input: NewProject) -> DomainResult<ProjectView> {
     let name = validate::text("name", &input.name, 120)?;
-    let slug = match input.slug.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()) {
+    // Taken as sent (the document's pattern); empty means "derive it".
+    let slug = match input.slug.filter(|s| !s.is_empty()) {
         Some(s) => s,
-        None => super::orgs::slug_from_name(&name).chars().take(60).collect(),
+        None => derived_slug(&name),
     };
     check_slug(&slug)?;
     let description = check_description(input.description)?;
@@ -225,7 +240,6 @@ pub async fn update(
     };
     let slug = match patch.slug {
         Some(s) => {
-            let s = s.trim().to_string();
             check_slug(&s)?;
             s
         }

@@ -36,16 +36,35 @@ pub fn json_field(field: &str, value: &Value, max_bytes: usize, max_depth: usize
     Ok(())
 }
 
-/// A required, trimmed text of bounded length.
+/// Whitespace as the OpenAPI document's `\S` pattern sees it: Unicode
+/// whitespace plus the four information separators (U+001C–U+001F), which
+/// Python's `str.isspace` counts too, so the document and the server agree.
+fn blank(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// A required text of at most `max_chars` characters as sent (the limit
+/// the document states as `maxLength`), stored trimmed; blank is refused.
 pub fn text(field: &str, value: &str, max_chars: usize) -> DomainResult<String> {
-    let v = value.trim();
+    if value.chars().count() > max_chars {
+        return Err(AppError::validation(field, format!("{field} must be at most {max_chars} characters")));
+    }
+    let v = value.trim_matches(blank);
     if v.is_empty() {
         return Err(AppError::validation(field, format!("{field} must not be empty")));
     }
-    if v.chars().count() > max_chars {
+    Ok(v.to_string())
+}
+
+/// An optional text of at most `max_chars` characters as sent; blank is
+/// the same as absent.
+pub fn optional_text(field: &str, value: Option<String>, max_chars: usize) -> DomainResult<Option<String>> {
+    let Some(value) = value else { return Ok(None) };
+    if value.chars().count() > max_chars {
         return Err(AppError::validation(field, format!("{field} must be at most {max_chars} characters")));
     }
-    Ok(v.to_string())
+    let v = value.trim_matches(blank);
+    Ok((!v.is_empty()).then(|| v.to_string()))
 }
 
 #[cfg(test)]
@@ -58,6 +77,16 @@ mod tests {
         assert_eq!(depth(&json!(1)), 0);
         assert_eq!(depth(&json!({})), 1);
         assert_eq!(depth(&json!({"a": {"b": [1]}})), 3);
+    }
+
+    #[test]
+    fn texts_are_bounded_as_sent_and_stored_trimmed() {
+        assert_eq!(text("name", "  Acme ", 7).unwrap(), "Acme");
+        assert!(text("name", "  Acme  ", 7).is_err(), "the limit counts what was sent");
+        assert!(text("name", " \u{1c}\t", 10).is_err(), "blank by the document's rule");
+        assert_eq!(optional_text("d", Some("  ".into()), 5).unwrap(), None);
+        assert_eq!(optional_text("d", Some(" x ".into()), 5).unwrap(), Some("x".into()));
+        assert!(optional_text("d", Some("x".repeat(6)), 5).is_err());
     }
 
     #[test]

@@ -15,8 +15,10 @@ use crate::model::{AppError, ErrorCode, OrgSummary, Page, WorkspaceView};
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewWorkspace {
+    #[schema(min_length = 1, max_length = 80, pattern = r"\S")]
     pub name: String,
     #[serde(default)]
+    #[schema(max_length = 500)]
     pub description: Option<String>,
 }
 
@@ -58,10 +60,7 @@ async fn find(ctx: &Ctx, org: &OrgSummary, id: Uuid) -> DomainResult<Option<Work
 pub async fn create(ctx: &Ctx, actor: &Actor, org: &OrgSummary, input: NewWorkspace) -> DomainResult<WorkspaceView> {
     let browser = super::step_up::require_browser_step_up(ctx, actor)?;
     let name = validate::text("name", &input.name, 80)?;
-    let description = input.description.map(|d| d.trim().to_string()).filter(|d| !d.is_empty());
-    if description.as_ref().is_some_and(|d| d.chars().count() > 500) {
-        return Err(AppError::validation("description", "description must be at most 500 characters"));
-    }
+    let description = validate::optional_text("description", input.description, 500)?;
     let id = Uuid::new_v4();
     let inserted = exec_on_db!(&ctx.db, |p| {
         sqlx::query(

@@ -103,6 +103,7 @@ pub struct InvitePreview {
 
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct AuditEntryView {
     pub action: String,
     pub actor_email: Option<String>,
@@ -111,12 +112,19 @@ pub struct AuditEntryView {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct OrgOverview {
     pub member_count: i64,
     pub recent_activity: Vec<AuditEntryView>,
+    /// What the org can spend now.
+    pub balance: Credits,
+    pub package_name: String,
+    /// `false` when the server runs unmetered.
+    pub metered: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SessionView {
     pub id: Uuid,
     pub created_at: String,
@@ -127,6 +135,7 @@ pub struct SessionView {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SecurityPage {
     pub email: String,
     pub sessions: Vec<SessionView>,
@@ -339,12 +348,26 @@ pub struct SetBudgetInput {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TopUpInput {
-    #[serde(default)]
+    /// Between the server's minimum and maximum top-up (see the document's bounds).
+    #[serde(default, deserialize_with = "whole_number")]
     pub amount_cents: Option<i64>,
     #[serde(default)]
     pub credit_pack_id: Option<String>,
     /// Same key and body: the same PaymentIntent. Same key, other body: 409.
+    /// No control characters.
+    #[cfg_attr(feature = "ssr", schema(min_length = 1, max_length = 255))]
     pub idempotency_key: String,
+}
+
+/// An integer, also when a client's JSON library writes it as `500.0`
+/// (JSON Schema's `integer` admits that spelling).
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    use serde::de::Error;
+    match Option::<f64>::deserialize(d)? {
+        None => Ok(None),
+        Some(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => Ok(Some(n as i64)),
+        Some(n) => Err(D::Error::custom(format!("invalid value: {n}, expected a whole number"))),
+    }
 }
 
 /// A PaymentIntent for a top-up: confirm it with Stripe Elements using

@@ -8,6 +8,7 @@ use leptos::prelude::*;
 use crate::api::billing::{create_top_up, get_billing_page, SetBudget, StartCheckout};
 use crate::components::forms::{action_error, loaded, FormError, BUTTON, BUTTON_SECONDARY, CARD, INPUT};
 use crate::components::layout::{use_org_slug, PageHeader};
+use crate::components::numbers::format_credits;
 use crate::components::payments_glue;
 use crate::components::time::UtcTime;
 use crate::model::{
@@ -51,7 +52,7 @@ fn BillingView(data: BillingPageData, budget: ServerAction<SetBudget>) -> impl I
             <section class=CARD aria-labelledby="balance-heading">
                 <h2 id="balance-heading" class="text-base font-semibold text-slate-900">"Balance"</h2>
                 <p class="mt-2 text-3xl font-bold text-slate-900" data-testid="balance">
-                    {summary.balance.credits.clone()}<span class="ml-2 text-base font-medium text-slate-600">"credits"</span>
+                    {format_credits(&summary.balance.credits)}<span class="ml-2 text-base font-medium text-slate-600">"credits"</span>
                 </p>
                 {if summary.buckets.is_empty() {
                     view! { <p class="mt-2 text-sm text-slate-700">"No credits yet."</p> }.into_any()

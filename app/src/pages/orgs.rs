@@ -8,6 +8,7 @@ use crate::api::accounts::home_target;
 use crate::api::orgs::{get_org_overview, whoami, CreateOrg};
 use crate::components::forms::{action_error, loaded, Field, FormError, BUTTON, CARD};
 use crate::components::layout::{use_org_slug, PageHeader};
+use crate::components::numbers::format_credits;
 use crate::components::time::UtcTime;
 
 /// `/`: the visitor's first org, the create-org page, or sign-in.
@@ -82,10 +83,20 @@ pub fn OverviewPage() -> impl IntoView {
                                 <p class="text-sm text-slate-600">"Agents"</p>
                                 <p class="mt-1 text-sm text-slate-700">"Agents arrive in a coming release."</p>
                             </div>
-                            <div class=CARD>
+                            <a href=format!("/{}/billing", slug.get_untracked()) class=format!("{CARD} block hover:border-indigo-300")>
                                 <p class="text-sm text-slate-600">"Credits"</p>
-                                <p class="mt-1 text-sm text-slate-700">"Billing arrives in a coming release."</p>
-                            </div>
+                                {if o.metered {
+                                    view! {
+                                        <p class="mt-1 text-2xl font-semibold text-slate-900" data-testid="overview-credits">
+                                            {format_credits(&o.balance.credits)}
+                                        </p>
+                                        <p class="mt-1 text-sm text-slate-700">{format!("{} package", o.package_name)}</p>
+                                    }.into_any()
+                                } else {
+                                    view! { <p class="mt-1 text-sm text-slate-700">"Unmetered: this server does not count credits."</p> }.into_any()
+                                }}
+                                <p class="mt-2 text-sm font-medium text-indigo-700">"Billing →"</p>
+                            </a>
                         </div>
                         <section class=format!("{CARD} mt-6")>
                             <h2 class="text-base font-semibold text-slate-900">"Recent activity"</h2>

@@ -6,52 +6,54 @@ use axum::extract::State;
 use http::HeaderMap;
 
 use app::domain::billing::{budgets, top_ups, webhooks};
-use app::domain::paging::PageRequest;
 use app::domain::{billing, Ctx};
 use app::model::{
     AppError, BillingSummary, BudgetView, ErrorCode, LedgerEntryView, Page, SetBudgetInput, TopUpInput, TopUpIntent,
 };
 
 use super::envelope::{ApiError, ApiOk};
-use super::extract::{ApiJson, ApiQuery};
-use super::projects::ListParams;
+use super::extract::{ApiJson, ApiQuery, ListParams};
 use crate::auth::ApiCaller;
 use crate::openapi::{Envelope, ErrorEnvelope};
 
 #[utoipa::path(get, path = "/billing", tag = "billing",
     description = "Spendable credits by bucket: the monthly grant first (it is spent first and expires), then purchases, oldest first; the org's package and its caps, the period, and the budgets with this period's spending. `credits` is a decimal string; `creditMicrounits` the exact integer (1 credit = 1,000,000).",
-    responses((status = 200, description = "Balance and buckets", body = Envelope<BillingSummary>),
-        (status = 401, description = "Missing, malformed, unknown or revoked key", body = ErrorEnvelope)))]
+    responses((status = 200, description = "Balance and buckets", body = Envelope<BillingSummary>)))]
 pub async fn summary(State(ctx): State<Ctx>, caller: ApiCaller) -> Result<ApiOk<BillingSummary>, ApiError> {
     Ok(ApiOk(billing::summary(&ctx, caller.org.id).await?))
 }
 
 #[utoipa::path(get, path = "/billing/ledger", tag = "billing",
     description = "Every change to the org's credits, newest first: grant, top_up, usage, refund, adjustment, expiry. `amount` is signed.",
-    params(("limit" = Option<i64>, Query, description = "1–100, default 20"), ("cursor" = Option<String>, Query, description = "nextCursor of the previous page")),
-    responses((status = 200, description = "A page of ledger entries", body = Envelope<Page<LedgerEntryView>>),
-        (status = 400, description = "Bad cursor", body = ErrorEnvelope), (status = 422, description = "limit out of range", body = ErrorEnvelope),
-        (status = 401, description = "Missing, malformed, unknown or revoked key", body = ErrorEnvelope)))]
+    params(ListParams),
+    responses((status = 200, description = "A page of ledger entries", body = Envelope<Page<LedgerEntryView>>)))]
 pub async fn ledger(
     State(ctx): State<Ctx>,
     caller: ApiCaller,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<ApiOk<Page<LedgerEntryView>>, ApiError> {
-    let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
-    Ok(ApiOk(billing::ledger(&ctx, caller.org.id, page).await?))
+    Ok(ApiOk(billing::ledger(&ctx, caller.org.id, params.page()?).await?))
 }
 
 #[utoipa::path(put, path = "/billing/budgets", tag = "billing", request_body = SetBudgetInput,
     description = "Browser-only, with a fresh step-up; owners and admins. Sets the org's monthly budget (`agentId` null) or an agent's, in credits; `monthlyCredits` null removes it. Metered work beyond a budget answers 402 with `details.reason = \"budget_exhausted\"`; spending reaches 50, 80 and 100 % alert once per period each.",
-    responses((status = 200, description = "The org's budgets now", body = Envelope<Vec<BudgetView>>),
-        (status = 403, description = "Browser only, step-up needed, or not an admin", body = ErrorEnvelope),
+    responses((status = 200, description = "The org's budgets now", body = Envelope<Budgets>),
+        (status = 403, description = "Not an owner or admin", body = ErrorEnvelope),
         (status = 422, description = "Not a number of credits", body = ErrorEnvelope)))]
 pub async fn set_budget(
     State(ctx): State<Ctx>,
     caller: ApiCaller,
     ApiJson(body): ApiJson<SetBudgetInput>,
-) -> Result<ApiOk<Vec<BudgetView>>, ApiError> {
-    Ok(ApiOk(budgets::set(&ctx, &caller.actor, &caller.org.slug, &body).await?))
+) -> Result<ApiOk<Budgets>, ApiError> {
+    Ok(ApiOk(Budgets { budgets: budgets::set(&ctx, &caller.actor, &caller.org.slug, &body).await? }))
+}
+
+/// Every budget of the org, as a setting leaves them (an object, so the
+/// answer can grow fields; lists of pages are `{items, …}`).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Budgets {
+    budgets: Vec<BudgetView>,
 }
 
 #[utoipa::path(post, path = "/billing/top-ups/payment-intent", tag = "billing", request_body = TopUpInput,
@@ -90,6 +92,7 @@ pub async fn stripe_webhook(
 }
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Received {
     received: bool,
 }

@@ -2,10 +2,13 @@
 //! over the cap (413), malformed JSON or wrong types (400, naming the
 //! field), bad query strings (400).
 
+use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::Json;
+use http::header::CONTENT_TYPE;
 use http::request::Parts;
+use http::HeaderMap;
 use http::StatusCode;
 use serde::de::DeserializeOwned;
 
@@ -22,25 +25,48 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match Json::<T>::from_request(req, state).await {
+        if !json_content_type(req.headers()) {
+            return Err(ApiError(AppError::bad_request("Send the body as JSON with Content-Type: application/json")));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            ApiError(if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                too_large()
+            } else {
+                AppError::bad_request(rejection.body_text())
+            })
+        })?;
+        // Every body of this API is an object; serde would also take a
+        // struct from an array (`[null, null]`), which the document forbids.
+        if bytes.trim_ascii_start().first() != Some(&b'{') {
+            return Err(ApiError(AppError::bad_request("The body must be a JSON object")));
+        }
+        match Json::<T>::from_bytes(&bytes) {
             Ok(Json(value)) => Ok(ApiJson(value)),
             Err(rejection) => Err(ApiError(json_error(rejection))),
         }
     }
 }
 
+/// `application/json` or `application/<anything>+json`, as axum's `Json`.
+fn json_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+fn too_large() -> AppError {
+    AppError::new(ErrorCode::PayloadTooLarge, format!("The request body is over {} KB", BODY_LIMIT / 1024))
+}
+
 fn json_error(rejection: JsonRejection) -> AppError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return AppError::new(ErrorCode::PayloadTooLarge, format!("The request body is over {} KB", BODY_LIMIT / 1024));
+        return too_large();
     }
-    match rejection {
-        JsonRejection::MissingJsonContentType(_) => {
-            AppError::bad_request("Send the body as JSON with Content-Type: application/json")
-        }
-        // axum names the field and what was expected, e.g.
-        // "name: invalid type: integer `5`, expected a string".
-        other => AppError::bad_request(other.body_text()),
-    }
+    // axum names the field and what was expected, e.g.
+    // "name: invalid type: integer `5`, expected a string".
+    AppError::bad_request(rejection.body_text())
 }
 
 pub struct ApiQuery<T>(pub T);
@@ -58,6 +84,26 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 
 fn query_message(rejection: QueryRejection) -> String {
     rejection.body_text()
+}
+
+/// `?limit=&cursor=` of every list route (SPEC §6).
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// How many items a page holds.
+    #[param(minimum = 1, maximum = 100, default = 20)]
+    pub limit: Option<i64>,
+    /// The `nextCursor` of the previous page, as it was given; empty or
+    /// absent for the first page. (The pattern is `paging::CURSOR_PATTERN`.)
+    #[param(max_length = 51, pattern = "^$|^[0-9]{1,18}-[0-9a-f]{32}$")]
+    pub cursor: Option<String>,
+}
+
+impl ListParams {
+    pub fn page(&self) -> Result<app::domain::paging::PageRequest, ApiError> {
+        Ok(app::domain::paging::PageRequest::parse(self.limit, self.cursor.as_deref())?)
+    }
 }
 
 /// Ids in paths: anything that is not a UUID names nothing, so 404.

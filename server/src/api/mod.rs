@@ -31,6 +31,12 @@ async fn not_found() -> ApiError {
     ApiError(AppError::new(ErrorCode::NotFound, "No such API route"))
 }
 
+/// A method the path does not have: 405 with `Allow` (axum adds the
+/// header from the methods the path does have).
+async fn method_not_allowed() -> ApiError {
+    ApiError(AppError::new(ErrorCode::MethodNotAllowed, "This path does not take that method; see the Allow header"))
+}
+
 /// In production a body-carrying request must say how long it is, so the
 /// cap is enforced before anything is read (SPEC §6).
 async fn require_length(req: Request, next: Next) -> Response {
@@ -55,7 +61,7 @@ static OPENAPI_JSON: std::sync::OnceLock<axum::body::Bytes> = std::sync::OnceLoc
 
 /// Every `/api/v1` route, with its OpenAPI description. The router and the
 /// document come from the same `routes!` lists, so they cannot disagree.
-pub fn router_and_doc() -> (Router<Ctx>, utoipa::openapi::OpenApi) {
+pub fn router_and_doc() -> (Router<Ctx>, serde_json::Value) {
     let v1 = OpenApiRouter::<Ctx>::new()
         .routes(routes!(dashboard::overview))
         .routes(routes!(billing::summary))
@@ -70,19 +76,24 @@ pub fn router_and_doc() -> (Router<Ctx>, utoipa::openapi::OpenApi) {
         .routes(routes!(workspaces::list, workspaces::create))
         .routes(routes!(workspaces::delete))
         .routes(routes!(members::list))
-        .routes(routes!(members::invite))
+        .routes(routes!(members::invites, members::invite))
         .routes(routes!(members::change_role, members::remove))
         .routes(routes!(openapi_json));
     let (router, mut doc) =
         OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi()).nest("/api/v1", v1).split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
-    (router, doc)
+    (router, crate::openapi::finish(&doc))
 }
 
 /// Every `/api/v1` route. Handlers take `ApiCaller` (auth) and the body
 /// and query extractors of `extract`, so failures answer in the envelope.
 pub fn routes(ctx: Ctx, production: bool) -> Router {
-    let (api, doc) = router_and_doc();
+    let (api, mut doc) = router_and_doc();
+    // Top-up bounds come from this server's configuration.
+    if let Some(amount) = doc.pointer_mut("/components/schemas/TopUpInput/properties/amountCents") {
+        amount["minimum"] = ctx.billing.min_top_up_cents.into();
+        amount["maximum"] = ctx.billing.max_top_up_cents.into();
+    }
     let json = serde_json::to_vec(&doc).expect("the OpenAPI document serializes");
     let _ = OPENAPI_JSON.set(json.into());
     // Unknown paths under /api/v1 answer the envelope 404 (a catch-all
@@ -91,7 +102,7 @@ pub fn routes(ctx: Ctx, production: bool) -> Router {
         // Every route that exists so far; not the catch-all below.
         .route_layer(axum::middleware::from_fn_with_state(ctx.clone(), crate::step_up::gate_api))
         .route("/api/v1/{*rest}", any(not_found))
-        .method_not_allowed_fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
         .with_state(ctx);
     let api = if production { api.layer(axum::middleware::from_fn(require_length)) } else { api };

@@ -3,34 +3,29 @@
 
 use axum::extract::{Path, State};
 
-use app::domain::paging::PageRequest;
 use app::domain::workspaces::{self, NewWorkspace};
 use app::domain::Ctx;
 use app::model::{Page, WorkspaceView};
 
 use super::envelope::{ApiError, ApiOk};
-use super::extract::{parse_id, ApiJson, ApiQuery};
-use super::projects::ListParams;
+use super::extract::{parse_id, ApiJson, ApiQuery, ListParams};
 use crate::auth::ApiCaller;
 use crate::openapi::{Envelope, ErrorEnvelope};
 
 #[utoipa::path(get, path = "/workspaces", tag = "workspaces",
-    params(("limit" = Option<i64>, Query, description = "1–100, default 20"), ("cursor" = Option<String>, Query)),
-    responses((status = 200, description = "Live workspaces, newest first", body = Envelope<Page<WorkspaceView>>),
-        (status = 401, description = "Not authenticated", body = ErrorEnvelope)))]
+    params(ListParams),
+    responses((status = 200, description = "Live workspaces, newest first", body = Envelope<Page<WorkspaceView>>)))]
 pub async fn list(
     State(ctx): State<Ctx>,
     caller: ApiCaller,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<ApiOk<Page<WorkspaceView>>, ApiError> {
-    let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
-    Ok(ApiOk(workspaces::list(&ctx, &caller.org, page).await?))
+    Ok(ApiOk(workspaces::list(&ctx, &caller.org, params.page()?).await?))
 }
 
 #[utoipa::path(post, path = "/workspaces", tag = "workspaces", request_body = NewWorkspace,
     description = "Browser-only: an API key gets 403 \"requires a browser session\".",
     responses((status = 200, description = "The workspace", body = Envelope<WorkspaceView>),
-        (status = 403, description = "Browser only", body = ErrorEnvelope),
         (status = 409, description = "Name taken", body = ErrorEnvelope),
         (status = 422, description = "Bad name", body = ErrorEnvelope)))]
 pub async fn create(
@@ -43,9 +38,7 @@ pub async fn create(
 
 #[utoipa::path(delete, path = "/workspaces/{id}", tag = "workspaces", params(("id" = Uuid, Path)),
     description = "Browser-only. Soft delete; deleting again answers the same.",
-    responses((status = 200, description = "The deleted workspace", body = Envelope<WorkspaceView>),
-        (status = 403, description = "Browser only", body = ErrorEnvelope),
-        (status = 404, description = "No such workspace in this org", body = ErrorEnvelope)))]
+    responses((status = 200, description = "The deleted workspace", body = Envelope<WorkspaceView>)))]
 pub async fn delete(
     State(ctx): State<Ctx>,
     caller: ApiCaller,

@@ -53,7 +53,7 @@ async fn operators_create_users_orgs_and_keys_from_the_cli() {
         "the key alone on stdout: {stdout:?}"
     );
     let api = Api::new(&server, Some(key));
-    let keys = data(&api.get("/api-keys").await);
+    let keys = data(&api.get("/api-keys").await)["items"].clone();
     assert_eq!(keys[0]["scopes"], serde_json::json!(["models:read", "terminal"]));
     let id = keys[0]["id"].as_str().unwrap().to_string();
 

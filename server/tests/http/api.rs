@@ -59,7 +59,7 @@ async fn keys_are_listed_without_secrets_and_revoked_once() {
     let (mut browser, org, key) = owner_with_key(&server, &["terminal"]).await;
     let api = Api::new(&server, Some(&key));
     let list = api.get("/api-keys").await;
-    let keys = data(&list);
+    let keys = data(&list)["items"].clone();
     assert_eq!(keys.as_array().unwrap().len(), 1);
     assert_eq!(keys[0]["prefix"], &key[..12]);
     assert_eq!(keys[0]["scopes"], json!(["models:read", "terminal"]));
@@ -89,7 +89,7 @@ async fn a_key_minted_without_javascript_is_shown_on_the_next_page_only() {
     let posted = browser.submit("mint_api_key", &page, &[("org", &org), ("name", "no script")]).await;
     assert_eq!(posted.status, StatusCode::FOUND, "{}", posted.body);
 
-    let keys = data(&Api::new(&server, Some(&key)).get("/api-keys").await);
+    let keys = data(&Api::new(&server, Some(&key)).get("/api-keys").await)["items"].clone();
     let minted = keys.as_array().unwrap().iter().find(|k| k["name"] == "no script").expect("the key exists");
     let prefix = minted["prefix"].as_str().unwrap();
     let shown = browser.page(&page).await;
@@ -240,7 +240,7 @@ async fn bad_input_answers_400_or_422_in_the_envelope() {
     assert_eq!(bad_cursor.status, StatusCode::BAD_REQUEST);
     assert_eq!(api.get("/projects/not-a-uuid").await.status, StatusCode::NOT_FOUND);
     let unknown = api.send(Method::PUT, "/projects", None).await;
-    assert_eq!(error_code(&unknown), "NOT_FOUND");
+    assert_eq!(error_code(&unknown), "METHOD_NOT_ALLOWED");
 }
 
 #[tokio::test]
@@ -319,7 +319,7 @@ async fn another_orgs_resources_are_404_never_403() {
     let b = Api::new(&server, Some(&key_b));
     let project = data(&b.post("/projects", json!({"name": "B's project"})).await);
     let pid = project["id"].as_str().unwrap().to_string();
-    let key_id = data(&b.get("/api-keys").await)[0]["id"].as_str().unwrap().to_string();
+    let key_id = data(&b.get("/api-keys").await)["items"][0]["id"].as_str().unwrap().to_string();
 
     assert_eq!(a.get(&format!("/projects/{pid}")).await.status, StatusCode::NOT_FOUND);
     assert_eq!(a.patch(&format!("/projects/{pid}"), json!({"name": "mine"})).await.status, StatusCode::NOT_FOUND);
@@ -337,7 +337,7 @@ async fn another_orgs_resources_are_404_never_403() {
     assert!(data(&a.get("/workspaces").await)["items"].as_array().unwrap().is_empty());
     let cross = browser_api(&server, &browser_a, Method::DELETE, &format!("/workspaces/{ws_id}"), None).await;
     assert_eq!(cross.status, StatusCode::NOT_FOUND);
-    let b_member = data(&browser_api(&server, &browser_b, Method::GET, "/members", None).await)["members"][0]["userId"]
+    let b_member = data(&browser_api(&server, &browser_b, Method::GET, "/members", None).await)["items"][0]["userId"]
         .as_str()
         .unwrap()
         .to_string();
@@ -369,14 +369,14 @@ async fn last_used_is_recorded_at_most_once_a_minute() {
     let (_, _, key) = owner_with_key(&server, &[]).await;
     let api = Api::new(&server, Some(&key));
     api.get("/projects").await;
-    let first = data(&api.get("/api-keys").await)[0]["lastUsedAt"].clone();
+    let first = data(&api.get("/api-keys").await)["items"][0]["lastUsedAt"].clone();
     assert!(first.is_string());
     server.ctx.clock.advance(chrono::Duration::seconds(30));
     api.get("/projects").await;
-    assert_eq!(data(&api.get("/api-keys").await)[0]["lastUsedAt"], first, "not rewritten within a minute");
+    assert_eq!(data(&api.get("/api-keys").await)["items"][0]["lastUsedAt"], first, "not rewritten within a minute");
     server.ctx.clock.advance(chrono::Duration::seconds(61));
     api.get("/projects").await;
-    assert_ne!(data(&api.get("/api-keys").await)[0]["lastUsedAt"], first);
+    assert_ne!(data(&api.get("/api-keys").await)["items"][0]["lastUsedAt"], first);
 }
 
 /// Every route `/api/v1` mounts, as (method, path).
@@ -399,6 +399,7 @@ const MOUNTED: &[(&str, &str)] = &[
     ("post", "/api/v1/workspaces"),
     ("delete", "/api/v1/workspaces/{id}"),
     ("get", "/api/v1/members"),
+    ("get", "/api/v1/members/invites"),
     ("post", "/api/v1/members/invites"),
     ("patch", "/api/v1/members/{userId}"),
     ("delete", "/api/v1/members/{userId}"),
@@ -515,15 +516,18 @@ async fn workspaces_are_listed_for_keys_and_managed_from_browsers() {
 }
 
 #[tokio::test]
-async fn members_over_the_api_are_browser_only() {
+async fn members_are_read_by_keys_and_managed_in_the_browser_only() {
     let server = start().await;
     let (browser, _, key) = owner_with_key(&server, &[]).await;
     let api = Api::new(&server, Some(&key));
-    assert_eq!(api.get("/members").await.status, StatusCode::FORBIDDEN);
+    let by_key = data(&api.get("/members").await);
+    assert_eq!(by_key["items"][0]["role"], "owner", "a key reads the member list");
+    assert_eq!(by_key["hasMore"], false);
     assert_eq!(api.post("/members/invites", json!({"role": "member"})).await.status, StatusCode::FORBIDDEN);
 
     let list = browser_api(&server, &browser, Method::GET, "/members", None).await;
-    let me = data(&list)["members"][0]["userId"].as_str().unwrap().to_string();
+    assert_eq!(data(&list), by_key, "the same list for the session");
+    let me = data(&list)["items"][0]["userId"].as_str().unwrap().to_string();
     assert_eq!(api.patch(&format!("/members/{me}"), json!({"role": "admin"})).await.status, StatusCode::FORBIDDEN);
     assert_eq!(api.delete(&format!("/members/{me}")).await.status, StatusCode::FORBIDDEN);
 
@@ -535,4 +539,7 @@ async fn members_over_the_api_are_browser_only() {
     let bad_role =
         browser_api(&server, &browser, Method::PATCH, &format!("/members/{me}"), Some(json!({"role": "king"}))).await;
     assert_eq!(bad_role.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let pending = data(&api.get("/members/invites").await);
+    assert_eq!(pending["items"].as_array().unwrap().len(), 1, "an owner's key sees the pending invite");
+    assert_eq!(pending["items"][0]["role"], "admin");
 }

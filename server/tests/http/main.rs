@@ -5,6 +5,7 @@
 mod accounts;
 mod admin;
 mod api;
+mod api_contract;
 mod billing;
 mod billing_stripe;
 mod fake_stripe;

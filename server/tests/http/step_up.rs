@@ -67,7 +67,7 @@ async fn the_first_passkey_needs_the_password_and_steps_the_session_up() {
 
     let page = b.call("get_security_page", &[]).await.json();
     assert_eq!(page["passkeys"][0]["name"], "Laptop");
-    assert!(page["step_up"]["steppedUpUntil"].is_string(), "{page}");
+    assert!(page["stepUp"]["steppedUpUntil"].is_string(), "{page}");
     let mint = b.call("mint_api_key", &[("org", &org), ("name", "k")]).await;
     assert_eq!(mint.status, StatusCode::OK, "stepped up by the enrolment: {}", mint.body);
     assert_eq!(audit_count(&server, "passkey.add").await, 1);
@@ -301,20 +301,20 @@ async fn factors_are_renamed_removed_and_regenerated_with_a_fresh_step_up() {
     let regenerated = b.call("regenerate_recovery_codes", &[]).await.json();
     let (old, new) = (first["codes"][0].as_str().unwrap(), regenerated["codes"][0].as_str().unwrap());
     assert_ne!(old, new);
-    assert_eq!(b.call("get_security_page", &[]).await.json()["recovery_codes_left"], 10);
+    assert_eq!(b.call("get_security_page", &[]).await.json()["recoveryCodesLeft"], 10);
 
     // Old codes died with the regeneration; a new one steps up once.
     server.ctx.clock.advance(Duration::seconds(601));
     assert_eq!(b.call("step_up_with_code", &[("code", old)]).await.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(b.call("step_up_with_code", &[("code", new)]).await.status, StatusCode::OK);
-    assert_eq!(b.call("get_security_page", &[]).await.json()["recovery_codes_left"], 9);
+    assert_eq!(b.call("get_security_page", &[]).await.json()["recoveryCodesLeft"], 9);
 
     assert_eq!(b.call("disable_totp", &[]).await.status, StatusCode::OK);
     assert_eq!(b.call("delete_passkey", &[("passkey_id", &passkey_id)]).await.status, StatusCode::OK);
     let page = b.call("get_security_page", &[]).await.json();
     assert_eq!(page["passkeys"], json!([]));
-    assert_eq!(page["totp_enabled"], false);
-    assert_eq!(page["recovery_codes_left"], 0, "codes go with the last factor");
+    assert_eq!(page["totpEnabled"], false);
+    assert_eq!(page["recoveryCodesLeft"], 0, "codes go with the last factor");
     for action in ["passkey.rename", "totp.enable", "recovery_codes.regenerate", "totp.disable", "passkey.delete"] {
         assert_eq!(audit_count(&server, action).await, 1, "{action}");
     }

@@ -117,8 +117,9 @@ pub async fn create_payment_intent(
     if org.role < Role::Admin {
         return Err(AppError::forbidden("Only owners and admins buy credits"));
     }
-    let key = input.idempotency_key.trim();
-    if key.is_empty() || key.len() > 255 || key.chars().any(char::is_control) {
+    // Taken as sent, counted in characters: the document's bounds.
+    let key = input.idempotency_key.as_str();
+    if key.is_empty() || key.chars().count() > 255 || key.chars().any(char::is_control) {
         return Err(AppError::validation("idempotencyKey", "Give an idempotency key of 1 to 255 characters"));
     }
     let (amount_cents, micros) = price(ctx, input)?;

@@ -1,0 +1,232 @@
+//! The rules every `/api/v1` answer follows (SPEC §2, §6), walked over
+//! every operation the OpenAPI document lists, so a route added later
+//! that forgets one fails here: a list answers `{items, nextCursor,
+//! hasMore}` and takes bounded `limit`/`cursor`; no answer is a bare
+//! array; every JSON key is camelCase; a method a path lacks is 405 with
+//! `Allow`. (schemathesis, a step of `cargo xtask test`, checks the answers
+//! against the document; this checks the document's own rules.)
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+/// camelCase: a lowercase start, then letters and digits only.
+fn camel(key: &str) -> bool {
+    let mut chars = key.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase()) && chars.all(|c| c.is_ascii_alphanumeric())
+}
+
+/// Every object key in `value`, with where it was found.
+fn keys(value: &Value, at: &str, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                out.push(format!("{at}.{k}"));
+                keys(v, &format!("{at}.{k}"), out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| keys(v, &format!("{at}[]"), out)),
+        _ => {}
+    }
+}
+
+fn assert_camel(value: &Value, what: &str) {
+    let mut found = Vec::new();
+    keys(value, "", &mut found);
+    let bad: Vec<_> = found.iter().filter(|k| !camel(k.rsplit('.').next().unwrap())).collect();
+    assert!(bad.is_empty(), "{what}: keys that are not camelCase: {bad:?}");
+}
+
+/// The names of every property any schema in the document declares.
+fn schema_properties(value: &Value, at: &str, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                if k == "properties" {
+                    out.extend(v.as_object().into_iter().flat_map(|p| p.keys()).map(|name| format!("{at}.{name}")));
+                }
+                schema_properties(v, &format!("{at}/{k}"), out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| schema_properties(v, at, out)),
+        _ => {}
+    }
+}
+
+/// Whether an answer's `data` is a page, and if so that it is exactly one.
+fn assert_shape(data: &Value, paged: bool, what: &str) {
+    assert!(!data.is_array(), "{what}: a list must answer a page {{items, nextCursor, hasMore}}, not a bare array");
+    let looks_paged = data.get("items").is_some();
+    assert_eq!(looks_paged, paged, "{what}: answers a page exactly when it takes limit/cursor: {data}");
+    if paged {
+        let mut fields: Vec<_> = data.as_object().unwrap().keys().cloned().collect();
+        fields.sort();
+        assert_eq!(fields, ["hasMore", "items", "nextCursor"], "{what}");
+        assert!(data["items"].is_array() && data["hasMore"].is_boolean(), "{what}: {data}");
+    }
+}
+
+/// The ids the walk fills path parameters with.
+struct Ids {
+    project: String,
+    workspace: String,
+    key: String,
+    member: String,
+}
+
+/// How the walk calls each documented operation, as (path with real ids,
+/// body, whether it needs a stepped-up browser rather than the key). A
+/// route without an entry here fails the walk: add one with the route.
+fn sample(method: &str, path: &str, ids: &Ids) -> Option<(String, Option<Value>, bool)> {
+    let id = |p: &str, v: &str| path.replace(p, v);
+    Some(match (method, path) {
+        ("get", _) => (id("{id}", &ids.project), None, false),
+        ("post", "/api/v1/projects") => {
+            (path.into(), Some(json!({"name": "Walked", "metadata": {"ownerTeam": "x"}})), false)
+        }
+        ("patch", "/api/v1/projects/{id}") => (id("{id}", &ids.project), Some(json!({"description": "walked"})), false),
+        ("delete", "/api/v1/projects/{id}") => (id("{id}", &ids.project), None, false),
+        ("post", "/api/v1/workspaces") => (path.into(), Some(json!({"name": "Second"})), true),
+        ("delete", "/api/v1/workspaces/{id}") => (id("{id}", &ids.workspace), None, true),
+        ("post", "/api/v1/api-keys") => (path.into(), Some(json!({"name": "walked"})), true),
+        ("post", "/api/v1/api-keys/{id}/revoke") => (id("{id}", &ids.key), None, true),
+        ("post", "/api/v1/members/invites") => (path.into(), Some(json!({"role": "member"})), true),
+        ("patch", "/api/v1/members/{userId}") => (id("{userId}", &ids.member), Some(json!({"role": "admin"})), true),
+        ("delete", "/api/v1/members/{userId}") => (id("{userId}", &ids.member), None, true),
+        ("put", "/api/v1/billing/budgets") => (path.into(), Some(json!({"monthlyCredits": "50"})), true),
+        // No Stripe on this server: documented 503s, still in the envelope.
+        ("post", "/api/v1/billing/top-ups/payment-intent") => {
+            (path.into(), Some(json!({"amountCents": 500, "idempotencyKey": "walk"})), false)
+        }
+        ("post", "/api/v1/webhooks/stripe") => (path.into(), Some(json!({})), false),
+        _ => return None,
+    })
+}
+
+#[tokio::test]
+async fn every_route_answers_pages_for_lists_and_camel_case_keys() {
+    let server = start_with(|s| s.disable_rate_limit = Some(true)).await;
+    let (mut owner, org, key) = owner_with_key(&server, &[]).await;
+    let api = Api::new(&server, Some(&key));
+
+    // Something in every list, so the walk sees real items.
+    let project = data(&api.post("/projects", json!({"name": "Seed", "metadata": {"costCenter": 7}})).await);
+    let workspace = owner.api(Method::POST, &format!("/api/v1/workspaces?org={org}"), json!({"name": "Seed"})).await;
+    assert_eq!(workspace.status, StatusCode::OK, "{}", workspace.body);
+    let minted = owner.api(Method::POST, &format!("/api/v1/api-keys?org={org}"), json!({"name": "spare"})).await;
+    let invite =
+        owner.api(Method::POST, &format!("/api/v1/members/invites?org={org}"), json!({"role": "member"})).await;
+    let token = invite.json()["data"]["url"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let mut member = Browser::new(&server);
+    member.sign_up(&email("walked")).await;
+    assert_eq!(member.call("accept_invite", &[("token", &token)]).await.status, StatusCode::OK);
+    owner.api(Method::POST, &format!("/api/v1/members/invites?org={org}"), json!({"role": "admin"})).await;
+    let members = data(&api.get("/members").await);
+    let member_id = members["items"].as_array().unwrap().iter().find(|m| m["role"] == "member").unwrap()["userId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ids = Ids {
+        project: project["id"].as_str().unwrap().into(),
+        workspace: workspace.json()["data"]["id"].as_str().unwrap().into(),
+        key: minted.json()["data"]["key"]["id"].as_str().unwrap().into(),
+        member: member_id,
+    };
+
+    let doc = api.get("/openapi.json").await.json();
+    let mut properties = Vec::new();
+    schema_properties(&doc, "", &mut properties);
+    let bad: Vec<_> = properties.iter().filter(|p| !camel(p.rsplit('.').next().unwrap())).collect();
+    assert!(properties.len() > 50 && bad.is_empty(), "documented properties that are not camelCase: {bad:?}");
+    let mut operations: Vec<(String, String, Value)> = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            operations.push((method.clone(), path.clone(), op.clone()));
+        }
+    }
+    // Reads first, then changes, deletions last: each sees the others' data.
+    let rank = |m: &str| match m {
+        "get" => 0,
+        "post" | "put" | "patch" => 1,
+        _ => 2,
+    };
+    operations.sort_by_key(|(m, p, _)| (rank(m), p.contains("revoke"), p.clone()));
+
+    let mut walked = 0;
+    for (method, path, op) in &operations {
+        let what = format!("{} {path}", method.to_uppercase());
+        if path == "/api/v1/openapi.json" {
+            continue;
+        }
+        let params: Vec<&str> =
+            op["parameters"].as_array().into_iter().flatten().filter_map(|p| p["name"].as_str()).collect();
+        let paged = params.contains(&"limit");
+        if paged {
+            assert!(params.contains(&"cursor"), "{what}: a paged list takes cursor too");
+            let limit = op["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "limit").unwrap();
+            assert_eq!(
+                (limit["schema"]["minimum"].as_i64(), limit["schema"]["maximum"].as_i64()),
+                (Some(1), Some(100)),
+                "{what}"
+            );
+            let cursor = op["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "cursor").unwrap();
+            assert_eq!(cursor["schema"]["pattern"], app::domain::paging::CURSOR_PATTERN, "{what}");
+        }
+        let (concrete, body, browser) =
+            sample(method, path, &ids).unwrap_or_else(|| panic!("{what}: add a sample call to the walk"));
+        let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let answer = if browser {
+            let sep = if concrete.contains('?') { '&' } else { '?' };
+            owner.api(m, &format!("{concrete}{sep}org={org}"), body.unwrap_or(json!({}))).await
+        } else {
+            api.send(m, concrete.strip_prefix("/api/v1").unwrap(), body).await
+        };
+        let json = answer.json();
+        assert_camel(&json, &what);
+        if answer.status.is_success() {
+            assert_shape(&json["data"], paged, &what);
+            if paged && method == "get" {
+                // The second page of a one-item page is a page too.
+                let first = api.get(&format!("{}?limit=1", concrete.strip_prefix("/api/v1").unwrap())).await;
+                let first = data(&first);
+                assert_shape(&first, true, &what);
+                if let Some(next) = first["nextCursor"].as_str() {
+                    let second =
+                        api.get(&format!("{}?limit=1&cursor={next}", concrete.strip_prefix("/api/v1").unwrap())).await;
+                    assert_shape(&data(&second), true, &format!("{what} page 2"));
+                    assert_ne!(data(&second)["items"][0], first["items"][0], "{what}: page 2 goes on");
+                }
+            }
+        } else {
+            let documented = op["responses"].get(answer.status.as_u16().to_string()).is_some();
+            assert!(documented, "{what} answered {} which the document does not list: {}", answer.status, answer.body);
+            assert_eq!(json["success"], false, "{what}: {}", answer.body);
+        }
+        walked += 1;
+    }
+    assert!(walked >= 20, "walked {walked} operations");
+}
+
+#[tokio::test]
+async fn a_method_a_path_lacks_is_405_with_allow() {
+    let server = start().await;
+    let (_, _, key) = owner_with_key(&server, &[]).await;
+    let api = Api::new(&server, Some(&key));
+    for (method, path, allow) in [
+        ("TRACE", "/projects", "GET,HEAD,POST"),
+        ("DELETE", "/billing", "GET,HEAD"),
+        ("PUT", "/projects/00000000-0000-4000-8000-000000000000", "GET,HEAD,PATCH,DELETE"),
+    ] {
+        let a = api.send(Method::from_bytes(method.as_bytes()).unwrap(), path, None).await;
+        assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert_eq!(error_code(&a), "METHOD_NOT_ALLOWED");
+        let mut got: Vec<String> =
+            a.headers["allow"].to_str().unwrap().split(',').map(|m| m.trim().to_string()).collect();
+        let mut want: Vec<String> = allow.split(',').map(str::to_string).collect();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want, "{method} {path}: Allow");
+    }
+    assert_eq!(api.get("/nothing-here").await.status, StatusCode::NOT_FOUND, "an unknown path stays 404");
+}

@@ -1,0 +1,124 @@
+//! The `/api/v1` contract step of `test`: schemathesis (pinned, in a
+//! virtualenv under the target dir) against a real debug server on SQLite
+//! with a bootstrapped org and API key: every check, the coverage, fuzzing
+//! and stateful phases, the document's OpenAPI links for real ids. Zero
+//! failures or the step fails.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context, Result};
+
+use crate::test::{print_log, start_server, Scratch};
+use crate::{util, Paths};
+
+/// The schemathesis release the check is pinned to.
+const SCHEMATHESIS: &str = "4.32.5";
+/// Hypothesis examples per operation in the fuzzing phase: ~30 s here.
+const MAX_EXAMPLES: &str = "100";
+/// A fixed seed, so a red run is reproducible; `ALUMIA_CONTRACT_SEED`
+/// overrides it (explore with other seeds locally).
+const DEFAULT_SEED: &str = "20261201";
+
+/// Runs the check; answers schemathesis's summary line.
+pub fn run(paths: &Paths, binary: &Path) -> Result<String> {
+    let tool = ensure_schemathesis(paths)?;
+    let scratch = Scratch::new("contract")?;
+    let data_dir = scratch.path.join("data");
+
+    util::heading("bootstrapping an org and an owner's API key");
+    let admin = |args: &[&str]| {
+        let mut command = Command::new(binary);
+        command
+            .arg("admin")
+            .args(args)
+            .env_remove("DATABASE_URL")
+            .env_remove("ALUMIA_CONFIG")
+            .env("ALUMIA_DATA_DIR", &data_dir)
+            .stderr(Stdio::null());
+        util::output(&mut command)
+    };
+    admin(&["create-user", "--email", "contract@example.com", "--password", "contract password 1", "--org", "acme"])?;
+    let key = admin(&["mint-key", "--org", "acme", "--email", "contract@example.com", "--name", "contract"])?;
+    let key = key.trim().to_string();
+    if !key.starts_with("alm_") {
+        bail!("mint-key printed no key");
+    }
+
+    let (mut server, base_url, log_path) = start_server(binary, &scratch, paths, |_| {})?;
+    let seed = std::env::var("ALUMIA_CONTRACT_SEED").unwrap_or_else(|_| DEFAULT_SEED.to_string());
+    let mut command = Command::new(&tool);
+    command
+        .arg("--config-file")
+        .arg(paths.root.join("xtask/schemathesis.toml"))
+        .arg("run")
+        .arg(format!("{base_url}/api/v1/openapi.json"))
+        .args(["--url", &base_url])
+        .args(["--checks", "all"])
+        .args(["--phases", "coverage,fuzzing,stateful"])
+        .args(["--max-examples", MAX_EXAMPLES])
+        .args(["--workers", "2"])
+        .args(["--seed", &seed])
+        .args(["--request-timeout", "10"])
+        .env("ALUMIA_CONTRACT_KEY", &key)
+        .env("NO_COLOR", "1")
+        .env("SCHEMATHESIS_TELEMETRY", "false")
+        .stdout(Stdio::piped());
+    println!("$ {}", util::describe(&command));
+    let summary = stream(&mut command);
+    server.stop();
+    match summary {
+        Ok(line) => Ok(line),
+        Err(err) => {
+            print_log(&log_path);
+            scratch.keep();
+            Err(err)
+        }
+    }
+}
+
+/// Runs `command`, echoing its output; answers its last `=== … ===` line
+/// ("===== 2760 generated … in 33s =====" style), failing when it fails.
+fn stream(command: &mut Command) -> Result<String> {
+    let mut child = command.spawn().context("starting schemathesis")?;
+    let mut summary = String::new();
+    for line in BufReader::new(child.stdout.take().expect("piped stdout")).lines() {
+        let line = line?;
+        println!("{line}");
+        let trimmed = line.trim();
+        if trimmed.starts_with("===") && trimmed.ends_with("===") {
+            summary = trimmed.trim_matches('=').trim().to_string();
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("schemathesis found contract failures ({summary}); reproduce with ALUMIA_CONTRACT_SEED and the `st replay` lines above");
+    }
+    Ok(summary)
+}
+
+/// `<target>/schemathesis-venv/bin/schemathesis` at the pinned version,
+/// installed with pip on first use.
+fn ensure_schemathesis(paths: &Paths) -> Result<PathBuf> {
+    let venv = paths.target.join("schemathesis-venv");
+    let tool = venv.join("bin/schemathesis");
+    let version = || util::output(Command::new(&tool).arg("--version")).unwrap_or_default();
+    if version().contains(SCHEMATHESIS) {
+        return Ok(tool);
+    }
+    util::heading(&format!("installing schemathesis {SCHEMATHESIS} into {}", venv.display()));
+    let python = if util::on_path("python3") { "python3" } else { "python" };
+    util::run(Command::new(python).args(["-m", "venv", "--clear"]).arg(&venv))
+        .context("creating the schemathesis virtualenv (needs python3 with venv)")?;
+    util::run(
+        Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check"])
+            .arg(format!("schemathesis=={SCHEMATHESIS}")),
+    )
+    .context("installing schemathesis with pip")?;
+    if !version().contains(SCHEMATHESIS) {
+        bail!("{} does not report version {SCHEMATHESIS}", tool.display());
+    }
+    Ok(tool)
+}
