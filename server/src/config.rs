@@ -14,7 +14,8 @@ use serde::Deserialize;
 pub struct Settings {
     /// Optional TOML file with the same settings (keys: addr, public_url,
     /// data_dir, database_url, env, site_root, disable_rate_limit,
-    /// step_up_seconds, master_key, billing, stripe_*, and the billing
+    /// step_up_seconds, master_key, billing, stripe_*, metrics_addr,
+    /// log_format, and the billing
     /// catalogue: default_package, credits_per_dollar, [[packages]],
     /// [[credit_packs]]; see README).
     #[arg(long, env = "ALUMIA_CONFIG", global = true)]
@@ -72,6 +73,13 @@ pub struct Settings {
     /// Currency of top-ups [default: usd]
     #[arg(long, env = "ALUMIA_STRIPE_CURRENCY", global = true)]
     pub stripe_currency: Option<String>,
+    /// Address of a separate listener serving Prometheus metrics at
+    /// GET /metrics, and nothing else [default: none, no metrics]
+    #[arg(long, env = "ALUMIA_METRICS_ADDR", global = true)]
+    pub metrics_addr: Option<SocketAddr>,
+    /// Log format on stderr: text or json [default: text]
+    #[arg(long, env = "ALUMIA_LOG_FORMAT", global = true)]
+    pub log_format: Option<String>,
 }
 
 fn parse_flag(s: &str) -> Result<bool, String> {
@@ -107,6 +115,8 @@ struct FileSettings {
     max_top_up_cents: Option<i64>,
     packages: Option<Vec<Package>>,
     credit_packs: Option<Vec<CreditPack>>,
+    metrics_addr: Option<SocketAddr>,
+    log_format: Option<String>,
 }
 
 /// Stripe, when both its secret key and webhook secret are set. `Debug`
@@ -148,6 +158,25 @@ pub struct BillingConfig {
     pub max_top_up_cents: Option<i64>,
 }
 
+/// How logs are written to stderr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Lines for people (tracing-subscriber's default format).
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+impl LogFormat {
+    pub fn parse(text: &str) -> anyhow::Result<LogFormat> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "text" | "" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => anyhow::bail!("ALUMIA_LOG_FORMAT must be text or json, not {text:?}"),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Environment {
     Development,
@@ -168,6 +197,9 @@ pub struct Config {
     /// From the setting; `None` means the data dir's `master.key`.
     pub master_key: Option<MasterKey>,
     pub billing: BillingConfig,
+    /// Where to serve `/metrics`; `None`: no metrics listener.
+    pub metrics_addr: Option<SocketAddr>,
+    pub log_format: LogFormat,
 }
 
 /// 32 bytes; `Debug` never shows them.
@@ -231,9 +263,16 @@ impl Config {
         }
         let master_key =
             settings.master_key.clone().or(file.master_key).as_deref().map(MasterKey::parse).transpose()?;
+        let addr = settings.addr.or(file.addr).unwrap_or_else(|| ([127, 0, 0, 1], 3000).into());
+        let metrics_addr = settings.metrics_addr.or(file.metrics_addr);
+        if metrics_addr.is_some_and(|m| m == addr && m.port() != 0) {
+            anyhow::bail!("ALUMIA_METRICS_ADDR must differ from ALUMIA_ADDR: metrics get a listener of their own");
+        }
+        let log_format =
+            settings.log_format.clone().or(file.log_format).as_deref().map(LogFormat::parse).transpose()?;
         Ok(Config {
             billing,
-            addr: settings.addr.or(file.addr).unwrap_or_else(|| ([127, 0, 0, 1], 3000).into()),
+            addr,
             public_url,
             data_dir,
             database_url,
@@ -243,6 +282,8 @@ impl Config {
             rate_limits: !(disable && environment == Environment::Development),
             step_up_seconds,
             master_key,
+            metrics_addr,
+            log_format: log_format.unwrap_or(LogFormat::Text),
         })
     }
 }
@@ -314,6 +355,8 @@ impl fmt::Debug for Config {
             .field("step_up_seconds", &self.step_up_seconds)
             .field("master_key", &self.master_key)
             .field("billing", &self.billing)
+            .field("metrics_addr", &self.metrics_addr)
+            .field("log_format", &self.log_format)
             .finish()
     }
 }
@@ -332,6 +375,28 @@ mod tests {
         })
         .unwrap();
         assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn log_format_is_text_or_json() {
+        let default = Config::resolve(&Settings::default()).unwrap();
+        assert_eq!(default.log_format, LogFormat::Text);
+        let json = Config::resolve(&Settings { log_format: Some("json".into()), ..Default::default() }).unwrap();
+        assert_eq!(json.log_format, LogFormat::Json);
+        assert_eq!(LogFormat::parse(" JSON ").unwrap(), LogFormat::Json);
+        assert_eq!(LogFormat::parse("text").unwrap(), LogFormat::Text);
+        let err = Config::resolve(&Settings { log_format: Some("yaml".into()), ..Default::default() }).unwrap_err();
+        assert!(err.to_string().contains("ALUMIA_LOG_FORMAT must be text or json"), "{err}");
+    }
+
+    #[test]
+    fn metrics_listener_is_off_unless_set_and_not_the_main_address() {
+        assert_eq!(Config::resolve(&Settings::default()).unwrap().metrics_addr, None);
+        let addr: SocketAddr = "127.0.0.1:9100".parse().unwrap();
+        let set = Config::resolve(&Settings { metrics_addr: Some(addr), ..Default::default() }).unwrap();
+        assert_eq!(set.metrics_addr, Some(addr));
+        let same = Settings { addr: Some(addr), metrics_addr: Some(addr), ..Default::default() };
+        assert!(Config::resolve(&same).is_err());
     }
 
     #[test]

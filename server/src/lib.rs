@@ -6,13 +6,14 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod csrf;
+pub mod metrics;
 pub mod openapi;
 pub mod org_gate;
 pub mod router;
 pub mod sessions;
 pub mod step_up;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,6 +47,15 @@ pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
 pub struct Built {
     pub router: axum::Router,
     pub ctx: Ctx,
+    /// The metrics listener, bound when `ALUMIA_METRICS_ADDR` is set.
+    pub metrics: Option<metrics::Listener>,
+}
+
+impl Built {
+    /// Where the metrics listener is (its port when configured as 0).
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics.as_ref().and_then(|m| m.local_addr().ok())
+    }
 }
 
 fn make_ctx(config: &Config, db: Db) -> anyhow::Result<Ctx> {
@@ -169,8 +179,19 @@ pub async fn build(config: &Config) -> anyhow::Result<Built> {
         }
     });
     spawn_billing_workers(&ctx);
-    let router = router::build(config, ctx.clone(), store);
-    Ok(Built { router, ctx })
+    let mut router = router::build(config, ctx.clone(), store);
+    let metrics = match config.metrics_addr {
+        Some(addr) => {
+            let listener = metrics::Listener::bind(addr).await?;
+            tracing::info!("metrics on http://{}/metrics", listener.local_addr()?);
+            // A layer of the whole router runs inside each route, where
+            // the matched route template is known.
+            router = router.layer(axum::middleware::from_fn(metrics::track));
+            Some(listener)
+        }
+        None => None,
+    };
+    Ok(Built { router, ctx, metrics })
 }
 
 /// The monthly grant (and expiry) pass every minute, and the top-up
@@ -196,14 +217,31 @@ fn spawn_billing_workers(ctx: &Ctx) {
     });
 }
 
-/// Serves on `listener` until `shutdown` resolves.
+/// Serves on `listener`, and metrics on their own listener when built
+/// with one, until `shutdown` resolves.
 pub async fn serve(
     built: Built,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let service = built.router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
+    let Some(metrics) = built.metrics else {
+        axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
+        return Ok(());
+    };
+    // One shutdown signal for both listeners.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+    let main = axum::serve(listener, service).with_graceful_shutdown(until_stopped(stopped.clone()));
+    let (main, metrics) = tokio::join!(main.into_future(), metrics.serve(built.ctx.db.clone(), until_stopped(stopped)));
+    main?;
+    metrics?;
     Ok(())
 }
 

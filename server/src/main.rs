@@ -3,7 +3,8 @@
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use server::{config, Config, Settings};
+use server::config::{self, LogFormat};
+use server::{Config, Settings};
 
 #[derive(Parser)]
 #[command(name = "alumia", version, about = "Alumia: a self-hostable control plane for AI agents")]
@@ -28,14 +29,10 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    // Logs go to stderr: stdout carries command output (e.g. a minted key).
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-            EnvFilter::new("info,tower_sessions=warn,tower_sessions_core=warn,sqlx=warn,leptos=warn")
-        }))
-        .init();
+    // The log format is a setting, so settings come first (their errors
+    // are printed by `main`'s error, not logged).
     let config = Config::resolve(&cli.settings)?;
+    init_logs(config.log_format);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => {
             server::open_db(&config).await?;
@@ -52,6 +49,19 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Logs go to stderr: stdout carries command output (e.g. a minted key).
+/// `json` writes one object per line, the event's fields at the top level
+/// beside `timestamp`, `level`, `target` and `message`.
+fn init_logs(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,tower_sessions=warn,tower_sessions_core=warn,sqlx=warn,leptos=warn"));
+    let logs = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().flatten_event(true).with_current_span(true).init(),
+    }
 }
 
 async fn shutdown_signal() {

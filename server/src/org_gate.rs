@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::header::LOCATION;
@@ -35,11 +35,21 @@ fn org_slug(path: &str) -> Option<&str> {
     (!first.is_empty() && !RESERVED_SLUGS.contains(&first)).then_some(first)
 }
 
+/// Whether the route that matched is one of the `/<orgSlug>/…` pages.
+fn is_org_page(req: &Request) -> bool {
+    req.extensions().get::<MatchedPath>().is_some_and(|p| p.as_str() == "/{org}" || p.as_str().starts_with("/{org}/"))
+}
+
 pub async fn check(gate: OrgGate, session: Session, req: Request, next: Next) -> Response {
     if !matches!(*req.method(), Method::GET | Method::HEAD) {
         return next.run(req).await;
     }
     let Some(slug) = org_slug(req.uri().path()).map(str::to_string) else {
+        // A reserved word in the place of an org (`/metrics`, `/admin`,
+        // `/login/members`) is no org's page: 404 for everyone.
+        if is_org_page(&req) && !req.uri().path().trim_matches('/').is_empty() {
+            return (gate.not_found)(req).await;
+        }
         return next.run(req).await;
     };
     let session_id = session.get::<Uuid>(SESSION_KEY).await.ok().flatten();

@@ -111,7 +111,9 @@ pub fn build(config: &Config, ctx: Ctx, store: DbSessionStore) -> Router {
         .route("/payments.js", get(payments_glue))
         // The wasm and CSS are large and compress well (1.7 MB of wasm is
         // about a third of that gzipped).
-        .nest_service("/pkg", CompressionLayer::new().layer(ServeDir::new(config.site_root.join("pkg"))))
+        // A route rather than a nested service, so the metrics see its
+        // template (`/pkg/{*file}`).
+        .route_service("/pkg/{*file}", CompressionLayer::new().layer(ServeDir::new(&config.site_root)))
         .merge(leptos)
         .layer(axum::middleware::from_fn_with_state(AllowedOrigin { public_origin }, check_origin))
         .layer(sessions)

@@ -10,6 +10,7 @@ pub mod cache;
 pub mod clock;
 pub mod jobs;
 pub mod members;
+pub mod metrics;
 pub mod notifications;
 pub mod orgs;
 pub mod paging;

@@ -25,6 +25,7 @@ pub const RESERVED_SLUGS: &[&str] = &[
     "invites",
     "healthz",
     "readyz",
+    "metrics",
     "admin",
     "static",
     "assets",

@@ -10,6 +10,7 @@ mod billing;
 mod billing_stripe;
 mod fake_stripe;
 mod members;
+mod metrics;
 mod orgs;
 mod step_up;
 mod support;

@@ -92,6 +92,18 @@ async fn another_orgs_pages_look_exactly_like_missing_ones() {
 }
 
 #[tokio::test]
+async fn reserved_words_in_the_place_of_an_org_are_404_for_everyone() {
+    let server = start().await;
+    let mut member = Browser::new(&server);
+    member.sign_up(&email("member")).await;
+    member.create_org(&slug("mine")).await;
+    for path in ["/metrics", "/admin", "/login/members"] {
+        assert_eq!(Browser::new(&server).page(path).await.status, StatusCode::NOT_FOUND, "{path}, signed out");
+        assert_eq!(member.page(path).await.status, StatusCode::NOT_FOUND, "{path}, signed in");
+    }
+}
+
+#[tokio::test]
 async fn a_user_can_belong_to_several_orgs_and_switch() {
     let server = start().await;
     let mut b = Browser::new(&server);

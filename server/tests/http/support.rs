@@ -26,6 +26,9 @@ pub struct TestServer {
     pub public_url: String,
     /// The database the server uses, for `alumia admin` runs against it.
     pub database_url: String,
+    /// The metrics listener (`http://127.0.0.1:port`), when the test
+    /// set `metrics_addr`.
+    pub metrics: Option<String>,
     pub ctx: Ctx,
     shutdown: Option<oneshot::Sender<()>>,
     data_dir: PathBuf,
@@ -104,6 +107,7 @@ pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> TestServer {
     let database_url = config.database_url.clone();
     let built = server::build(&config).await.expect("server builds");
     let ctx = built.ctx.clone();
+    let metrics = built.metrics_addr().map(|a| format!("http://{a}"));
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(server::serve(built, listener, async move {
         let _ = rx.await;
@@ -112,6 +116,7 @@ pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> TestServer {
         base: format!("http://{addr}"),
         public_url: config.public_url.clone(),
         database_url,
+        metrics,
         ctx,
         shutdown: Some(tx),
         data_dir,

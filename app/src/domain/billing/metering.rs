@@ -25,7 +25,7 @@ use super::plans::{Package, Period};
 use super::{credits, plans};
 use crate::db::{on_db, Db};
 use crate::domain::notifications::{self, notify_in_tx};
-use crate::domain::{validate, Ctx, DomainResult};
+use crate::domain::{metrics, validate, Ctx, DomainResult};
 use crate::model::{AppError, ErrorCode};
 
 /// What kind of work is metered.
@@ -48,6 +48,17 @@ pub struct Usage {
     pub source: Source,
     /// The price in micro-units (an estimate for `authorize`).
     pub micros: i64,
+}
+
+impl Source {
+    /// The `source` label of the charge metrics.
+    fn label(self) -> &'static str {
+        match self {
+            Source::Managed => "managed",
+            Source::Byok => "byok",
+            Source::Platform => "platform",
+        }
+    }
 }
 
 impl Usage {
@@ -249,8 +260,10 @@ pub async fn charge(ctx: &Ctx, usage_id: &str, usage: &Usage) -> DomainResult<()
 }
 
 /// Records one charge in `$tx`, answering `Ok(answer)` or the database's
-/// error. The usage id is recorded first, which also answers the org's
-/// package and whether it has budgets; a refusal deletes that row again,
+/// error; a successful answer says whether the charge is new (`false`
+/// when the usage id was already charged the same amount). The usage id
+/// is recorded first, which also answers the org's package and whether
+/// it has budgets; a refusal deletes that row again,
 /// so a refused charge leaves nothing. Spending is counted only for
 /// scopes with a budget (`budgets::set` counts what came before). The
 /// first bucket in spending order is drawn on by one conditional update
@@ -294,7 +307,7 @@ macro_rules! charge_in_tx {
                         .fetch_one(&mut *$tx)
                         .await?;
                 return Ok(if earlier == cost {
-                    Ok(())
+                    Ok(false)
                 } else {
                     Err(AppError::conflict("This usage id was already charged a different amount"))
                 });
@@ -303,7 +316,7 @@ macro_rules! charge_in_tx {
                 refuse!(err);
             }
             if cost == 0 {
-                return Ok(Ok(()));
+                return Ok(Ok(true));
             }
             let budgets =
                 if org.has_budgets { budget_states!($tx, org_id, &agent_scope, &period) } else { Budgets::default() };
@@ -410,7 +423,7 @@ macro_rules! charge_in_tx {
                 let payload = json!({ "usageId": usage_id });
                 notify_in_tx!($tx, org_id, None::<Uuid>, notifications::CREDITS_EXHAUSTED, &payload, now).await?;
             }
-            Ok::<DomainResult<()>, sqlx::Error>(Ok(()))
+            Ok::<DomainResult<bool>, sqlx::Error>(Ok(true))
         }
         .await
     };
@@ -419,7 +432,7 @@ macro_rules! charge_in_tx {
 /// One charge in a transaction of its own.
 async fn charge_alone(ctx: &Ctx, pending: &Pending) -> DomainResult<()> {
     let postgres = matches!(ctx.db, Db::Postgres(_));
-    on_db!(&ctx.db, |p| async {
+    let new = on_db!(&ctx.db, |p| async {
         let mut tx = p.begin().await?;
         if postgres {
             // Charges of one org queue on its row, so each reads the
@@ -436,7 +449,16 @@ async fn charge_alone(ctx: &Ctx, pending: &Pending) -> DomainResult<()> {
         }
         Ok::<_, sqlx::Error>(answer)
     }
-    .await)?
+    .await)??;
+    if new {
+        count_charge(pending);
+    }
+    Ok(())
+}
+
+/// Counts a charge once its transaction has committed.
+fn count_charge(pending: &Pending) {
+    metrics::credits_charged(pending.usage.source.label(), pending.usage.cost());
 }
 
 /// The most charges written in one SQLite transaction.
@@ -530,7 +552,16 @@ async fn write_batch(ctx: &Ctx, batch: &[Pending]) -> Result<Vec<DomainResult<()
         results.push(charge_in_tx!(tx, ctx, pending)?);
     }
     tx.commit().await?;
-    Ok(results)
+    Ok(batch
+        .iter()
+        .zip(results)
+        .map(|(pending, answer)| {
+            if matches!(answer, Ok(true)) {
+                count_charge(pending);
+            }
+            answer.map(|_| ())
+        })
+        .collect())
 }
 
 /// What `cost` takes from each bucket, in spending order (grant first,
