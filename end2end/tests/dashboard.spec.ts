@@ -32,6 +32,16 @@ test('sign up, create an org, visit every section, sign out and back in', async 
   await expect(page.getByLabel('Switch organization').first()).toBeAttached();
   await expect(page.getByRole('button', { name: 'Sign out' })).toBeVisible();
 
+  // The overview's Credits card: the new org's monthly grant and its
+  // package, and a way to the billing page.
+  const credits = page.getByRole('link', { name: /Credits/ });
+  await expect(credits.getByTestId('overview-credits')).toHaveText('100');
+  await expect(credits).toContainText('Personal package');
+  await credits.click();
+  await expect(page).toHaveURL(urlPath(`/${slug}/billing`));
+  await expectH1(page, 'Billing');
+  await visit(page, `/${slug}`);
+
   // Client-side navigation through the hydrated router.
   await nav.getByRole('link', { name: 'Agents', exact: true }).click();
   await expect(page).toHaveURL(urlPath(`/${slug}/agents`));

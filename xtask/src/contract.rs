@@ -78,19 +78,27 @@ pub fn run(paths: &Paths, binary: &Path) -> Result<String> {
     }
 }
 
-/// Runs `command`, echoing its output; answers its last `=== … ===` line
-/// ("===== 2760 generated … in 33s =====" style), failing when it fails.
+/// Runs `command`, echoing its output; answers its summary ("2693
+/// generated, 2693 passed, 36 skipped; 1 warning in 32.22s"), failing when
+/// it fails.
 fn stream(command: &mut Command) -> Result<String> {
     let mut child = command.spawn().context("starting schemathesis")?;
-    let mut summary = String::new();
+    let (mut cases, mut last) = (String::new(), String::new());
+    let mut after_cases = false;
     for line in BufReader::new(child.stdout.take().expect("piped stdout")).lines() {
         let line = line?;
         println!("{line}");
         let trimmed = line.trim();
+        if after_cases && !trimmed.is_empty() {
+            // "2693 generated, 2693 passed, 36 skipped"
+            cases = trimmed.to_string();
+        }
+        after_cases = trimmed == "Test cases:";
         if trimmed.starts_with("===") && trimmed.ends_with("===") {
-            summary = trimmed.trim_matches('=').trim().to_string();
+            last = trimmed.trim_matches('=').trim().to_string();
         }
     }
+    let summary = [cases, last].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join("; ");
     let status = child.wait()?;
     if !status.success() {
         bail!("schemathesis found contract failures ({summary}); reproduce with ALUMIA_CONTRACT_SEED and the `st replay` lines above");
