@@ -386,7 +386,7 @@ test('the same pack can be bought twice in one visit', async ({ page }) => {
   await expect(form.getByLabel('Card number')).toHaveCount(0);
   await fake.webhookFor(newIntent(before + 1).id);
   await visit(page, `/${slug}/billing`);
-  await expect(page.getByTestId('balance')).toHaveText(/^1100\s*credits$/);
+  await expect(page.getByTestId('balance')).toHaveText(/^1,100\s*credits$/);
 });
 
 // Budgets need no Stripe, but a stepped-up owner: this file's users sign
