@@ -1,5 +1,8 @@
 //! CSRF guard: a cookie-authenticated mutation must come from our own
 //! origin (SPEC §3). Browsers always send `Origin` on cross-site POSTs.
+//! Server functions are checked with or without a cookie: signing in and
+//! signing up carry none yet, and another site must not sign a visitor
+//! into an account of its choosing (login CSRF).
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -24,7 +27,8 @@ fn origin_host(origin: &str) -> Option<&str> {
 
 pub async fn check_origin(State(allowed): State<AllowedOrigin>, req: Request<Body>, next: Next) -> Response {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if safe || !req.headers().contains_key(COOKIE) {
+    let browser_only = req.uri().path().starts_with("/fn/");
+    if safe || !(browser_only || req.headers().contains_key(COOKIE)) {
         return next.run(req).await;
     }
     let headers = req.headers();

@@ -161,6 +161,27 @@ async fn cookie_mutations_from_another_origin_are_refused() {
     );
 }
 
+/// Login CSRF: another site may not sign a visitor in, or up, with an
+/// account of its choosing; a browser without cookies is checked too.
+#[tokio::test]
+async fn signing_in_or_up_from_another_origin_is_refused() {
+    let server = start_with(|s| s.disable_rate_limit = Some(true)).await;
+    let address = email("login-csrf");
+    let mut owner = Browser::new(&server);
+    owner.sign_up_without_factor(&address).await;
+
+    let mut visitor = Browser::new(&server);
+    visitor.origin = "https://evil.example".into();
+    let signed_in = visitor.call("sign_in", &[("email", &address), ("password", PASSWORD)]).await;
+    assert_eq!(signed_in.status, StatusCode::FORBIDDEN, "{}", signed_in.body);
+    let signed_up = visitor.call("sign_up", &[("email", &email("planted")), ("password", PASSWORD)]).await;
+    assert_eq!(signed_up.status, StatusCode::FORBIDDEN, "{}", signed_up.body);
+    visitor.origin = visitor.base.clone();
+    assert_eq!(visitor.call("whoami", &[]).await.json(), serde_json::Value::Null, "still signed out");
+    let same_site = visitor.call("sign_in", &[("email", &address), ("password", PASSWORD)]).await;
+    assert_eq!(same_site.status, StatusCode::OK, "from our own origin it works: {}", same_site.body);
+}
+
 #[tokio::test]
 async fn forms_work_without_javascript() {
     let server = start().await;
