@@ -74,8 +74,12 @@ fn bindgen(paths: &Paths, wasm: &Path, release: bool, wasm_opt: Option<&Path>) -
     let js = paths.pkg.join(format!("{OUTPUT_NAME}.js"));
     let bg_wasm = paths.pkg.join(format!("{OUTPUT_NAME}_bg.wasm"));
     let stamp = paths.pkg.join(".wasm-build");
+    // `XTASK_WASM_NAMES=1` keeps function names through wasm-bindgen and
+    // wasm-opt (`-g`), for a size profiler such as twiggy; the served file
+    // is then much larger, so never ship it.
+    let names = std::env::var_os("XTASK_WASM_NAMES").is_some_and(|v| v == "1");
     let mode = format!(
-        "release={release} wasm-opt={}\n",
+        "release={release} names={names} wasm-opt={}\n",
         wasm_opt.map_or("none".to_string(), |tool| tool.display().to_string())
     );
     let exe = std::env::current_exe().ok();
@@ -100,7 +104,7 @@ fn bindgen(paths: &Paths, wasm: &Path, release: bool, wasm_opt: Option<&Path>) -
         .typescript(false)
         // Function names (half the file) only help reading panics in a
         // debug session; wasm-opt would drop them anyway.
-        .remove_name_section(release)
+        .remove_name_section(release && !names)
         .generate(&paths.pkg)
         .with_context(|| format!("wasm-bindgen on {}", wasm.display()))?;
     println!("{} ({} bytes)", bg_wasm.display(), file_len(&bg_wasm));
@@ -108,12 +112,52 @@ fn bindgen(paths: &Paths, wasm: &Path, release: bool, wasm_opt: Option<&Path>) -
     if let Some(tool) = wasm_opt {
         util::heading("wasm-opt -Oz");
         let optimized = paths.pkg.join(format!("{OUTPUT_NAME}_bg.opt.wasm"));
-        util::run(Command::new(tool).arg("-Oz").arg(&bg_wasm).arg("-o").arg(&optimized))?;
+        let mut opt = Command::new(tool);
+        opt.arg("-Oz");
+        if names {
+            opt.arg("-g");
+        }
+        util::run(opt.arg(&bg_wasm).arg("-o").arg(&optimized))?;
         std::fs::rename(&optimized, &bg_wasm).with_context(|| format!("replacing {}", bg_wasm.display()))?;
         println!("{} ({} bytes)", bg_wasm.display(), file_len(&bg_wasm));
     }
     std::fs::write(&stamp, mode).with_context(|| format!("writing {}", stamp.display()))?;
     Ok(())
+}
+
+/// One line for the end of `run` and `test`: the served wasm and JS glue,
+/// gzipped at the best level (about what a server's gzip or a CDN sends) and
+/// raw, e.g. `assets: alumia_bg.wasm 412 KB gzipped (1.61 MB raw), alumia.js
+/// 9 KB gzipped`. None when the assets were never built.
+pub fn size_line(paths: &Paths) -> Option<String> {
+    let wasm = std::fs::read(paths.pkg.join(format!("{OUTPUT_NAME}_bg.wasm"))).ok()?;
+    let js = std::fs::read(paths.pkg.join(format!("{OUTPUT_NAME}.js"))).ok()?;
+    Some(format!(
+        "assets: {OUTPUT_NAME}_bg.wasm {} gzipped ({} raw), {OUTPUT_NAME}.js {} gzipped",
+        human_size(gzip_len(&wasm)),
+        human_size(wasm.len() as u64),
+        human_size(gzip_len(&js)),
+    ))
+}
+
+/// The length of `bytes` gzipped at level 9 (as `gzip -9`).
+fn gzip_len(bytes: &[u8]) -> u64 {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    // Writing into a Vec cannot fail.
+    let gzipped = encoder.write_all(bytes).and_then(|()| encoder.finish()).unwrap_or_default();
+    gzipped.len() as u64
+}
+
+/// Decimal units, as the size figures in docs/wasm-size.md: `9 KB`, `1.61 MB`.
+fn human_size(bytes: u64) -> String {
+    if bytes >= 1_000_000 {
+        format!("{:.2} MB", bytes as f64 / 1e6)
+    } else if bytes >= 1_000 {
+        format!("{} KB", (bytes + 500) / 1_000)
+    } else {
+        format!("{bytes} B")
+    }
 }
 
 fn file_len(path: &Path) -> u64 {

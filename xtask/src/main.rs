@@ -95,6 +95,9 @@ fn real_main() -> Result<ExitCode> {
         "build-assets" => {
             let release = parse_flags(&options, &["--release"])?.contains(&"--release");
             assets::build_assets(&paths, release)?;
+            if let Some(line) = assets::size_line(&paths) {
+                println!("\n{line}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         "run" => {
@@ -150,6 +153,9 @@ fn serve(paths: &Paths, release: bool) -> Result<ExitCode> {
     util::run(&mut build)?;
 
     let binary = paths.target.join(profile).join("alumia");
+    if let Some(line) = assets::size_line(paths) {
+        println!("\n{line}");
+    }
     util::heading(&format!("starting {} serve (site root {})", binary.display(), paths.site.display()));
     let mut server = std::process::Command::new(&binary);
     server.arg("serve").current_dir(&paths.root).env("ALUMIA_SITE_ROOT", &paths.site);

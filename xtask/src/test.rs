@@ -52,10 +52,12 @@ struct Summary {
     /// schemathesis's own summary line.
     contract_line: String,
     browser: Outcome,
+    /// Whether this run built the served assets (the browser step does).
+    assets_built: bool,
 }
 
 impl Summary {
-    fn print(&self) {
+    fn print(&self, paths: &Paths) {
         println!("\n==> summary");
         println!("backends: sqlite={} postgres={}", self.sqlite, self.postgres);
         if self.contract_line.is_empty() {
@@ -64,6 +66,13 @@ impl Summary {
             println!("api contract: {} (schemathesis: {})", self.contract, self.contract_line);
         }
         println!("browser: {}", self.browser);
+        // The browser step builds the served assets; without it, whatever an
+        // earlier build left is reported as such.
+        match assets::size_line(paths) {
+            Some(line) if !self.assets_built => println!("{line} (an earlier build)"),
+            Some(line) => println!("{line}"),
+            None => println!("assets: not built"),
+        }
     }
 }
 
@@ -87,9 +96,10 @@ pub fn run(paths: &Paths, selection: Selection) -> Result<ExitCode> {
         contract: Outcome::NotRun,
         contract_line: String::new(),
         browser: Outcome::NotRun,
+        assets_built: false,
     };
     let result = run_steps(paths, selection, &mut summary);
-    summary.print();
+    summary.print(paths);
     match result {
         Ok(()) => {
             println!("\nall checks passed");
@@ -186,7 +196,7 @@ fn run_steps(paths: &Paths, selection: Selection, summary: &mut Summary) -> Resu
     if e2e {
         steps.next("end-to-end: Playwright in Chromium (SQLite)");
         summary.browser = Outcome::Failed;
-        end_to_end(paths)?;
+        end_to_end(paths, &mut summary.assets_built)?;
         summary.browser = Outcome::Passed;
     }
     Ok(())
@@ -224,7 +234,7 @@ fn in_ci() -> bool {
     std::env::var_os("CI").is_some_and(|v| !v.is_empty())
 }
 
-fn end_to_end(paths: &Paths) -> Result<()> {
+fn end_to_end(paths: &Paths, assets_built: &mut bool) -> Result<()> {
     ensure_chromium()?;
 
     let e2e_dir = paths.root.join("end2end");
@@ -237,6 +247,7 @@ fn end_to_end(paths: &Paths) -> Result<()> {
     // The assets `cargo xtask run` serves, wasm-opt included: an optimizer
     // can break hydration (Debian's binaryen 108 did), so test what ships.
     assets::build_assets(paths, true)?;
+    *assets_built = true;
 
     let binary = server_binary(paths)?;
     let scratch = Scratch::new("e2e")?;

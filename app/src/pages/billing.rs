@@ -40,7 +40,7 @@ const LINK: &str = "font-medium text-indigo-700 underline hover:text-indigo-900"
 
 #[component]
 fn BillingView(data: BillingPageData, budget: ServerAction<SetBudget>) -> impl IntoView {
-    let used: f64 = data.usage.iter().map(|d| d.used.credit_microunits as f64).sum::<f64>() / 1_000_000.0;
+    let used: i64 = data.usage.iter().map(|d| d.used.credit_microunits).sum();
     let summary = data.summary;
     view! {
         {(!summary.metered).then(|| view! {
@@ -469,9 +469,24 @@ fn LedgerCard(entries: Vec<LedgerEntryView>) -> impl IntoView {
     }
 }
 
-fn trim(credits: f64) -> String {
-    let text = format!("{credits:.6}");
-    text.trim_end_matches('0').trim_end_matches('.').to_string()
+/// Micro-credits as credits, without trailing zeros: `1500000` is `1.5`.
+/// Integer formatting: float formatting would add its tables and code to
+/// the wasm for this one line (docs/wasm-size.md).
+fn trim(microunits: i64) -> String {
+    let sign = if microunits < 0 { "-" } else { "" };
+    let (whole, fraction) = (microunits.unsigned_abs() / 1_000_000, microunits.unsigned_abs() % 1_000_000);
+    let fraction = format!("{fraction:06}");
+    match fraction.trim_end_matches('0') {
+        "" => format!("{sign}{whole}"),
+        digits => format!("{sign}{whole}.{digits}"),
+    }
+}
+
+/// `v` with one decimal (`12.5`), formatted as integers for the same reason.
+fn tenths(v: f64) -> String {
+    let t = (v * 10.0).round() as i64;
+    let sign = if t < 0 { "-" } else { "" };
+    format!("{sign}{}.{}", (t / 10).unsigned_abs(), (t % 10).unsigned_abs())
 }
 
 /// Bars for each day, scaled to the busiest one; rendered on the server,
@@ -487,10 +502,11 @@ fn usage_chart(days: &[DailyUsage]) -> String {
         .map(|(i, d)| {
             let h = (d.used.credit_microunits as f64 / max * (HEIGHT - 20) as f64).round().max(if d.used.credit_microunits > 0 { 2.0 } else { 0.0 });
             format!(
-                r##"<rect x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{h:.1}" rx="2" fill="#4338ca"><title>{date}: {used} credits</title></rect>"##,
-                x = i as f64 * slot + 1.0,
-                y = (HEIGHT - 16) as f64 - h,
-                w = (slot - 2.0).max(1.0),
+                r##"<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="2" fill="#4338ca"><title>{date}: {used} credits</title></rect>"##,
+                x = tenths(i as f64 * slot + 1.0),
+                y = tenths((HEIGHT - 16) as f64 - h),
+                w = tenths((slot - 2.0).max(1.0)),
+                h = tenths(h),
                 date = d.date,
                 used = d.used.credits,
             )
@@ -503,4 +519,28 @@ fn usage_chart(days: &[DailyUsage]) -> String {
         base = HEIGHT - 16,
         label = HEIGHT - 2,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{tenths, trim};
+
+    #[test]
+    fn trim_shows_micro_credits_as_credits() {
+        assert_eq!(trim(0), "0");
+        assert_eq!(trim(1), "0.000001");
+        assert_eq!(trim(1_500_000), "1.5");
+        assert_eq!(trim(2_000_000), "2");
+        assert_eq!(trim(123_456_789), "123.456789");
+        assert_eq!(trim(-1_500_000), "-1.5");
+    }
+
+    #[test]
+    fn tenths_has_one_decimal() {
+        assert_eq!(tenths(4.0), "4.0");
+        assert_eq!(tenths(37.5), "37.5");
+        assert_eq!(tenths(19.75), "19.8");
+        assert_eq!(tenths(0.04), "0.0");
+        assert_eq!(tenths(-2.5), "-2.5");
+    }
 }
