@@ -10,5 +10,6 @@ mod billing_stripe;
 mod fake_stripe;
 mod members;
 mod orgs;
+mod page_cache;
 mod step_up;
 mod support;
