@@ -5,8 +5,9 @@
 # run against a bare axum handler returning static JSON. Prints req/s, p50
 # and p99 of both and their ratio. Loopback only; bounded in time.
 # Then dashboard pages in the same run: the signed-out /login beside
-# signed-in org pages (overview, projects, billing) with the session cookie
-# of a browser that signed in through /fn/sign_in; prints each page's ratio
+# signed-in org pages (agents, overview, projects, billing) with the cookie
+# of a browser that signed in through /fn/sign_in (the agents page is an
+# empty state: the frame alone); prints each page's ratio
 # to /login.
 # Then debits per second on SQLite (server/examples/bench_debits.rs), beside
 # bare write transactions on the same database.
@@ -127,7 +128,7 @@ if [ -z "$cookie" ]; then
   echo "bench-api: signing in gave no session cookie" >&2
   exit 1
 fi
-pages=("overview:/bench" "projects:/bench/projects" "billing:/bench/billing")
+pages=("agents:/bench/agents" "overview:/bench" "projects:/bench/projects" "billing:/bench/billing")
 for entry in "${pages[@]}"; do
   path=${entry#*:}
   status=$(curl -s -o "$work/${entry%%:*}.html" -w '%{http_code}' -H "Cookie: $cookie" "http://127.0.0.1:$app_port$path")
