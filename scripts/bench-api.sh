@@ -4,6 +4,11 @@
 # process at 64 connections against GET /api/v1/projects, and in the same
 # run against a bare axum handler returning static JSON. Prints req/s, p50
 # and p99 of both and their ratio. Loopback only; bounded in time.
+# Then dashboard pages in the same run: the signed-out /login beside
+# signed-in org pages (agents, overview, projects, billing) with the cookie
+# of a browser that signed in through /fn/sign_in (the agents page is an
+# empty state: the frame alone); prints each page's ratio
+# to /login.
 # Then debits per second on SQLite (server/examples/bench_debits.rs), beside
 # bare write transactions on the same database.
 set -euo pipefail
@@ -26,7 +31,9 @@ fi
 
 echo "==> building release server and the bare baseline"
 cargo build -q --release -p server --bin alumia --example bare_json --example bench_debits
-bin="$CARGO_TARGET_DIR/release/alumia"
+# BENCH_BIN=<path> measures another build of the server (say, the one
+# before a change) with this script and the same baseline.
+bin=${BENCH_BIN:-$CARGO_TARGET_DIR/release/alumia}
 bare="$CARGO_TARGET_DIR/release/examples/bare_json"
 
 work=$(mktemp -d)
@@ -110,5 +117,61 @@ print(f"median ratio alumia/bare throughput: {statistics.median(ratios):.3f} (go
 print(f"alumia p99, median of rounds: {statistics.median(ms(a[1]) for a in app):.2f} ms (goal <= 5 ms)")
 PY
 
+echo "==> dashboard pages: signed-out /login beside signed-in org pages, $ROUNDS alternating rounds"
+# Signing in as a browser does: a form post to the server function, with
+# our Origin (the CSRF guard), keeping the session cookie it sets.
+cookie=$(curl -fs -o /dev/null -D - -X POST "http://127.0.0.1:$app_port/fn/sign_in" \
+  -H "Origin: http://localhost:$app_port" -H 'Accept: application/json' \
+  --data-urlencode 'email=bench@example.com' --data-urlencode 'password=bench password 1' |
+  tr -d '\r' | sed -n 's/^[Ss]et-[Cc]ookie: \(alumia_session=[^;]*\).*/\1/p' | tail -1)
+if [ -z "$cookie" ]; then
+  echo "bench-api: signing in gave no session cookie" >&2
+  exit 1
+fi
+pages=("agents:/bench/agents" "overview:/bench" "projects:/bench/projects" "billing:/bench/billing")
+for entry in "${pages[@]}"; do
+  path=${entry#*:}
+  status=$(curl -s -o "$work/${entry%%:*}.html" -w '%{http_code}' -H "Cookie: $cookie" "http://127.0.0.1:$app_port$path")
+  if [ "$status" != 200 ]; then
+    echo "bench-api: signed-in GET $path answered $status, not 200" >&2
+    exit 1
+  fi
+  echo "GET $path signed in: $(wc -c <"$work/${entry%%:*}.html") bytes"
+done
+grep -q 'Project 20' "$work/projects.html" || { echo "bench-api: the projects page lacks its projects" >&2; exit 1; }
+wrk -t1 -c8 -d2s "http://127.0.0.1:$app_port/login" >/dev/null
+wrk -t1 -c8 -d2s -H "Cookie: $cookie" "http://127.0.0.1:$app_port/bench" >/dev/null
+for round in $(seq 1 "$ROUNDS"); do
+  echo "-- round $round"
+  run login "GET /login (signed out)" "http://127.0.0.1:$app_port/login"
+  for entry in "${pages[@]}"; do
+    run "page_${entry%%:*}" "GET ${entry#*:} (signed in)" "http://127.0.0.1:$app_port${entry#*:}" "Cookie: $cookie"
+  done
+done
+python3 - "$work" "${pages[@]}" <<'PY'
+import sys, pathlib, statistics
+w = pathlib.Path(sys.argv[1])
+def rows(name):
+    return [line.split() for line in (w / f"{name}.results").read_text().splitlines()]
+def ms(text):
+    for unit, scale in (("us", 0.001), ("ms", 1.0), ("s", 1000.0)):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * scale
+    return float(text)
+login = rows("login")
+print(f"/login: median {statistics.median(float(r[0]) for r in login):.0f} req/s, "
+      f"p99 {statistics.median(ms(r[1]) for r in login):.2f} ms")
+for entry in sys.argv[2:]:
+    name, path = entry.split(":", 1)
+    page = rows(f"page_{name}")
+    ratios = [float(p[0]) / float(l[0]) for p, l in zip(page, login)]
+    print(f"{path}: median {statistics.median(float(r[0]) for r in page):.0f} req/s, "
+          f"ratio to /login {statistics.median(ratios):.3f} (per round: {', '.join(f'{r:.3f}' for r in ratios)}), "
+          f"p99 {statistics.median(ms(r[1]) for r in page):.2f} ms (goal: ratio >= 0.5, p99 <= 10 ms)")
+PY
+
+if [ -n "${BENCH_SKIP_DEBITS:-}" ]; then
+  exit 0
+fi
 echo "==> debits per second on SQLite (${BENCH_DEBITS:-5000} per round, 8 tasks, $ROUNDS alternating rounds)"
 "$CARGO_TARGET_DIR/release/examples/bench_debits" "${BENCH_DEBITS:-5000}" 8 "$ROUNDS"

@@ -7,18 +7,15 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use app::api::support::BrowserAuth;
+use app::domain::orgs::{self, RESERVED_SLUGS};
+use app::domain::Ctx;
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::header::LOCATION;
 use http::{Method, StatusCode};
-use tower_sessions::Session;
-use uuid::Uuid;
-
-use app::api::support::SESSION_KEY;
-use app::domain::orgs::{membership, RESERVED_SLUGS};
-use app::domain::{accounts, Ctx};
 
 pub type RenderNotFound = Arc<dyn Fn(Request<Body>) -> Pin<Box<dyn Future<Output = Response> + Send>> + Send + Sync>;
 
@@ -40,7 +37,7 @@ fn is_org_page(req: &Request) -> bool {
     req.extensions().get::<MatchedPath>().is_some_and(|p| p.as_str() == "/{org}" || p.as_str().starts_with("/{org}/"))
 }
 
-pub async fn check(gate: OrgGate, session: Session, req: Request, next: Next) -> Response {
+pub async fn check(gate: OrgGate, mut req: Request, next: Next) -> Response {
     if !matches!(*req.method(), Method::GET | Method::HEAD) {
         return next.run(req).await;
     }
@@ -52,19 +49,20 @@ pub async fn check(gate: OrgGate, session: Session, req: Request, next: Next) ->
         }
         return next.run(req).await;
     };
-    let session_id = session.get::<Uuid>(SESSION_KEY).await.ok().flatten();
-    let user = match session_id {
-        Some(id) => accounts::resolve_session(&gate.ctx, id).await.ok().flatten().map(|s| s.user_id),
-        None => None,
-    };
+    // Resolved once in front of every page (`sessions::resolve_browser`).
+    let user = req.extensions().get::<BrowserAuth>().and_then(BrowserAuth::user_id);
     let Some(user_id) = user else {
         let next_path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
         let login = format!("/login?next={}", app::model::encode_query_value(next_path));
         return (StatusCode::FOUND, [(LOCATION, login)]).into_response();
     };
-    match membership(&gate.ctx.db, user_id, &slug).await {
-        Ok(_) => next.run(req).await,
-        Err(_) => (gate.not_found)(req).await,
+    match orgs::viewer(&gate.ctx, user_id).await {
+        Ok(viewer) if viewer.member_of(&slug).is_ok() => {
+            // The frame and the page read the org from here.
+            req.extensions_mut().insert(viewer);
+            next.run(req).await
+        }
+        _ => (gate.not_found)(req).await,
     }
 }
 

@@ -22,7 +22,7 @@ use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::time::Duration;
 use tower_sessions::cookie::SameSite;
-use tower_sessions::{Expiry, Session, SessionManagerLayer};
+use tower_sessions::{Expiry, SessionManagerLayer};
 
 use app::domain::Ctx;
 use app::{not_found_shell, shell, App};
@@ -89,9 +89,11 @@ pub fn build(config: &Config, ctx: Ctx, store: DbSessionStore) -> Router {
         .leptos_routes_with_context(&options, routes, context, app_shell)
         .route_layer(axum::middleware::from_fn(crate::api::envelope::server_fn_status))
         .route_layer(axum::middleware::from_fn_with_state(ctx.clone(), crate::step_up::gate_server_fns))
-        .route_layer(axum::middleware::from_fn(move |session: Session, req: Request<Body>, next: Next| {
-            org_gate::check(gate.clone(), session, req, next)
+        .route_layer(axum::middleware::from_fn(move |req: Request<Body>, next: Next| {
+            org_gate::check(gate.clone(), req, next)
         }))
+        // Outermost: the session is resolved once, for all of the above.
+        .route_layer(axum::middleware::from_fn_with_state(ctx.clone(), crate::sessions::resolve_browser))
         .fallback(move |req: Request<Body>| {
             let fallback = fallback.clone();
             async move { fallback(req).await.into_response() }

@@ -15,10 +15,9 @@ use axum::response::{IntoResponse, Response};
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION, REFERER};
 use http::{Method, StatusCode};
 use tower_sessions::Session;
-use uuid::Uuid;
 
-use app::api::support::SESSION_KEY;
-use app::domain::{accounts, api_keys, step_up, Ctx};
+use app::api::support::{self, BrowserAuth};
+use app::domain::{api_keys, step_up, Ctx};
 use app::model::{encode_query_value, AppError};
 
 use crate::api::envelope::ApiError;
@@ -106,16 +105,24 @@ enum Verdict {
     StepUp,
 }
 
-async fn session_verdict(ctx: &Ctx, session: &Session) -> Verdict {
-    let Some(session_id) = session.get::<Uuid>(SESSION_KEY).await.ok().flatten() else {
-        return Verdict::SignIn;
+async fn session_verdict(ctx: &Ctx, session: &Session, resolved: Option<BrowserAuth>) -> Verdict {
+    // In front of pages and server functions the session is already
+    // resolved (`sessions::resolve_browser`); `/api/v1` resolves it here.
+    let auth = match resolved {
+        Some(auth) => auth,
+        None => match support::resolve_browser(ctx, session).await {
+            Ok(auth) => auth,
+            Err(_) => return Verdict::SignIn,
+        },
     };
-    match accounts::resolve_session(ctx, session_id).await {
-        Ok(Some(live)) if step_up::is_fresh(live.stepped_up_at, ctx.clock.now(), ctx.settings.step_up_window()) => {
+    match auth {
+        BrowserAuth::SignedIn { stepped_up_at, .. }
+            if step_up::is_fresh(stepped_up_at, ctx.clock.now(), ctx.settings.step_up_window()) =>
+        {
             Verdict::Pass
         }
-        Ok(Some(_)) => Verdict::StepUp,
-        _ => Verdict::SignIn,
+        BrowserAuth::SignedIn { .. } => Verdict::StepUp,
+        BrowserAuth::SignedOut | BrowserAuth::Revoked => Verdict::SignIn,
     }
 }
 
@@ -140,7 +147,7 @@ pub async fn gate_server_fns(State(ctx): State<Ctx>, session: Session, req: Requ
     }
     let page = wants_page(&req);
     let back = encode_query_value(&referer_path(&req));
-    match session_verdict(&ctx, &session).await {
+    match session_verdict(&ctx, &session, req.extensions().get::<BrowserAuth>().copied()).await {
         Verdict::Pass => next.run(req).await,
         Verdict::SignIn if page => redirect(format!("/login?next={back}")),
         Verdict::SignIn => server_fn_error(AppError::unauthorized()),
@@ -164,7 +171,7 @@ pub async fn gate_api(State(ctx): State<Ctx>, session: Session, req: Request<Bod
             Err(e) => ApiError(e).into_response(),
         };
     }
-    match session_verdict(&ctx, &session).await {
+    match session_verdict(&ctx, &session, req.extensions().get::<BrowserAuth>().copied()).await {
         Verdict::Pass => next.run(req).await,
         Verdict::SignIn => ApiError(AppError::unauthorized()).into_response(),
         Verdict::StepUp => ApiError(step_up::required()).into_response(),

@@ -11,7 +11,7 @@ use crate::model::{ApiKeyView, AppError, MintedApiKey};
 pub async fn list_api_keys(org: String) -> Result<Vec<ApiKeyView>, AppError> {
     let actor = require_actor().await?;
     let ctx = ctx()?;
-    let org = domain::orgs::membership(&ctx.db, actor.user_id(), &org).await?;
+    let org = member_of(&ctx, &actor, &org).await?;
     domain::api_keys::list(&ctx, &org).await
 }
 

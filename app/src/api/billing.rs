@@ -19,7 +19,7 @@ const CHART_DAYS: i64 = 30;
 pub async fn get_billing_page(org: String) -> Result<BillingPageData, AppError> {
     let actor = require_actor().await?;
     let ctx = ctx()?;
-    let org = domain::orgs::membership(&ctx.db, actor.user_id(), &org).await?;
+    let org = member_of(&ctx, &actor, &org).await?;
     let recent = domain::billing::ledger(&ctx, org.id, domain::paging::PageRequest::parse(Some(10), None)?).await?;
     let settings = &ctx.billing;
     let stripe = domain::billing::top_ups::stripe(&ctx).ok();

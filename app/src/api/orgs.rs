@@ -17,20 +17,22 @@ pub async fn create_org(name: String, slug: String) -> Result<(), AppError> {
 #[server(prefix = "/fn", endpoint = "get_org_context")]
 pub async fn get_org_context(org: String) -> Result<OrgContext, AppError> {
     let actor = require_actor().await?;
-    domain::orgs::context(&ctx()?, &actor, &org).await
+    viewer(&ctx()?, &actor).await?.context(&org)
 }
 
 #[server(prefix = "/fn", endpoint = "get_org_overview")]
 pub async fn get_org_overview(org: String) -> Result<OrgOverview, AppError> {
     let actor = require_actor().await?;
-    domain::orgs::overview(&ctx()?, &actor, &org).await
+    let ctx = ctx()?;
+    let org = member_of(&ctx, &actor, &org).await?;
+    domain::orgs::overview(&ctx, &org).await
 }
 
 /// Whether the visitor is signed in (the create-org page needs a user).
 #[server(prefix = "/fn", endpoint = "whoami")]
 pub async fn whoami() -> Result<Option<String>, AppError> {
     match current_actor().await? {
-        Some(actor) => Ok(Some(domain::accounts::email_of(&ctx()?, actor.user_id()).await?)),
+        Some(actor) => Ok(Some(viewer(&ctx()?, &actor).await?.email.clone())),
         None => Ok(None),
     }
 }

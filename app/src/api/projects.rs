@@ -13,7 +13,7 @@ use crate::model::{AppError, Page, ProjectView};
 pub async fn list_projects(org: String) -> Result<Page<ProjectView>, AppError> {
     let actor = require_actor().await?;
     let ctx = ctx()?;
-    let org = domain::orgs::membership(&ctx.db, actor.user_id(), &org).await?;
+    let org = member_of(&ctx, &actor, &org).await?;
     let page = domain::paging::PageRequest::parse(Some(domain::paging::MAX_LIMIT), None)?;
     Ok(domain::projects::list(&ctx, &org, page).await?.value.clone())
 }

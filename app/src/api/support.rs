@@ -1,6 +1,7 @@
 //! Server-side glue shared by the server functions.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::extract::ConnectInfo;
 use http::header::{ACCEPT, USER_AGENT};
@@ -12,8 +13,9 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 use crate::domain::accounts::{self, ClientInfo};
+use crate::domain::orgs::{self, Viewer};
 use crate::domain::{Actor, Ctx};
-use crate::model::AppError;
+use crate::model::{AppError, OrgSummary};
 
 /// Key of the `user_sessions` row id inside the tower-sessions record.
 pub const SESSION_KEY: &str = "sid";
@@ -39,26 +41,81 @@ pub async fn client_info() -> ClientInfo {
     ClientInfo { ip, user_agent }
 }
 
+/// What the browser session of a request resolves to. The server resolves
+/// it once per request, in front of pages and server functions, and puts
+/// it in the request's extensions; the org gate adds the `Viewer`.
+#[derive(Clone, Copy, Debug)]
+pub enum BrowserAuth {
+    /// No session, or one that never signed in.
+    SignedOut,
+    /// The session points at a `user_sessions` row signed out since.
+    Revoked,
+    SignedIn {
+        user_id: Uuid,
+        session_id: Uuid,
+        stepped_up_at: Option<chrono::DateTime<chrono::Utc>>,
+    },
+}
+
+impl BrowserAuth {
+    pub fn user_id(&self) -> Option<Uuid> {
+        match self {
+            BrowserAuth::SignedIn { user_id, .. } => Some(*user_id),
+            BrowserAuth::SignedOut | BrowserAuth::Revoked => None,
+        }
+    }
+}
+
+/// Resolves `session`: the tower-sessions record, then the `user_sessions`
+/// row (both remembered for a few seconds, see `domain::cache`).
+pub async fn resolve_browser(ctx: &Ctx, session: &Session) -> Result<BrowserAuth, AppError> {
+    let Some(session_id) = session.get::<Uuid>(SESSION_KEY).await.map_err(|_| AppError::internal())? else {
+        return Ok(BrowserAuth::SignedOut);
+    };
+    Ok(match accounts::resolve_session(ctx, session_id).await? {
+        Some(live) => BrowserAuth::SignedIn { user_id: live.user_id, session_id, stepped_up_at: live.stepped_up_at },
+        None => BrowserAuth::Revoked,
+    })
+}
+
+/// The request's `BrowserAuth`: what the server resolved in front of it,
+/// else resolved now (a render outside the routes, such as the 404 page).
+async fn browser_auth(ctx: &Ctx) -> Result<BrowserAuth, AppError> {
+    if let Some(auth) = use_context::<Parts>().and_then(|p| p.extensions.get::<BrowserAuth>().copied()) {
+        return Ok(auth);
+    }
+    resolve_browser(ctx, &session().await?).await
+}
+
 /// The signed-in user of this browser session, if any.
 pub async fn current_actor() -> Result<Option<Actor>, AppError> {
-    let session = session().await?;
-    let Some(session_id) = session.get::<Uuid>(SESSION_KEY).await.map_err(|_| AppError::internal())? else {
-        return Ok(None);
-    };
     let ctx = ctx()?;
-    match accounts::resolve_session(&ctx, session_id).await? {
-        Some(live) => Ok(Some(Actor::User {
-            user_id: live.user_id,
-            session_id,
-            stepped_up_at: live.stepped_up_at,
-            ip: client_info().await.ip,
-        })),
-        None => {
+    match browser_auth(&ctx).await? {
+        BrowserAuth::SignedIn { user_id, session_id, stepped_up_at } => {
+            Ok(Some(Actor::User { user_id, session_id, stepped_up_at, ip: client_info().await.ip }))
+        }
+        BrowserAuth::SignedOut => Ok(None),
+        BrowserAuth::Revoked => {
             // Signed out elsewhere ("sign out other sessions"): forget it here too.
-            let _ = session.flush().await;
+            let _ = session().await?.flush().await;
             Ok(None)
         }
     }
+}
+
+/// The actor's email and memberships: the one the org gate looked up for
+/// this request, else the (cached) lookup.
+pub async fn viewer(ctx: &Ctx, actor: &Actor) -> Result<Arc<Viewer>, AppError> {
+    match use_context::<Parts>().and_then(|p| p.extensions.get::<Arc<Viewer>>().cloned()) {
+        Some(viewer) if viewer.user_id == actor.user_id() => Ok(viewer),
+        _ => orgs::viewer(ctx, actor.user_id()).await,
+    }
+}
+
+/// The org `slug` as the actor sees it, for reads (writes check the role
+/// in the database with `orgs::membership`).
+pub async fn member_of(ctx: &Ctx, actor: &Actor, slug: &str) -> Result<OrgSummary, AppError> {
+    viewer(ctx, actor).await?.member_of(slug)
 }
 
 pub async fn require_actor() -> Result<Actor, AppError> {

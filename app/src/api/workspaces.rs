@@ -11,7 +11,7 @@ use crate::model::{AppError, Page, WorkspaceView};
 pub async fn list_workspaces(org: String) -> Result<Page<WorkspaceView>, AppError> {
     let actor = require_actor().await?;
     let ctx = ctx()?;
-    let org = domain::orgs::membership(&ctx.db, actor.user_id(), &org).await?;
+    let org = member_of(&ctx, &actor, &org).await?;
     let page = domain::paging::PageRequest::parse(Some(domain::paging::MAX_LIMIT), None)?;
     domain::workspaces::list(&ctx, &org, page).await
 }

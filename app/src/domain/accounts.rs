@@ -249,7 +249,7 @@ async fn start_session(ctx: &Ctx, user_id: Uuid, client: &ClientInfo) -> DomainR
     Ok(id)
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, Clone, Debug)]
 pub struct LiveSession {
     pub user_id: Uuid,
     last_seen_at: DateTime<Utc>,
@@ -257,26 +257,38 @@ pub struct LiveSession {
     pub stepped_up_at: Option<DateTime<Utc>>,
 }
 
+async fn live_session(ctx: &Ctx, session_id: Uuid) -> DomainResult<Option<LiveSession>> {
+    const SQL: &str =
+        "SELECT user_id, last_seen_at, stepped_up_at FROM user_sessions WHERE id = $1 AND revoked_at IS NULL";
+    Ok(on_db!(&ctx.db, |p| sqlx::query_as(SQL).bind(session_id).fetch_optional(p).await)?)
+}
+
 /// Resolves a browser session to its user, or `None` when it was signed
-/// out (here or by "sign out other sessions").
+/// out (here or by "sign out other sessions"). Remembered for a few
+/// seconds (`cache::TTL_SECONDS`); signing out and stepping up in this
+/// process drop it at once.
 pub async fn resolve_session(ctx: &Ctx, session_id: Uuid) -> DomainResult<Option<LiveSession>> {
-    let row: Option<LiveSession> = on_db!(&ctx.db, |p| sqlx::query_as(
-        "SELECT user_id, last_seen_at, stepped_up_at FROM user_sessions WHERE id = $1 AND revoked_at IS NULL"
-    )
-    .bind(session_id)
-    .fetch_optional(p)
-    .await)?;
-    let Some(row) = row else { return Ok(None) };
     let now = ctx.clock.now();
+    let cache = &ctx.caches.sessions;
+    let live = match cache.get(&session_id, now) {
+        Some(live) => live,
+        None => {
+            let ticket = cache.ticket();
+            let Some(row) = live_session(ctx, session_id).await? else { return Ok(None) };
+            cache.put(ticket, session_id, row.clone(), now);
+            row
+        }
+    };
     // Written at most once a minute, not on every request.
-    if now - row.last_seen_at > Duration::seconds(60) {
+    if now - live.last_seen_at > Duration::seconds(60) {
         exec_on_db!(&ctx.db, |p| sqlx::query("UPDATE user_sessions SET last_seen_at = $2 WHERE id = $1")
             .bind(session_id)
             .bind(now)
             .execute(p)
             .await)?;
+        cache.update(&session_id, |cached| cached.last_seen_at = now);
     }
-    Ok(Some(row))
+    Ok(Some(live))
 }
 
 pub async fn sign_out(ctx: &Ctx, actor: &Actor) -> DomainResult<()> {
@@ -288,6 +300,7 @@ pub async fn sign_out(ctx: &Ctx, actor: &Actor) -> DomainResult<()> {
     .bind(ctx.clock.now())
     .execute(p)
     .await)?;
+    ctx.caches.sessions.invalidate(|id| *id == session_id);
     audit::record(
         ctx,
         actor.into(),
@@ -307,6 +320,7 @@ pub async fn sign_out_other_sessions(ctx: &Ctx, actor: &Actor) -> DomainResult<u
     .bind(ctx.clock.now())
     .execute(p)
     .await)?;
+    ctx.caches.sessions.invalidate_entries(|id, live| live.user_id == user_id && *id != session_id);
     audit::record(
         ctx,
         actor.into(),

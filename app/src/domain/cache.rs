@@ -1,5 +1,7 @@
-//! Short-lived, in-process caches for the hottest reads of `/api/v1`:
-//! the authenticated API key behind a bearer token, and list pages.
+//! Short-lived, in-process caches for the hottest reads: the
+//! authenticated API key behind a bearer token and list pages (`/api/v1`),
+//! and for signed-in pages the browser session behind a cookie and the
+//! signed-in user's email and memberships.
 //!
 //! Writes made by this process drop what they change at once. Writes made
 //! elsewhere (the `alumia admin` CLI, another instance on the same
@@ -17,6 +19,8 @@ use std::sync::{Arc, OnceLock, RwLock};
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
+use super::accounts::LiveSession;
+use super::orgs::Viewer;
 use super::paging::Cursor;
 use crate::model::{OrgSummary, Page, ProjectView};
 
@@ -88,9 +92,14 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
 
     /// Drops the entries `doomed` picks and turns away answers read before.
     pub fn invalidate(&self, doomed: impl Fn(&K) -> bool) {
+        self.invalidate_entries(|k, _| doomed(k));
+    }
+
+    /// Like `invalidate`, choosing by key and value.
+    pub fn invalidate_entries(&self, doomed: impl Fn(&K, &V) -> bool) {
         let mut inner = self.write();
         inner.generation += 1;
-        inner.entries.retain(|k, _| !doomed(k));
+        inner.entries.retain(|k, (_, v)| !doomed(k, v));
     }
 
     pub fn clear(&self) {
@@ -136,16 +145,29 @@ pub struct Caches {
     /// and a list must show them at once; with SQLite this process is the
     /// only writer of projects.
     pub project_pages: Option<TtlCache<PageKey, Arc<Shared<Page<ProjectView>>>>>,
+    /// Live browser sessions by `user_sessions` id. Signing out (this
+    /// session or the others) and a step-up drop them.
+    pub sessions: TtlCache<Uuid, LiveSession>,
+    /// A signed-in user's email and memberships, by user id: what the org
+    /// gate, the frame and every org page check. Creating an org, joining
+    /// one and every membership change drop them.
+    pub viewers: TtlCache<Uuid, Arc<Viewer>>,
 }
 
-/// Seconds an entry lives: how long a key revoked by another process (the
-/// CLI, another instance) may still be honoured.
+/// Seconds an entry lives: how long a key revoked, a session signed out or
+/// a membership changed by another process (the CLI, another instance) may
+/// still be honoured.
 pub const TTL_SECONDS: i64 = 5;
 
 impl Caches {
     pub fn new(single_process_database: bool) -> Self {
         let ttl = Duration::seconds(TTL_SECONDS);
-        Self { keys: TtlCache::new(ttl), project_pages: single_process_database.then(|| TtlCache::new(ttl)) }
+        Self {
+            keys: TtlCache::new(ttl),
+            project_pages: single_process_database.then(|| TtlCache::new(ttl)),
+            sessions: TtlCache::new(ttl),
+            viewers: TtlCache::new(ttl),
+        }
     }
 }
 
@@ -180,6 +202,16 @@ mod tests {
     fn shared_json_is_the_values_json() {
         let shared = Shared::new(serde_json::json!({"a": [1, "two"]}));
         assert_eq!(shared.json(), br#"{"a":[1,"two"]}"#);
+    }
+
+    #[test]
+    fn invalidation_by_value_drops_only_what_it_names() {
+        let cache = TtlCache::new(Duration::seconds(5));
+        cache.put(cache.ticket(), "a", 1, at(0));
+        cache.put(cache.ticket(), "b", 2, at(0));
+        cache.invalidate_entries(|_, v| *v == 2);
+        assert_eq!(cache.get(&"a", at(0)), Some(1));
+        assert_eq!(cache.get(&"b", at(0)), None);
     }
 
     #[test]

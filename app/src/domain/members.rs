@@ -64,7 +64,7 @@ fn role_of(s: &str) -> Role {
 }
 
 pub async fn list(ctx: &Ctx, actor: &Actor, slug: &str) -> DomainResult<MembersPage> {
-    let org = membership(&ctx.db, actor.user_id(), slug).await?;
+    let org = super::orgs::viewer(ctx, actor.user_id()).await?.member_of(slug)?;
     let members: Vec<MemberRow> = on_db!(&ctx.db, |p| sqlx::query_as(
         "SELECT m.user_id, u.email, m.role, m.created_at FROM memberships m JOIN users u ON u.id = m.user_id \
          WHERE m.org_id = $1 ORDER BY m.created_at, u.email"
@@ -298,6 +298,7 @@ pub async fn accept_invite(ctx: &Ctx, actor: &Actor, token: &str) -> DomainResul
     }
     .await
     });
+    super::orgs::forget_viewer(ctx, actor.user_id());
     result.map(|()| invite.slug)
 }
 
@@ -387,9 +388,10 @@ async fn change(ctx: &Ctx, actor: &Actor, slug: &str, target: Uuid, change: Chan
     }
     .await);
     if result.is_ok() {
-        // A key acts with its user's membership: a new role or a removal
-        // applies to the next request.
+        // A key acts with its user's membership, and pages with the
+        // viewer's: a new role or a removal applies to the next request.
         ctx.caches.keys.clear();
+        super::orgs::forget_viewer(ctx, target);
     }
     result
 }

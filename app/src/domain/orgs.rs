@@ -133,6 +133,7 @@ pub async fn create_org(ctx: &Ctx, actor: &Actor, name: &str, slug: &str) -> Dom
     }
     .await);
     result?;
+    forget_viewer(ctx, user_id);
     // Its first monthly grant at once, rather than at the worker's next
     // pass; should this fail, that pass grants it.
     if let Err(err) = super::billing::grants::grant_now(ctx, org_id).await {
@@ -204,6 +205,7 @@ pub async fn add_member(ctx: &Ctx, actor: &Actor, org_id: Uuid, user_id: Uuid, r
     .bind(ctx.clock.now())
     .execute(p)
     .await)?;
+    forget_viewer(ctx, user_id);
     audit::record(
         ctx,
         actor.into(),
@@ -227,11 +229,77 @@ pub async fn require_role(ctx: &Ctx, actor: &Actor, slug: &str, min: Role) -> Do
     Ok(org)
 }
 
+/// Who is signed in, as every org page sees them: their email and every
+/// org they belong to (the switcher), with their role in each.
+#[derive(Clone, Debug)]
+pub struct Viewer {
+    pub user_id: Uuid,
+    pub email: String,
+    /// Ordered by name, then slug.
+    pub orgs: Vec<OrgSummary>,
+}
+
+impl Viewer {
+    /// The org named by `slug`, if the viewer is a member: NOT_FOUND
+    /// otherwise, as for an org that does not exist.
+    pub fn member_of(&self, slug: &str) -> DomainResult<OrgSummary> {
+        self.orgs.iter().find(|o| o.slug == slug).cloned().ok_or_else(AppError::not_found)
+    }
+
+    pub fn context(&self, slug: &str) -> DomainResult<OrgContext> {
+        Ok(OrgContext { org: self.member_of(slug)?, user_email: self.email.clone(), orgs: self.orgs.clone() })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ViewerRow {
+    email: String,
+    id: Option<Uuid>,
+    slug: Option<String>,
+    name: Option<String>,
+    role: Option<String>,
+}
+
+/// The signed-in user's email and memberships, in one query, remembered
+/// for a few seconds (`cache::TTL_SECONDS`). Every membership change made
+/// by this process drops the entries it touches at once; reads of pages
+/// use this, while writes check their role with `membership`.
+pub async fn viewer(ctx: &Ctx, user_id: Uuid) -> DomainResult<std::sync::Arc<Viewer>> {
+    let now = ctx.clock.now();
+    let cache = &ctx.caches.viewers;
+    if let Some(viewer) = cache.get(&user_id, now) {
+        return Ok(viewer);
+    }
+    let ticket = cache.ticket();
+    let rows: Vec<ViewerRow> = on_db!(&ctx.db, |p| sqlx::query_as(
+        "SELECT u.email, o.id, o.slug, o.name, m.role FROM users u \
+         LEFT JOIN memberships m ON m.user_id = u.id LEFT JOIN orgs o ON o.id = m.org_id \
+         WHERE u.id = $1 ORDER BY o.name, o.slug"
+    )
+    .bind(user_id)
+    .fetch_all(p)
+    .await)?;
+    let email = rows.first().map(|r| r.email.clone()).ok_or_else(AppError::not_found)?;
+    let orgs = rows
+        .into_iter()
+        .filter_map(|r| match (r.id, r.slug, r.name, r.role) {
+            (Some(id), Some(slug), Some(name), Some(role)) => Some(OrgRow { id, slug, name, role }.into_summary()),
+            _ => None,
+        })
+        .collect();
+    let viewer = std::sync::Arc::new(Viewer { user_id, email, orgs });
+    cache.put(ticket, user_id, viewer.clone(), now);
+    Ok(viewer)
+}
+
+/// Drops what the viewer cache holds about `user_id`: after any change to
+/// their memberships (a viewer lists only the user's own).
+pub fn forget_viewer(ctx: &Ctx, user_id: Uuid) {
+    ctx.caches.viewers.invalidate(|id| *id == user_id);
+}
+
 pub async fn context(ctx: &Ctx, actor: &Actor, slug: &str) -> DomainResult<OrgContext> {
-    let org = membership(&ctx.db, actor.user_id(), slug).await?;
-    let orgs = list_for_user(ctx, actor.user_id()).await?;
-    let user_email = super::accounts::email_of(ctx, actor.user_id()).await?;
-    Ok(OrgContext { org, user_email, orgs })
+    viewer(ctx, actor.user_id()).await?.context(slug)
 }
 
 pub async fn member_count(ctx: &Ctx, org: &OrgSummary) -> DomainResult<i64> {
@@ -241,9 +309,8 @@ pub async fn member_count(ctx: &Ctx, org: &OrgSummary) -> DomainResult<i64> {
         .await)?)
 }
 
-pub async fn overview(ctx: &Ctx, actor: &Actor, slug: &str) -> DomainResult<OrgOverview> {
-    let org = membership(&ctx.db, actor.user_id(), slug).await?;
-    let member_count = member_count(ctx, &org).await?;
+pub async fn overview(ctx: &Ctx, org: &OrgSummary) -> DomainResult<OrgOverview> {
+    let member_count = member_count(ctx, org).await?;
     let recent_activity = audit::recent_for_org(ctx, org.id, 10).await?;
     let balance = super::billing::credits(super::billing::balance(ctx, org.id).await?);
     let package_name = super::billing::plans::package_of(ctx, org.id).await?.name;

@@ -83,6 +83,7 @@ pub async fn mark(ctx: &Ctx, user_id: Uuid, session_id: Uuid, method: Method, ip
     .bind(method.as_str())
     .execute(p)
     .await)?;
+    ctx.caches.sessions.invalidate(|id| *id == session_id);
     record(ctx, user_id, "step_up.success", Some(now), method, ip).await
 }
 

@@ -12,5 +12,6 @@ mod fake_stripe;
 mod members;
 mod metrics;
 mod orgs;
+mod page_cache;
 mod step_up;
 mod support;

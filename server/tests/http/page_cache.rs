@@ -1,0 +1,110 @@
+//! Signed-in pages resolve the browser session and the viewer's
+//! memberships from short-lived in-process caches (`domain::cache`,
+//! `sessions::DbSessionStore`). Every test here warms them with a page
+//! first, then makes a change in this process and expects the very next
+//! request to see it: no waiting for a TTL.
+
+use chrono::Duration;
+use reqwest::StatusCode;
+
+use crate::support::*;
+
+fn to_login(a: &Answer) -> bool {
+    a.status == StatusCode::FOUND && a.location().is_some_and(|l| l.starts_with("/login"))
+}
+
+/// A signed-up owner of a new org (stepped up by their passkey), whose
+/// org page has been rendered once, so everything it reads is cached.
+async fn owner_on_page(server: &TestServer) -> (Browser, String) {
+    let mut b = Browser::new(server);
+    b.sign_up(&email("cache")).await;
+    let org = slug("cache");
+    b.create_org(&org).await;
+    let page = b.page(&format!("/{org}")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    (b, org)
+}
+
+#[tokio::test]
+async fn a_signed_out_cookie_is_refused_at_once() {
+    let server = start().await;
+    let (mut b, org) = owner_on_page(&server).await;
+    assert_eq!(b.page(&format!("/{org}/billing")).await.status, StatusCode::OK);
+    let cookie = b.cookie.clone();
+
+    assert_eq!(b.call("sign_out", &[]).await.status, StatusCode::OK);
+    let mut replay = Browser::new(&server);
+    replay.cookie = cookie;
+    assert!(to_login(&replay.page(&format!("/{org}")).await), "the signed-out cookie opens no page");
+    assert!(to_login(&replay.page(&format!("/{org}/billing")).await));
+    assert_eq!(replay.call("get_org_context", &[("org", &org)]).await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn signing_out_other_sessions_ends_them_at_once() {
+    let server = start().await;
+    let (mut laptop, org) = owner_on_page(&server).await;
+    let address = laptop.call("whoami", &[]).await.json().as_str().unwrap().to_string();
+    let mut phone = Browser::new(&server);
+    assert_eq!(phone.call("sign_in", &[("email", &address), ("password", PASSWORD)]).await.status, StatusCode::OK);
+    assert_eq!(phone.page(&format!("/{org}")).await.status, StatusCode::OK, "the phone's session is cached too");
+
+    assert_eq!(laptop.call("sign_out_other_sessions", &[]).await.json(), serde_json::json!(1));
+    assert!(to_login(&phone.page(&format!("/{org}")).await), "the phone's next page is sign-in");
+    assert_eq!(phone.call("get_billing_page", &[("org", &org)]).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(laptop.page(&format!("/{org}")).await.status, StatusCode::OK, "this session stays");
+}
+
+#[tokio::test]
+async fn membership_changes_apply_to_the_next_page() {
+    let server = start().await;
+    let (mut alice, org) = owner_on_page(&server).await;
+    let mut bob = Browser::new(&server);
+    bob.sign_up(&email("bob")).await;
+    // Bob's viewer (no orgs) is cached by the 404.
+    assert_eq!(bob.page(&format!("/{org}")).await.status, StatusCode::NOT_FOUND);
+
+    let invite = alice.call("create_invite", &[("org", &org), ("role", "admin")]).await.json();
+    let token = invite["url"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    assert_eq!(bob.call("accept_invite", &[("token", &token)]).await.status, StatusCode::OK);
+    assert_eq!(bob.page(&format!("/{org}")).await.status, StatusCode::OK, "joining opens the org at once");
+    let billing = bob.call("get_billing_page", &[("org", &org)]).await;
+    assert_eq!(billing.json()["mayManage"], true, "{}", billing.body);
+
+    let members = alice.call("get_members_page", &[("org", &org)]).await.json();
+    let bob_id = members["members"][1]["userId"].as_str().unwrap().to_string();
+    let demoted = alice.call("change_member_role", &[("org", &org), ("user_id", &bob_id), ("role", "member")]).await;
+    assert_eq!(demoted.status, StatusCode::OK, "{}", demoted.body);
+    assert_eq!(bob.call("get_billing_page", &[("org", &org)]).await.json()["mayManage"], false, "a new role at once");
+    let context = bob.call("get_org_context", &[("org", &org)]).await.json();
+    assert_eq!(context["org"]["role"], "member");
+
+    assert_eq!(alice.call("remove_member", &[("org", &org), ("user_id", &bob_id)]).await.status, StatusCode::OK);
+    assert_eq!(bob.page(&format!("/{org}")).await.status, StatusCode::NOT_FOUND, "a removal closes it at once");
+    assert_eq!(bob.page(&format!("/{org}/billing")).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(bob.call("get_org_context", &[("org", &org)]).await.status, StatusCode::NOT_FOUND);
+
+    // A new org is in the switcher and open at once.
+    let second = slug("second");
+    alice.create_org(&second).await;
+    assert_eq!(alice.page(&format!("/{second}")).await.status, StatusCode::OK);
+    let context = alice.call("get_org_context", &[("org", &org)]).await.json();
+    assert_eq!(context["orgs"].as_array().unwrap().len(), 2, "{context}");
+}
+
+#[tokio::test]
+async fn a_step_up_takes_effect_at_once() {
+    let server = start().await;
+    let (mut b, org) = owner_on_page(&server).await;
+    server.ctx.clock.advance(Duration::seconds(601));
+    // The stale step-up is read (and cached) by a page and a refused call.
+    assert_eq!(b.page(&format!("/{org}")).await.status, StatusCode::OK);
+    let refused = b.call("mint_api_key", &[("org", &org), ("name", "k")]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert_eq!(refused.json()["details"]["stepUp"], "required");
+
+    assert_eq!(b.step_up().await.status, StatusCode::OK);
+    let minted = b.call("mint_api_key", &[("org", &org), ("name", "k")]).await;
+    assert_eq!(minted.status, StatusCode::OK, "the new step-up counts at once: {}", minted.body);
+    assert_eq!(b.page(&format!("/{org}/developers")).await.status, StatusCode::OK);
+}
