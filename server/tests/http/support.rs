@@ -184,7 +184,14 @@ impl Answer {
         let start = self.body.find("<h1").expect("page has an h1");
         let open_end = self.body[start..].find('>').unwrap() + start + 1;
         let close = self.body[open_end..].find("</h1>").unwrap() + open_end;
-        self.body[open_end..close].to_string()
+        // Without Leptos's hydration markers (`<!>`, `<!--…-->`), which
+        // `erase_components` places inside text-only elements too.
+        let mut text = self.body[open_end..close].replace("<!>", "");
+        while let Some(start) = text.find("<!--") {
+            let end = text[start..].find("-->").map_or(text.len(), |e| start + e + 3);
+            text.replace_range(start..end, "");
+        }
+        text
     }
 }
 
