@@ -48,8 +48,8 @@ pub async fn set_budget(
     Ok(ApiOk(Budgets { budgets: budgets::set(&ctx, &caller.actor, &caller.org.slug, &body).await? }))
 }
 
-/// Every budget of the org, as a setting leaves them (an object, so the
-/// answer can grow fields; lists of pages are `{items, …}`).
+/// Every budget of the org after the change. An object rather than a bare
+/// array: only paged lists answer arrays, as `{items, nextCursor, hasMore}`.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Budgets {
