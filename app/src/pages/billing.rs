@@ -102,7 +102,7 @@ fn PackageCard(package: PackageView, period_ends: String) -> impl IntoView {
             <h2 id="package-heading" class="text-base font-semibold text-slate-900">"Package"</h2>
             <p class="mt-2 text-xl font-semibold text-slate-900" data-testid="package-name">{package.name.clone()}</p>
             <p class="mt-1 text-sm text-slate-700">
-                {format!("{} credits every month; this period ends ", package.monthly_grant.credits)}<UtcTime iso=period_ends/>"."
+                {format!("{} credits every month; this period ends ", format_credits(&package.monthly_grant.credits))}<UtcTime iso=period_ends/>"."
             </p>
             <dl class="mt-3 grid grid-cols-2 gap-x-4 gap-y-1 text-sm">
                 <dt class="text-slate-600">"Agents"</dt><dd class="text-slate-900">{cap(package.max_agents)}</dd>
@@ -388,7 +388,7 @@ fn PackagesCard(packages: Vec<PackageView>, current: String, may_manage: bool) -
                     view! {
                         <li class=package_class(is_current)>
                             <p class="font-semibold text-slate-900">{p.name.clone()}</p>
-                            <p class="text-sm text-slate-700">{format!("{} credits a month · {} agents", p.monthly_grant.credits, cap(p.max_agents))}</p>
+                            <p class="text-sm text-slate-700">{format!("{} credits a month · {} agents", format_credits(&p.monthly_grant.credits), cap(p.max_agents))}</p>
                             {if is_current {
                                 view! { <p class="mt-2 text-sm font-medium text-indigo-800">"Your package"</p> }.into_any()
                             } else if may_manage && p.purchasable {
