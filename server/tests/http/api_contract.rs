@@ -121,6 +121,11 @@ async fn every_route_answers_pages_for_lists_and_camel_case_keys() {
     let mut member = Browser::new(&server);
     member.sign_up(&email("walked")).await;
     assert_eq!(member.call("accept_invite", &[("token", &token)]).await.status, StatusCode::OK);
+    // A plain member reads the members but not the pending invites (a way in).
+    let by_member = member.api(Method::GET, &format!("/api/v1/members?org={org}"), json!({})).await;
+    assert_eq!(data(&by_member)["items"].as_array().unwrap().len(), 2);
+    let invites = member.api(Method::GET, &format!("/api/v1/members/invites?org={org}"), json!({})).await;
+    assert_eq!(invites.status, StatusCode::FORBIDDEN, "{}", invites.body);
     owner.api(Method::POST, &format!("/api/v1/members/invites?org={org}"), json!({"role": "admin"})).await;
     let members = data(&api.get("/members").await);
     let member_id = members["items"].as_array().unwrap().iter().find(|m| m["role"] == "member").unwrap()["userId"]
