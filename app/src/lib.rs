@@ -44,7 +44,7 @@ fn document(css_href: String, hydrate: Option<LeptosOptions>, body: impl IntoVie
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <link rel="stylesheet" href=css_href/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
-                {hydrate.as_ref().map(|_| view! { <script src="/webauthn.js" defer></script> <script src="/payments.js" defer></script> })}
+                {hydrate.as_ref().map(|_| view! { <script src="/pkg/webauthn.js" defer></script> <script src="/pkg/payments.js" defer></script> })}
                 {hydrate.map(|options| view! { <HydrationScripts options/> })}
                 <MetaTags/>
             </head>

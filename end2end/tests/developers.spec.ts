@@ -134,3 +134,15 @@ test('API keys without JavaScript: the key is shown after the redirect, and a st
     await context.close();
   }
 });
+
+test('API reference: Scalar renders the document under its own policy', async ({ page }) => {
+  // No sign-in: the reference is public. CSP violations fail the test
+  // (helpers.ts), so Scalar must run with its script from /pkg only.
+  const response = await page.goto('/api/docs');
+  expect(response!.status()).toBe(200);
+  expect(response!.headers()['content-security-policy']).toContain('/pkg/scalar.js');
+  await expect(page.getByRole('heading', { name: /Alumia API/ }).first()).toBeVisible({ timeout: 20_000 });
+  await expect(page.getByText('/api/v1/projects').first()).toBeVisible();
+  await page.waitForLoadState('networkidle');
+  await screenshot(page, 'api-reference');
+});

@@ -82,6 +82,23 @@ async function trackHydration(context: BrowserContext): Promise<void> {
   });
 }
 
+// Every page runs under the server's Content-Security-Policy; anything it
+// refuses (an inline script or style, a foreign origin) is reported here
+// and fails the test, so no page ships a violation.
+const CSP_LISTENER = `
+document.addEventListener('securitypolicyviolation', (e) => {
+  window.__e2eCspViolation(
+    e.effectiveDirective + ' refused ' + (e.blockedURI || 'inline') + ' at ' + location.pathname +
+      (e.sourceFile ? ' (' + e.sourceFile + ':' + e.lineNumber + ')' : ''),
+  );
+}, true);
+`;
+
+async function trackCspViolations(context: BrowserContext, onViolation: (text: string) => void): Promise<void> {
+  await context.exposeBinding('__e2eCspViolation', (_source, text: string) => onViolation(text));
+  await context.addInitScript(CSP_LISTENER);
+}
+
 /** Wait until the wasm has hydrated the current document. */
 export async function hydrated(page: Page): Promise<void> {
   await page.waitForLoadState('networkidle');
@@ -123,14 +140,26 @@ export async function openBrowser(
   });
   await trackHydration(context);
   const page = await context.newPage();
-  return { context, page, errors: collectErrors(page) };
+  const errors = collectErrors(page);
+  // Violations fail the test wherever the caller checks the page's errors.
+  await trackCspViolations(context, (text) => errors.push(new Error(`CSP violation: ${text}`)));
+  return { context, page, errors };
 }
 
-export const test = base.extend<{ pageErrors: Error[] }>({
+export const test = base.extend<{ pageErrors: Error[]; cspViolations: string[] }>({
   context: async ({ context }, use) => {
     await trackHydration(context);
     await use(context);
   },
+  cspViolations: [
+    async ({ context }, use) => {
+      const violations: string[] = [];
+      await trackCspViolations(context, (text) => violations.push(text));
+      await use(violations);
+      expect(violations, 'Content-Security-Policy violations').toEqual([]);
+    },
+    { auto: true },
+  ],
   // Every test's main page fails on uncaught errors, without asking.
   pageErrors: [
     async ({ page }, use) => {

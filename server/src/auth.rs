@@ -2,15 +2,13 @@
 //! user), or a browser session on the same host, which names the org with
 //! `?org=<slug>` (or has only one).
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use http::header::AUTHORIZATION;
 use http::request::Parts;
 use tower_sessions::Session;
 use uuid::Uuid;
 
-use app::api::support::SESSION_KEY;
+use app::api::support::{ClientIp, SESSION_KEY};
 use app::domain::{accounts, api_keys, orgs, Actor, Ctx};
 use app::model::{AppError, ErrorCode, OrgSummary};
 
@@ -38,7 +36,7 @@ impl FromRequestParts<Ctx> for ApiCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, ctx: &Ctx) -> Result<Self, ApiError> {
-        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+        let ip = parts.extensions.get::<ClientIp>().map(|c| c.0.to_string());
         if let Some(header) = parts.headers.get(AUTHORIZATION) {
             let token = header.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim).unwrap_or_default();
             let (actor, org) = api_keys::authenticate(ctx, token, ip).await?;

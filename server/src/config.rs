@@ -5,9 +5,14 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
 use app::domain::billing::plans::{CreditPack, Package};
 use clap::Args;
 use serde::Deserialize;
+
+use crate::client_ip::TrustedProxies;
+use crate::listener::Limits;
 
 /// Every setting, as flags and environment variables (`alumia --help`).
 #[derive(Args, Clone, Default)]
@@ -15,7 +20,9 @@ pub struct Settings {
     /// Optional TOML file with the same settings (keys: addr, public_url,
     /// data_dir, database_url, env, site_root, disable_rate_limit,
     /// step_up_seconds, master_key, billing, stripe_*, metrics_addr,
-    /// log_format, and the billing
+    /// log_format, header_timeout_secs, body_timeout_secs,
+    /// idle_timeout_secs, max_connections, shutdown_grace_secs,
+    /// trusted_proxies, and the billing
     /// catalogue: default_package, credits_per_dollar, [[packages]],
     /// [[credit_packs]]; see README).
     #[arg(long, env = "ALUMIA_CONFIG", global = true)]
@@ -80,6 +87,27 @@ pub struct Settings {
     /// Log format on stderr: text or json [default: text]
     #[arg(long, env = "ALUMIA_LOG_FORMAT", global = true)]
     pub log_format: Option<String>,
+    /// Seconds a request head may take from its first byte [default: 10]
+    #[arg(long, env = "ALUMIA_HEADER_TIMEOUT_SECS", global = true)]
+    pub header_timeout_secs: Option<u64>,
+    /// Seconds a request body may stall before the answer is 408 [default: 30]
+    #[arg(long, env = "ALUMIA_BODY_TIMEOUT_SECS", global = true)]
+    pub body_timeout_secs: Option<u64>,
+    /// Seconds a kept-alive connection may wait for its next request, or
+    /// an answer for its client to read on [default: 60]
+    #[arg(long, env = "ALUMIA_IDLE_TIMEOUT_SECS", global = true)]
+    pub idle_timeout_secs: Option<u64>,
+    /// Open connections at most; more wait to be accepted [default: 10000]
+    #[arg(long, env = "ALUMIA_MAX_CONNECTIONS", global = true)]
+    pub max_connections: Option<usize>,
+    /// Seconds a shutdown waits for answers in flight [default: 30]
+    #[arg(long, env = "ALUMIA_SHUTDOWN_GRACE_SECS", global = true)]
+    pub shutdown_grace_secs: Option<u64>,
+    /// Proxies whose Forwarded / X-Forwarded-For headers name the client:
+    /// comma-separated CIDR ranges, e.g. 127.0.0.1/32,10.0.0.0/8
+    /// [default: none, the headers are ignored]
+    #[arg(long, env = "ALUMIA_TRUSTED_PROXIES", global = true)]
+    pub trusted_proxies: Option<String>,
 }
 
 fn parse_flag(s: &str) -> Result<bool, String> {
@@ -117,6 +145,12 @@ struct FileSettings {
     credit_packs: Option<Vec<CreditPack>>,
     metrics_addr: Option<SocketAddr>,
     log_format: Option<String>,
+    header_timeout_secs: Option<u64>,
+    body_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
+    max_connections: Option<usize>,
+    shutdown_grace_secs: Option<u64>,
+    trusted_proxies: Option<String>,
 }
 
 /// Stripe, when both its secret key and webhook secret are set. `Debug`
@@ -200,6 +234,9 @@ pub struct Config {
     /// Where to serve `/metrics`; `None`: no metrics listener.
     pub metrics_addr: Option<SocketAddr>,
     pub log_format: LogFormat,
+    /// Timeouts and the connection cap of the main listener.
+    pub limits: Limits,
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// 32 bytes; `Debug` never shows them.
@@ -238,6 +275,7 @@ impl Config {
             None => FileSettings::default(),
         };
         let billing = resolve_billing(settings, &file)?;
+        let limits = resolve_limits(settings, &file)?;
         let environment = match settings.environment.clone().or(file.env).as_deref().unwrap_or("development") {
             "development" | "dev" => Environment::Development,
             "production" | "prod" => Environment::Production,
@@ -270,7 +308,13 @@ impl Config {
         }
         let log_format =
             settings.log_format.clone().or(file.log_format).as_deref().map(LogFormat::parse).transpose()?;
+        let trusted_proxies = match settings.trusted_proxies.clone().or(file.trusted_proxies) {
+            Some(list) => TrustedProxies::parse(&list).map_err(|e| anyhow::anyhow!("ALUMIA_TRUSTED_PROXIES: {e}"))?,
+            None => TrustedProxies::default(),
+        };
         Ok(Config {
+            limits,
+            trusted_proxies,
             billing,
             addr,
             public_url,
@@ -286,6 +330,46 @@ impl Config {
             log_format: log_format.unwrap_or(LogFormat::Text),
         })
     }
+}
+
+fn resolve_limits(settings: &Settings, file: &FileSettings) -> anyhow::Result<Limits> {
+    let defaults = Limits::default();
+    let secs = |flag: Option<u64>, in_file: Option<u64>, name: &str, default: Duration| match flag.or(in_file) {
+        Some(0) => Err(anyhow::anyhow!("{name} must be at least 1")),
+        Some(s) => Ok(Duration::from_secs(s)),
+        None => Ok(default),
+    };
+    let max_connections = settings.max_connections.or(file.max_connections).unwrap_or(defaults.max_connections);
+    if max_connections == 0 {
+        anyhow::bail!("ALUMIA_MAX_CONNECTIONS must be at least 1");
+    }
+    Ok(Limits {
+        header_timeout: secs(
+            settings.header_timeout_secs,
+            file.header_timeout_secs,
+            "ALUMIA_HEADER_TIMEOUT_SECS",
+            defaults.header_timeout,
+        )?,
+        body_timeout: secs(
+            settings.body_timeout_secs,
+            file.body_timeout_secs,
+            "ALUMIA_BODY_TIMEOUT_SECS",
+            defaults.body_timeout,
+        )?,
+        idle_timeout: secs(
+            settings.idle_timeout_secs,
+            file.idle_timeout_secs,
+            "ALUMIA_IDLE_TIMEOUT_SECS",
+            defaults.idle_timeout,
+        )?,
+        max_connections,
+        shutdown_grace: secs(
+            settings.shutdown_grace_secs,
+            file.shutdown_grace_secs,
+            "ALUMIA_SHUTDOWN_GRACE_SECS",
+            defaults.shutdown_grace,
+        )?,
+    })
 }
 
 fn resolve_billing(settings: &Settings, file: &FileSettings) -> anyhow::Result<BillingConfig> {
@@ -357,6 +441,8 @@ impl fmt::Debug for Config {
             .field("billing", &self.billing)
             .field("metrics_addr", &self.metrics_addr)
             .field("log_format", &self.log_format)
+            .field("limits", &self.limits)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }

@@ -4,16 +4,19 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod client_ip;
 pub mod config;
 pub mod csrf;
+pub mod listener;
 pub mod metrics;
 pub mod openapi;
 pub mod org_gate;
 pub mod router;
+pub mod security_headers;
 pub mod sessions;
 pub mod step_up;
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,6 +52,8 @@ pub struct Built {
     pub ctx: Ctx,
     /// The metrics listener, bound when `ALUMIA_METRICS_ADDR` is set.
     pub metrics: Option<metrics::Listener>,
+    /// The main listener's timeouts and connection cap.
+    pub limits: listener::Limits,
 }
 
 impl Built {
@@ -191,7 +196,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Built> {
         }
         None => None,
     };
-    Ok(Built { router, ctx, metrics })
+    Ok(Built { router, ctx, metrics, limits: config.limits })
 }
 
 /// The monthly grant (and expiry) pass every minute, and the top-up
@@ -224,9 +229,9 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let service = built.router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let (router, limits) = (built.router, built.limits);
     let Some(metrics) = built.metrics else {
-        axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
+        listener::serve(router, listener, limits, shutdown).await?;
         return Ok(());
     };
     // One shutdown signal for both listeners.
@@ -238,8 +243,8 @@ pub async fn serve(
     let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|s| *s).await;
     };
-    let main = axum::serve(listener, service).with_graceful_shutdown(until_stopped(stopped.clone()));
-    let (main, metrics) = tokio::join!(main.into_future(), metrics.serve(built.ctx.db.clone(), until_stopped(stopped)));
+    let main = listener::serve(router, listener, limits, until_stopped(stopped.clone()));
+    let (main, metrics) = tokio::join!(main, metrics.serve(built.ctx.db.clone(), until_stopped(stopped)));
     main?;
     metrics?;
     Ok(())

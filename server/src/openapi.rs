@@ -17,7 +17,8 @@ pub struct Envelope<T> {
 
 /// Every failure: `{"success": false, "error": {…}}`, with the status the
 /// code maps to (BAD_REQUEST 400, UNAUTHORIZED 401, PAYMENT_REQUIRED 402,
-/// FORBIDDEN 403, NOT_FOUND 404, CONFLICT 409, LENGTH_REQUIRED 411,
+/// FORBIDDEN 403, NOT_FOUND 404, METHOD_NOT_ALLOWED 405 with `Allow`,
+/// REQUEST_TIMEOUT 408, CONFLICT 409, LENGTH_REQUIRED 411,
 /// PAYLOAD_TOO_LARGE 413, VALIDATION_ERROR 422, TOO_MANY_REQUESTS 429
 /// with `Retry-After`, INTERNAL_ERROR 500, SERVICE_UNAVAILABLE 503).
 #[derive(ToSchema)]
@@ -160,6 +161,7 @@ fn finish_operation(path: &str, method: &str, op: &mut serde_json::Value) {
         add("400", "Malformed JSON, wrong types, or not sent as application/json (the message names the field)");
         add("411", "No Content-Length (production only)");
         add("413", "Body over 128 KB");
+        add("408", "The body stopped arriving for the body timeout (ALUMIA_BODY_TIMEOUT_SECS)");
     }
     if has_id {
         add("404", "Nothing with this id in the caller's org");

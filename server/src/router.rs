@@ -13,7 +13,8 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use leptos::config::LeptosOptions;
-use leptos::prelude::provide_context;
+use leptos::nonce::Nonce;
+use leptos::prelude::{provide_context, use_context};
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use sha2::{Digest, Sha256};
 use tower::Layer;
@@ -30,6 +31,7 @@ use app::{not_found_shell, shell, App};
 use crate::config::Config;
 use crate::csrf::{check_origin, AllowedOrigin};
 use crate::org_gate::{self, OrgGate, RenderNotFound};
+use crate::security_headers::{self, SecurityHeaders};
 use crate::sessions::DbSessionStore;
 
 /// `/pkg/alumia.css?v=<hash>`: a new stylesheet gets a new URL.
@@ -54,7 +56,7 @@ pub fn build(config: &Config, ctx: Ctx, store: DbSessionStore) -> Router {
 
     let context = {
         let ctx = ctx.clone();
-        move || provide_context(ctx.clone())
+        move || leptos_context(&ctx)
     };
     let app_shell = {
         let options = options.clone();
@@ -109,8 +111,9 @@ pub fn build(config: &Config, ctx: Ctx, store: DbSessionStore) -> Router {
         .merge(crate::api::routes(ctx.clone(), config.production()))
         .merge(health)
         .route("/favicon.svg", get(favicon))
-        .route("/webauthn.js", get(webauthn_glue))
-        .route("/payments.js", get(payments_glue))
+        // Under /pkg: the only place pages may load scripts from.
+        .route("/pkg/webauthn.js", get(webauthn_glue))
+        .route("/pkg/payments.js", get(payments_glue))
         // The wasm and CSS are large and compress well (1.7 MB of wasm is
         // about a third of that gzipped).
         // A route rather than a nested service, so the metrics see its
@@ -119,7 +122,23 @@ pub fn build(config: &Config, ctx: Ctx, store: DbSessionStore) -> Router {
         .merge(leptos)
         .layer(axum::middleware::from_fn_with_state(AllowedOrigin { public_origin }, check_origin))
         .layer(sessions)
+        .layer(axum::middleware::from_fn_with_state(Arc::new(SecurityHeaders::new(config)), security_headers::apply))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(config.trusted_proxies.clone()),
+            crate::client_ip::resolve,
+        ))
         .layer(TraceLayer::new_for_http())
+}
+
+/// What every render of the app gets: the server's `Ctx`, and the nonce
+/// the security-headers layer put in this answer's policy, which Leptos
+/// writes on the scripts it inlines (hydration, resolved resources).
+fn leptos_context(ctx: &Ctx) {
+    provide_context(ctx.clone());
+    let nonce = use_context::<http::request::Parts>().and_then(|parts| parts.extensions.get::<Nonce>().cloned());
+    if let Some(nonce) = nonce {
+        provide_context(nonce);
+    }
 }
 
 /// The passkey glue the dashboard calls (`app/src/components/passkey_glue.rs`).

@@ -1,9 +1,7 @@
 //! Server-side glue shared by the server functions.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::ConnectInfo;
 use http::header::{ACCEPT, USER_AGENT};
 use http::request::Parts;
 use http::StatusCode;
@@ -33,11 +31,16 @@ pub async fn session() -> Result<Session, AppError> {
     leptos_axum::extract::<Session>().await.map_err(|_| AppError::internal())
 }
 
+/// The client's address as the server resolved it (`server/src/client_ip.rs`:
+/// the TCP peer's, or the forwarded one from a trusted proxy); in the
+/// request's extensions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientIp(pub std::net::IpAddr);
+
 pub async fn client_info() -> ClientInfo {
-    let ip =
-        leptos_axum::extract::<ConnectInfo<SocketAddr>>().await.ok().map(|ConnectInfo(addr)| addr.ip().to_string());
-    let user_agent = use_context::<Parts>()
-        .and_then(|p| p.headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string));
+    let parts = use_context::<Parts>();
+    let ip = parts.as_ref().and_then(|p| p.extensions.get::<ClientIp>()).map(|ClientIp(ip)| ip.to_string());
+    let user_agent = parts.and_then(|p| p.headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string));
     ClientInfo { ip, user_agent }
 }
 

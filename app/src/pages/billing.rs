@@ -124,11 +124,11 @@ fn percent(spent: i64, limit: i64) -> i64 {
 
 fn bar_class(pct: i64) -> &'static str {
     if pct >= 100 {
-        "h-2 rounded bg-red-600"
+        "fill-red-600"
     } else if pct >= 80 {
-        "h-2 rounded bg-amber-500"
+        "fill-amber-500"
     } else {
-        "h-2 rounded bg-indigo-600"
+        "fill-indigo-600"
     }
 }
 
@@ -162,9 +162,11 @@ fn BudgetsCard(budgets: Vec<BudgetView>, may_manage: bool, budget: ServerAction<
                                         <span class="font-medium text-slate-900">{who}</span>
                                         <span class="text-slate-800">{format!("{} of {} credits ({pct} %) · {alerted}", b.spent.credits, b.monthly_limit.credits)}</span>
                                     </div>
-                                    <div class="mt-1 h-2 w-full rounded bg-slate-100" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow=pct.to_string()>
-                                        <div class=bar_class(pct) style=format!("width: {pct}%")></div>
-                                    </div>
+                                    // An SVG width, not a `style` attribute: the CSP
+                                    // allows no inline styles.
+                                    <svg class="mt-1 block h-2 w-full rounded bg-slate-100" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow=pct.to_string()>
+                                        <rect class=bar_class(pct) width=format!("{}%", pct.min(100)) height="100%" rx="4"></rect>
+                                    </svg>
                                 </li>
                             }
                         }).collect_view()}

@@ -31,6 +31,7 @@ pub struct TestServer {
     pub metrics: Option<String>,
     pub ctx: Ctx,
     shutdown: Option<oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     data_dir: PathBuf,
     pg: Option<(String, String)>,
 }
@@ -109,7 +110,7 @@ pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> TestServer {
     let ctx = built.ctx.clone();
     let metrics = built.metrics_addr().map(|a| format!("http://{a}"));
     let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(server::serve(built, listener, async move {
+    let served = tokio::spawn(server::serve(built, listener, async move {
         let _ = rx.await;
     }));
     TestServer {
@@ -119,12 +120,27 @@ pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> TestServer {
         metrics,
         ctx,
         shutdown: Some(tx),
+        served: Some(served),
         data_dir,
         pg: pg.map(|(_, name)| (postgres_url().unwrap(), name)),
     }
 }
 
 impl TestServer {
+    /// Sends the shutdown signal, as SIGTERM does; `stopped` awaits the end.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Resolves when `serve` has returned (after its drain).
+    pub async fn stopped(&mut self) {
+        if let Some(served) = self.served.take() {
+            served.await.expect("serve did not panic").expect("serve ended cleanly");
+        }
+    }
+
     /// Where the server reads its built assets (`/pkg/…`) from.
     pub fn pkg_dir(&self) -> PathBuf {
         self.data_dir.join("site/pkg")
