@@ -143,6 +143,5 @@ test('API reference: Scalar renders the document under its own policy', async ({
   expect(response!.headers()['content-security-policy']).toContain('/pkg/scalar.js');
   await expect(page.getByRole('heading', { name: /Alumia API/ }).first()).toBeVisible({ timeout: 20_000 });
   await expect(page.getByText('/api/v1/projects').first()).toBeVisible();
-  await page.waitForLoadState('networkidle');
   await screenshot(page, 'api-reference');
 });

@@ -83,9 +83,25 @@ impl Modify for Security {
 )]
 pub struct ApiDoc;
 
+/// Runs before Scalar. Scalar bundles Zod, which probes `Function("")` to
+/// decide whether to compile validators; the viewer's policy refuses
+/// eval, so the probe would be reported as a violation before Zod falls
+/// back. Zod reads this global config first and skips the probe.
+macro_rules! viewer_setup_script {
+    () => {
+        "globalThis.__zod_globalConfig = Object.assign(globalThis.__zod_globalConfig || {}, { jitless: true });"
+    };
+}
+
+/// The setup script's text, whose hash the viewer's policy names.
+pub const VIEWER_SETUP_SCRIPT: &str = viewer_setup_script!();
+
 /// The viewer page: Scalar's script from our own `/pkg` (the product is
 /// self-hosted; no CDN), with a plain link to the document underneath.
-pub const VIEWER_HTML: &str = r#"<!doctype html>
+/// Scalar's default fonts come from its CDN, which the page's policy
+/// refuses: the system fonts are used instead.
+pub const VIEWER_HTML: &str = concat!(
+    r#"<!doctype html>
 <html lang="en">
 <head>
   <meta charset="utf-8"/>
@@ -94,12 +110,17 @@ pub const VIEWER_HTML: &str = r#"<!doctype html>
 </head>
 <body>
   <noscript><p>The API reference needs JavaScript. The raw document is at <a href="/api/v1/openapi.json">/api/v1/openapi.json</a>.</p></noscript>
-  <script id="api-reference" type="application/json">
+  <script id="api-reference" type="application/json" data-configuration="{&quot;withDefaultFonts&quot;: false}">
     $spec
   </script>
+  <script>"#,
+    // Its policy allows this script by its hash (`security_headers`).
+    viewer_setup_script!(),
+    r#"</script>
   <script src="/pkg/scalar.js"></script>
 </body>
-</html>"#;
+</html>"#
+);
 
 /// Finishes the generated document with what holds for every route, so a
 /// route added later is documented by the same rules without repeating

@@ -16,11 +16,14 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 use http::header::{
     HeaderName, HeaderValue, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, HOST, REFERRER_POLICY,
     STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use leptos::nonce::Nonce;
+use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 
@@ -59,6 +62,8 @@ pub struct SecurityHeaders {
     public_origin: String,
     hsts: bool,
     stripe: Option<StripeOrigins>,
+    /// `'sha256-…'` of the API viewer's one inline script.
+    viewer_setup_hash: String,
 }
 
 /// What an answer is, by its path; decides its policy.
@@ -107,6 +112,10 @@ impl SecurityHeaders {
             // remembered HSTS would break every other localhost app.
             hsts: https && config.production(),
             stripe,
+            viewer_setup_hash: format!(
+                "'sha256-{}'",
+                BASE64.encode(Sha256::digest(crate::openapi::VIEWER_SETUP_SCRIPT.as_bytes()))
+            ),
         }
     }
 
@@ -152,11 +161,13 @@ impl SecurityHeaders {
         )
     }
 
-    /// Scalar's viewer: its one script from `/pkg`; it injects its own
-    /// styles, so inline styles are allowed on this page (and no other).
-    fn api_viewer_policy(origin: &str) -> String {
+    /// Scalar's viewer: its script from `/pkg` and our setup script by its
+    /// hash; it injects its own styles, so inline styles are allowed on
+    /// this page (and no other). No eval.
+    fn api_viewer_policy(&self, origin: &str) -> String {
+        let setup = &self.viewer_setup_hash;
         format!(
-            "default-src 'self'; script-src {origin}/pkg/scalar.js; style-src 'self' 'unsafe-inline'; \
+            "default-src 'self'; script-src {origin}/pkg/scalar.js {setup}; style-src 'self' 'unsafe-inline'; \
              img-src 'self' data:; font-src 'self' data:; connect-src 'self'; frame-src 'none'; \
              worker-src 'self' blob:; {LOCKDOWN}"
         )
@@ -200,7 +211,7 @@ pub async fn apply(State(headers): State<Arc<SecurityHeaders>>, mut req: Request
 
     let policy = match (kind, is_html(&response)) {
         (Kind::Page { billing }, true) => headers.page_policy(&origin, nonce.as_deref().unwrap_or_default(), billing),
-        (Kind::ApiViewer, true) => SecurityHeaders::api_viewer_policy(&origin),
+        (Kind::ApiViewer, true) => headers.api_viewer_policy(&origin),
         _ => NOT_HTML_POLICY.to_string(),
     };
     set_if_absent(&mut response, CONTENT_SECURITY_POLICY, &policy);

@@ -120,6 +120,16 @@ async fn every_answer_carries_the_security_headers() {
     assert_common_headers(&viewer, "/api/docs");
     assert!(csp(&viewer).contains("/pkg/scalar.js"), "{}", csp(&viewer));
     assert!(csp(&viewer).contains("style-src 'self' 'unsafe-inline'"), "{}", csp(&viewer));
+    assert!(csp(&viewer).contains("'sha256-"), "the setup script by its hash: {}", csp(&viewer));
+    assert!(!csp(&viewer).contains("unsafe-eval"), "{}", csp(&viewer));
+    // The hash is of the inline script the page really has.
+    let inline = viewer.body.split("<script>").nth(1).and_then(|rest| rest.split("</script>").next()).unwrap();
+    let hash = {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(inline.as_bytes()))
+    };
+    assert!(csp(&viewer).contains(&format!("'sha256-{hash}'")), "{}", csp(&viewer));
 
     let glue = b.get("/pkg/webauthn.js").await;
     assert_eq!(glue.status, StatusCode::OK, "the passkey glue is served from /pkg");
