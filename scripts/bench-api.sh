@@ -6,8 +6,8 @@
 # and p99 of both and their ratio. Loopback only; bounded in time.
 # Then dashboard pages in the same run: the signed-out /login beside
 # signed-in org pages (agents, overview, projects, billing) with the cookie
-# of a browser that signed in through /fn/sign_in (the agents page is an
-# empty state: the frame alone); prints each page's ratio
+# of a browser that signed in through /fn/sign_in (the agents page is the
+# frame and the models list); prints each page's ratio
 # to /login.
 # Then debits per second on SQLite (server/examples/bench_debits.rs), beside
 # bare write transactions on the same database.

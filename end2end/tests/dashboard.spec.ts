@@ -46,6 +46,9 @@ test('sign up, create an org, visit every section, sign out and back in', async 
   await nav.getByRole('link', { name: 'Agents', exact: true }).click();
   await expect(page).toHaveURL(urlPath(`/${slug}/agents`));
   await expectH1(page, 'Agents');
+  // The e2e server has no [[providers]] and Ollama discovery off.
+  await expect(page.getByRole('status').filter({ hasText: 'No model provider is configured on this server.' })).toBeVisible();
+  await screenshot(page, 'agents-no-provider');
 
   // Every link of the sidebar, each as a full page load.
   const pages = [

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use app::domain::billing::plans::{CreditPack, Package};
+use app::domain::models::ProviderConfig;
 use clap::Args;
 use serde::Deserialize;
 
@@ -22,7 +23,7 @@ pub struct Settings {
     /// step_up_seconds, master_key, billing, stripe_*, metrics_addr,
     /// log_format, header_timeout_secs, body_timeout_secs,
     /// idle_timeout_secs, max_connections, shutdown_grace_secs,
-    /// trusted_proxies, and the billing
+    /// trusted_proxies, ollama_url, [[providers]], and the billing
     /// catalogue: default_package, credits_per_dollar, [[packages]],
     /// [[credit_packs]]; see README).
     #[arg(long, env = "ALUMIA_CONFIG", global = true)]
@@ -108,6 +109,11 @@ pub struct Settings {
     /// [default: none, the headers are ignored]
     #[arg(long, env = "ALUMIA_TRUSTED_PROXIES", global = true)]
     pub trusted_proxies: Option<String>,
+    /// Ollama server whose models are offered at 0 credits when no
+    /// [[providers]] are configured; `off` disables
+    /// [default: http://127.0.0.1:11434]
+    #[arg(long, env = "ALUMIA_OLLAMA_URL", global = true)]
+    pub ollama_url: Option<String>,
 }
 
 fn parse_flag(s: &str) -> Result<bool, String> {
@@ -151,6 +157,8 @@ struct FileSettings {
     max_connections: Option<usize>,
     shutdown_grace_secs: Option<u64>,
     trusted_proxies: Option<String>,
+    ollama_url: Option<String>,
+    providers: Option<Vec<ProviderConfig>>,
 }
 
 /// Stripe, when both its secret key and webhook secret are set. `Debug`
@@ -237,6 +245,10 @@ pub struct Config {
     /// Timeouts and the connection cap of the main listener.
     pub limits: Limits,
     pub trusted_proxies: TrustedProxies,
+    /// `[[providers]]`: the operator's model providers.
+    pub providers: Vec<ProviderConfig>,
+    /// Where to discover Ollama; `None`: `off`.
+    pub ollama_url: Option<String>,
 }
 
 /// 32 bytes; `Debug` never shows them.
@@ -312,9 +324,17 @@ impl Config {
             Some(list) => TrustedProxies::parse(&list).map_err(|e| anyhow::anyhow!("ALUMIA_TRUSTED_PROXIES: {e}"))?,
             None => TrustedProxies::default(),
         };
+        let ollama_url = match settings.ollama_url.clone().or(file.ollama_url).as_deref().map(str::trim) {
+            Some("off") => None,
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => Some(url.to_string()),
+            Some(other) => anyhow::bail!("ALUMIA_OLLAMA_URL must be an http(s) URL or off, not {other:?}"),
+            None => Some("http://127.0.0.1:11434".to_string()),
+        };
         Ok(Config {
             limits,
             trusted_proxies,
+            providers: file.providers.unwrap_or_default(),
+            ollama_url,
             billing,
             addr,
             public_url,
@@ -443,6 +463,8 @@ impl fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("limits", &self.limits)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("providers", &self.providers.iter().map(|p| &p.id).collect::<Vec<_>>())
+            .field("ollama_url", &self.ollama_url)
             .finish()
     }
 }

@@ -27,6 +27,7 @@ use app::db::Db;
 use app::domain::billing::plans::{BillingSettings, StripeSettings};
 use app::domain::billing::{grants, top_ups};
 use app::domain::cache::Caches;
+use app::domain::models::{self, Catalogue};
 use app::domain::passkeys;
 use app::domain::secrets::{self, Sealer};
 use app::domain::{Clock, Ctx, DomainSettings, RateLimits};
@@ -82,6 +83,11 @@ fn make_ctx(config: &Config, db: Db) -> anyhow::Result<Ctx> {
         sealer: Arc::new(Sealer::new(&master_key(config)?)),
         billing: Arc::new(billing_settings(&config.billing)?),
         charges: Arc::default(),
+        models: Arc::new(Catalogue::new(
+            models::operator_providers(&config.providers, |var| std::env::var(var).ok())
+                .map_err(|e| anyhow::anyhow!("[[providers]]: {e}"))?,
+            config.ollama_url.clone(),
+        )),
     })
 }
 
@@ -184,6 +190,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Built> {
         }
     });
     spawn_billing_workers(&ctx);
+    discover_models(&ctx).await;
     let mut router = router::build(config, ctx.clone(), store);
     let metrics = match config.metrics_addr {
         Some(addr) => {
@@ -197,6 +204,24 @@ pub async fn build(config: &Config) -> anyhow::Result<Built> {
         None => None,
     };
     Ok(Built { router, ctx, metrics, limits: config.limits })
+}
+
+/// Says which models this server offers, after a first look for Ollama
+/// when discovery is on; discovery then keeps looking every minute.
+async fn discover_models(ctx: &app::domain::Ctx) {
+    let found = ctx.models.refresh_ollama(&reqwest::Client::new()).await;
+    let configured: usize = ctx.models.operator().iter().filter(|p| p.managed).map(|p| p.models.len()).sum();
+    match ctx.models.ollama_url() {
+        Some(url) if found > 0 => tracing::info!(%url, models = found, "offering Ollama's models at 0 credits"),
+        Some(url) => {
+            tracing::info!(%url, "no [[providers]] configured and no Ollama answering there yet; looking again every minute")
+        }
+        None if configured == 0 => tracing::warn!(
+            "no model provider configured: add [[providers]] to ALUMIA_CONFIG, or let orgs bring their own keys"
+        ),
+        None => tracing::info!(models = configured, "model providers configured"),
+    }
+    models::spawn_ollama_discovery(ctx.models.clone());
 }
 
 /// The monthly grant (and expiry) pass every minute, and the top-up

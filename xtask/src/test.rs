@@ -320,6 +320,9 @@ pub(crate) fn start_server(
         .env("ALUMIA_PUBLIC_URL", &base_url)
         .env("ALUMIA_SITE_ROOT", &paths.site)
         .env("DISABLE_RATE_LIMIT", "1")
+        // No model discovery: what the pages show must not depend on
+        // whether this machine runs an Ollama.
+        .env("ALUMIA_OLLAMA_URL", "off")
         // The log goes to a file that is printed on failure: no ANSI colours.
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())

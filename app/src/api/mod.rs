@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod billing;
 pub mod members;
+pub mod models;
 pub mod orgs;
 pub mod projects;
 pub mod security;

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod jobs;
 pub mod members;
 pub mod metrics;
+pub mod models;
 pub mod notifications;
 pub mod orgs;
 pub mod paging;
@@ -51,6 +52,8 @@ pub struct Ctx {
     pub billing: Arc<billing::plans::BillingSettings>,
     /// Charges waiting to be written together (SQLite).
     pub charges: Arc<billing::metering::ChargeQueue>,
+    /// The operator's model providers and what they offer.
+    pub models: Arc<models::Catalogue>,
 }
 
 /// The part of the server configuration the domain needs.

@@ -87,6 +87,23 @@ impl PageRequest {
     }
 }
 
+impl PageRequest {
+    /// A page of a list kept in memory, in the order given (the model
+    /// catalogue). The cursor's number is the position of the next item,
+    /// with a nil id; any position is valid (past the end: an empty page).
+    pub fn slice<T>(&self, items: Vec<T>) -> Page<T> {
+        let start = self.after.map_or(0, |c| usize::try_from(c.created_at.timestamp_micros()).unwrap_or(usize::MAX));
+        let end = start.saturating_add(self.limit as usize);
+        let has_more = items.len() > end;
+        let items: Vec<T> = items.into_iter().skip(start).take(self.limit as usize).collect();
+        let next_cursor = has_more.then(|| {
+            let position = DateTime::from_timestamp_micros(end as i64).expect("a small position is a valid instant");
+            Cursor { created_at: position, id: Uuid::nil() }.encode()
+        });
+        Page { items, next_cursor, has_more }
+    }
+}
+
 /// One page of an org's live rows of `table` (which has `org_id`,
 /// `created_at`, `id` and `deleted_at`), newest first, plus one row to tell
 /// `hasMore`; finish it with `PageRequest::finish`.
@@ -143,6 +160,19 @@ pub async fn mark_deleted(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn in_memory_lists_page_by_position() {
+        let first = PageRequest::parse(Some(2), None).unwrap().slice(vec![1, 2, 3, 4, 5]);
+        assert_eq!((first.items.as_slice(), first.has_more), (&[1, 2][..], true));
+        let cursor = first.next_cursor.unwrap();
+        let second = PageRequest::parse(Some(2), Some(&cursor)).unwrap().slice(vec![1, 2, 3, 4, 5]);
+        assert_eq!(second.items, [3, 4]);
+        let last = PageRequest::parse(Some(2), second.next_cursor.as_deref()).unwrap().slice(vec![1, 2, 3, 4, 5]);
+        assert_eq!((last.items.as_slice(), last.has_more, last.next_cursor), (&[5][..], false, None));
+        let far = format!("{}-{}", "9".repeat(18), "f".repeat(32));
+        assert!(PageRequest::parse(Some(2), Some(&far)).unwrap().slice(vec![1, 2]).items.is_empty());
+    }
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {

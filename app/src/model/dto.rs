@@ -182,6 +182,25 @@ pub struct Page<T> {
     pub has_more: bool,
 }
 
+/// A model an org may run (`GET /api/v1/models`). Prices are decimal
+/// strings of credits per million tokens, like every credit amount.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelView {
+    /// `<provider>/<model>`, e.g. `openai/gpt-4.1`: what an agent's `model` names.
+    pub id: String,
+    pub name: String,
+    pub provider: String,
+    /// The org's own provider (0 credits per call).
+    pub byok: bool,
+    pub context_window: Option<u64>,
+    pub input_credits_per_mtok: String,
+    pub output_credits_per_mtok: String,
+    /// The model fast mode runs instead, when there is one.
+    pub fast_sibling: Option<String>,
+}
+
 /// An API key as lists show it: never the secret.
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -8,6 +8,7 @@ pub mod envelope;
 pub mod extract;
 pub mod health;
 pub mod members;
+pub mod models;
 pub mod projects;
 pub mod workspaces;
 
@@ -76,6 +77,7 @@ pub fn router_and_doc() -> (Router<Ctx>, serde_json::Value) {
         .routes(routes!(workspaces::list, workspaces::create))
         .routes(routes!(workspaces::delete))
         .routes(routes!(members::list))
+        .routes(routes!(models::list))
         .routes(routes!(members::invites, members::invite))
         .routes(routes!(members::change_role, members::remove))
         .routes(routes!(openapi_json));

@@ -12,6 +12,7 @@ mod client_ip;
 mod fake_stripe;
 mod members;
 mod metrics;
+mod models;
 mod orgs;
 mod page_cache;
 mod security_headers;

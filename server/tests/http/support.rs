@@ -85,6 +85,12 @@ pub async fn start() -> TestServer {
 }
 
 pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> TestServer {
+    start_with_config("", adjust).await
+}
+
+/// A server whose config file is the test catalogue followed by `extra`
+/// (TOML, e.g. `[[providers]]`).
+pub async fn start_with_config(extra: &str, adjust: impl FnOnce(&mut Settings)) -> TestServer {
     let data_dir = std::env::temp_dir().join(format!("alumia-test-{}", Uuid::new_v4().simple()));
     let pg = match postgres_url() {
         Some(admin) => Some(fresh_postgres(&admin).await),
@@ -94,13 +100,15 @@ pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> TestServer {
     let addr = listener.local_addr().unwrap();
     std::fs::create_dir_all(&data_dir).unwrap();
     let catalogue = data_dir.join("billing.toml");
-    std::fs::write(&catalogue, TEST_CATALOGUE).unwrap();
+    std::fs::write(&catalogue, format!("{TEST_CATALOGUE}\n{extra}")).unwrap();
     let mut settings = Settings {
         config: Some(catalogue),
         data_dir: Some(data_dir.clone()),
         public_url: Some(format!("http://localhost:{}", addr.port())),
         database_url: pg.as_ref().map(|(url, _)| url.clone()),
         site_root: Some(data_dir.join("site")),
+        // No model discovery unless a test points it at a stand-in.
+        ollama_url: Some("off".into()),
         ..Default::default()
     };
     adjust(&mut settings);
