@@ -40,6 +40,7 @@ pub const OPEN_SERVER_FNS: &[&str] = &[
     "get_billing_page",
     "list_projects",
     "list_workspaces",
+    "list_models",
     "list_api_keys",
     "take_minted_api_key",
     // signing in and out
@@ -70,6 +71,11 @@ pub const OPEN_SERVER_FNS: &[&str] = &[
 /// `/api/v1` mutations API keys may make. Every other route that is not a
 /// read is browser-only and needs a fresh step-up.
 pub const OPEN_API_MUTATIONS: &[(&str, &str)] = &[
+    // Agents: keys too; restriction changes are checked by the domain
+    // (browser with step-up).
+    ("POST", "/api/v1/agents"),
+    ("PATCH", "/api/v1/agents/{id}"),
+    ("DELETE", "/api/v1/agents/{id}"),
     ("POST", "/api/v1/projects"),
     ("PATCH", "/api/v1/projects/{id}"),
     ("DELETE", "/api/v1/projects/{id}"),

@@ -3,6 +3,7 @@
 //! dashboard (server functions) and `/api/v1` cannot disagree.
 
 pub mod accounts;
+pub mod agents;
 pub mod api_keys;
 pub mod audit;
 pub mod billing;

@@ -352,6 +352,12 @@ pub fn spawn_ollama_discovery(catalogue: Arc<Catalogue>) {
 /// then as configured (or by name, for Ollama).
 pub async fn list(ctx: &Ctx, actor: &Actor, org: &OrgSummary, page: PageRequest) -> DomainResult<Page<ModelView>> {
     actor.require_scope(SCOPE_MODELS_READ)?;
+    Ok(page.slice(available(ctx, org).await?))
+}
+
+/// The whole catalogue of `org`, without a scope check: what an agent's
+/// `model` must name.
+pub async fn available(ctx: &Ctx, org: &OrgSummary) -> DomainResult<Vec<ModelView>> {
     let package = plans::package_of(ctx, org.id).await?;
     let mut items = Vec::new();
     for provider in ctx.models.operator() {
@@ -360,7 +366,7 @@ pub async fn list(ctx: &Ctx, actor: &Actor, org: &OrgSummary, page: PageRequest)
         }
         items.extend(provider.models.iter().map(|m| provider.view(m)));
     }
-    Ok(page.slice(items))
+    Ok(items)
 }
 
 #[cfg(test)]

@@ -182,6 +182,37 @@ pub struct Page<T> {
     pub has_more: bool,
 }
 
+/// An agent (SPEC §9). `tools`, `peers` and `connectors` are
+/// restrictions: `null` allows everything available to the agent, a list
+/// allows only what it names.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentView {
+    pub id: Uuid,
+    pub name: String,
+    pub description: Option<String>,
+    /// `<provider>/<model>`, as `GET /api/v1/models` names it.
+    pub model: String,
+    pub system_prompt: String,
+    pub enabled: bool,
+    /// Runs resolve to the model's fast sibling when it has one.
+    pub fast_mode: bool,
+    pub max_steps: i64,
+    pub temperature: Option<f64>,
+    /// Tool names, or `null` for every tool available.
+    pub tools: Option<Vec<String>>,
+    /// Agent ids it may message, or `null` for every agent of the session's project.
+    pub peers: Option<Vec<Uuid>>,
+    /// Connection ids, or `null` for all of the org's connections.
+    pub connectors: Option<Vec<Uuid>>,
+    /// Enabled skill ids.
+    pub skills: Vec<Uuid>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub deleted_at: Option<String>,
+}
+
 /// A model an org may run (`GET /api/v1/models`). Prices are decimal
 /// strings of credits per million tokens, like every credit amount.
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]

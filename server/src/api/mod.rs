@@ -1,6 +1,7 @@
 //! `/api/v1`: REST handlers over the same domain functions the dashboard
 //! uses, answering in the envelope of SPEC §6.
 
+pub mod agents;
 pub mod api_keys;
 pub mod billing;
 pub mod dashboard;
@@ -70,6 +71,8 @@ pub fn router_and_doc() -> (Router<Ctx>, serde_json::Value) {
         .routes(routes!(billing::set_budget))
         .routes(routes!(billing::top_up_payment_intent))
         .routes(routes!(billing::stripe_webhook))
+        .routes(routes!(agents::list, agents::create))
+        .routes(routes!(agents::get, agents::update, agents::delete))
         .routes(routes!(api_keys::list, api_keys::mint))
         .routes(routes!(api_keys::revoke))
         .routes(routes!(projects::list, projects::create))

@@ -69,6 +69,7 @@ fn assert_shape(data: &Value, paged: bool, what: &str) {
 
 /// The ids the walk fills path parameters with.
 struct Ids {
+    agent: String,
     project: String,
     workspace: String,
     key: String,
@@ -81,7 +82,11 @@ struct Ids {
 fn sample(method: &str, path: &str, ids: &Ids) -> Option<(String, Option<Value>, bool)> {
     let id = |p: &str, v: &str| path.replace(p, v);
     Some(match (method, path) {
+        ("get", "/api/v1/agents/{id}") => (id("{id}", &ids.agent), None, false),
         ("get", _) => (id("{id}", &ids.project), None, false),
+        ("post", "/api/v1/agents") => (path.into(), Some(json!({"name": "Walked", "model": WALK_MODEL})), false),
+        ("patch", "/api/v1/agents/{id}") => (id("{id}", &ids.agent), Some(json!({"maxSteps": 12})), false),
+        ("delete", "/api/v1/agents/{id}") => (id("{id}", &ids.agent), None, false),
         ("post", "/api/v1/projects") => {
             (path.into(), Some(json!({"name": "Walked", "metadata": {"ownerTeam": "x"}})), false)
         }
@@ -104,11 +109,29 @@ fn sample(method: &str, path: &str, ids: &Ids) -> Option<(String, Option<Value>,
     })
 }
 
+/// One model for the walk's agents, from a configured provider.
+const WALK_MODEL: &str = "walk/model";
+const WALK_PROVIDER: &str = r#"
+[[providers]]
+id = "walk"
+kind = "openai"
+base_url = "http://127.0.0.1:9/v1"
+
+[[providers.models]]
+id = "model"
+input_credits_per_mtok = 1
+output_credits_per_mtok = 2
+"#;
+
 #[tokio::test]
 async fn every_route_answers_pages_for_lists_and_camel_case_keys() {
-    let server = start_with(|s| s.disable_rate_limit = Some(true)).await;
+    let server = start_with_config(WALK_PROVIDER, |s| s.disable_rate_limit = Some(true)).await;
     let (mut owner, org, key) = owner_with_key(&server, &[]).await;
     let api = Api::new(&server, Some(&key));
+    // A package with managed models and room for agents.
+    let org_id = app::domain::orgs::find_by_slug(&server.ctx, &org).await.unwrap().unwrap();
+    app::domain::billing::plans::set_package(&server.ctx, org_id, "pro").await.unwrap();
+    let agent = data(&api.post("/agents", json!({"name": "Seed", "model": WALK_MODEL})).await);
 
     // Something in every list, so the walk sees real items.
     let project = data(&api.post("/projects", json!({"name": "Seed", "metadata": {"costCenter": 7}})).await);
@@ -133,6 +156,7 @@ async fn every_route_answers_pages_for_lists_and_camel_case_keys() {
         .unwrap()
         .to_string();
     let ids = Ids {
+        agent: agent["id"].as_str().unwrap().into(),
         project: project["id"].as_str().unwrap().into(),
         workspace: workspace.json()["data"]["id"].as_str().unwrap().into(),
         key: minted.json()["data"]["key"]["id"].as_str().unwrap().into(),

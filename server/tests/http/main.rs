@@ -4,6 +4,7 @@
 
 mod accounts;
 mod admin;
+mod agents;
 mod api;
 mod api_contract;
 mod billing;
