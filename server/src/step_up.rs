@@ -41,6 +41,7 @@ pub const OPEN_SERVER_FNS: &[&str] = &[
     "list_projects",
     "list_workspaces",
     "list_models",
+    "list_agents",
     "list_api_keys",
     "take_minted_api_key",
     // signing in and out
@@ -62,6 +63,9 @@ pub const OPEN_SERVER_FNS: &[&str] = &[
     // allowed to API keys as well
     "create_org",
     "accept_invite",
+    "create_agent",
+    "update_agent",
+    "delete_agent",
     "create_project",
     "update_project",
     "delete_project",

@@ -15,6 +15,29 @@ use anyhow::{bail, Context, Result};
 
 use crate::{assets, util, Paths};
 
+/// The e2e server's config file: one provider with two models, one the
+/// other's fast sibling.
+const E2E_CONFIG: &str = r#"
+[[providers]]
+id = "e2e"
+kind = "openai"
+base_url = "http://127.0.0.1:9/v1"
+
+[[providers.models]]
+id = "large"
+name = "E2E Large"
+context_window = 128000
+input_credits_per_mtok = 200
+output_credits_per_mtok = 800
+fast_sibling = "small"
+
+[[providers.models]]
+id = "small"
+name = "E2E Small"
+input_credits_per_mtok = 0.4
+output_credits_per_mtok = 1.6
+"#;
+
 const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 const CHROMIUM: &str = "/usr/bin/chromium";
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -254,9 +277,14 @@ fn end_to_end(paths: &Paths, assets_built: &mut bool) -> Result<()> {
     let xdg = scratch.path.join("xdg-config");
     std::fs::create_dir_all(&xdg)?;
     let data_dir = scratch.path.join("data");
+    // Models for the agents pages: a provider nothing answers at (no
+    // test makes a model call through this server).
+    let config = scratch.path.join("alumia.toml");
+    std::fs::write(&config, E2E_CONFIG)?;
     let (mut server, base_url, log_path) = start_server(&binary, &scratch, paths, |command| {
         // Short, so a test can wait for a step-up to expire (security.spec.ts).
         command.env("ALUMIA_STEP_UP_SECONDS", "30");
+        command.env("ALUMIA_CONFIG", &config);
     })?;
 
     util::heading("npx playwright test");

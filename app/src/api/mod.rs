@@ -2,6 +2,7 @@
 //! Every endpoint is `/fn/<name>` so tests and no-JS forms have stable URLs.
 
 pub mod accounts;
+pub mod agents;
 pub mod api_keys;
 pub mod billing;
 pub mod members;

@@ -274,6 +274,23 @@ pub async fn list(ctx: &Ctx, org: &OrgSummary, page: PageRequest) -> DomainResul
     Ok(page.finish(rows, |r| Cursor { created_at: r.created_at, id: r.id }, AgentRow::view))
 }
 
+/// The ids of the org's live agents with these names, in order; a name
+/// that is none of them is a 422 on `peers`.
+pub async fn ids_by_name(ctx: &Ctx, org: &OrgSummary, names: &[String]) -> DomainResult<Vec<Uuid>> {
+    let mut ids = Vec::new();
+    for name in names {
+        let id: Option<Uuid> = on_db!(&ctx.db, |p| sqlx::query_scalar(
+            "SELECT id FROM agents WHERE org_id = $1 AND name = $2 AND deleted_at IS NULL"
+        )
+        .bind(org.id)
+        .bind(name)
+        .fetch_optional(p)
+        .await)?;
+        ids.push(id.ok_or_else(|| AppError::validation("peers", format!("peers: no agent is named {name:?}")))?);
+    }
+    Ok(ids)
+}
+
 async fn find(ctx: &Ctx, org: &OrgSummary, id: Uuid) -> DomainResult<Option<AgentRow>> {
     let sql = format!("SELECT {COLUMNS} FROM agents WHERE org_id = $1 AND id = $2");
     Ok(on_db!(&ctx.db, |p| sqlx::query_as(&sql).bind(org.id).bind(id).fetch_optional(p).await)?)

@@ -1,34 +1,286 @@
-//! Agents: the models this org may run today; creating agents arrives
-//! with the agent runtime.
+//! Agents: the org's agents (create, edit, enable, restrict, delete) and
+//! the models they can run. Restrictions need a fresh step-up: saving
+//! them opens the step-up dialog when it is due.
 
+use leptos::html;
 use leptos::prelude::*;
 
+use crate::api::agents::{list_agents, CreateAgent, DeleteAgent, SetAgentRestrictions, UpdateAgent};
 use crate::api::models::list_models;
-use crate::components::forms::{loaded, CARD};
-use crate::components::layout::{use_org_slug, ComingSoon, PageHeader};
-use crate::model::ModelView;
+use crate::components::forms::{
+    action_error, loaded, Field, FormError, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD, INPUT,
+};
+use crate::components::layout::{use_org_slug, PageHeader};
+use crate::model::{AgentView, ModelView};
+
+const AGENT_FIELDS: &[&str] = &["name", "model", "systemPrompt", "maxSteps"];
 
 #[component]
 pub fn AgentsPage() -> impl IntoView {
     let slug = use_org_slug();
+    let create = ServerAction::<CreateAgent>::new();
+    let update = ServerAction::<UpdateAgent>::new();
+    let restrict = ServerAction::<SetAgentRestrictions>::new();
+    let delete = ServerAction::<DeleteAgent>::new();
     let models = Resource::new(move || slug.get(), list_models);
+    // Lists reload when a change succeeded; a refused one keeps its form.
+    let changed = RwSignal::new(0u32);
+    for ok in [
+        Signal::derive(move || update.value().with(|v| matches!(v, Some(Ok(_))))),
+        Signal::derive(move || restrict.value().with(|v| matches!(v, Some(Ok(_))))),
+    ] {
+        Effect::new(move |_| {
+            if ok.get() {
+                changed.update(|n| *n += 1);
+            }
+        });
+    }
+    let agents = Resource::new(
+        move || (slug.get(), create.version().get(), changed.get(), delete.version().get()),
+        |(slug, ..)| list_agents(slug),
+    );
+    let create_error = action_error(create);
+    let update_error = action_error(update);
+    let restrict_error = action_error(restrict);
+    let delete_error = action_error(delete);
+
+    let form = NodeRef::<html::Form>::new();
+    Effect::new(move |_| {
+        if create.value().with(|v| matches!(v, Some(Ok(_)))) {
+            if let Some(form) = form.get_untracked() {
+                form.reset();
+            }
+        }
+    });
+
     view! {
-        <PageHeader title="Agents" intro="The AI agents of this organization."/>
-        <section class=CARD aria-labelledby="models-heading">
-            <h2 id="models-heading" class="text-base font-semibold text-slate-900">"Models"</h2>
-            <Suspense fallback=|| view! { <p class="mt-3 text-sm text-slate-600">"Loading…"</p> }>
+        <PageHeader title="Agents" intro="The AI agents of this organization: a model, a system prompt and what they may use."/>
+        <Suspense fallback=|| view! { <p class="text-sm text-slate-600">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                loaded(models.await, move |page| {
+                    let models = page.items;
+                    if models.is_empty() {
+                        return view! { <section class=CARD><NoProvider/></section> }.into_any();
+                    }
+                    let picker = models.clone();
+                    view! {
+                        <section class=CARD aria-labelledby="create-agent">
+                            <h2 id="create-agent" class="text-base font-semibold text-slate-900">"Create an agent"</h2>
+                            <ActionForm action=create node_ref=form attr:class="mt-4 space-y-4">
+                                <FormError error=create_error inline=AGENT_FIELDS/>
+                                <input type="hidden" name="org" value=move || slug.get()/>
+                                <div class="grid gap-4 sm:grid-cols-2">
+                                    <Field label="Name" name="name" required=true error=create_error/>
+                                    <ModelPicker id="new-agent-model" models=picker selected=None/>
+                                </div>
+                                <PromptField id="new-agent-prompt" value=String::new()/>
+                                <StepsAndFastMode id="new-agent" max_steps=10 fast_mode=false/>
+                                <button type="submit" class=BUTTON>"Create agent"</button>
+                            </ActionForm>
+                        </section>
+                        <ModelTable models=models/>
+                    }
+                    .into_any()
+                })
+            })}
+        </Suspense>
+
+        <section class=format!("{CARD} mt-6") aria-labelledby="all-agents">
+            <h2 id="all-agents" class="text-base font-semibold text-slate-900">"All agents"</h2>
+            <div class="mt-3 space-y-2">
+                <FormError error=update_error/>
+                <FormError error=restrict_error/>
+                <FormError error=delete_error/>
+            </div>
+            <Transition fallback=|| view! { <p class="mt-3 text-sm text-slate-600">"Loading…"</p> }>
                 {move || Suspend::new(async move {
-                    loaded(models.await, |page| {
+                    let catalogue = models.await.map(|p| p.items).unwrap_or_default();
+                    loaded(agents.await, move |page| {
                         if page.items.is_empty() {
-                            return view! { <NoProvider/> }.into_any();
+                            return view! {
+                                <p class="mt-3 rounded-md border border-dashed border-slate-300 p-6 text-center text-sm text-slate-700">
+                                    "No agents yet. Create one above: it answers in a project's lab and runs on schedules."
+                                </p>
+                            }
+                            .into_any();
                         }
-                        view! { <ModelTable models=page.items/> }.into_any()
+                        let all = page.items.clone();
+                        view! {
+                            <ul class="mt-1 divide-y divide-slate-100">
+                                {page.items.into_iter().map(|a| {
+                                    view! { <AgentRow a=a all=all.clone() models=catalogue.clone() update=update restrict=restrict delete=delete/> }
+                                }).collect_view()}
+                            </ul>
+                        }
+                        .into_any()
                     })
                 })}
-            </Suspense>
+            </Transition>
         </section>
-        <div class="mt-6">
-            <ComingSoon what="Agents run your prompts with a model, tools and skills. Each agent will have a model, a system prompt, enabled skills and tool restrictions." how="Agents arrive in a coming release; you will create them here and over /api/v1."/>
+    }
+}
+
+#[component]
+fn AgentRow(
+    a: AgentView,
+    all: Vec<AgentView>,
+    models: Vec<ModelView>,
+    update: ServerAction<UpdateAgent>,
+    restrict: ServerAction<SetAgentRestrictions>,
+    delete: ServerAction<DeleteAgent>,
+) -> impl IntoView {
+    let slug = use_org_slug();
+    let id = a.id;
+    let tools_text = a.tools.clone().map(|t| t.join(", ")).unwrap_or_default();
+    let peer_names: Vec<String> = a
+        .peers
+        .clone()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| all.iter().find(|x| x.id == *p).map(|x| x.name.clone()))
+        .collect();
+    let tools_summary = match &a.tools {
+        None => "every tool".to_string(),
+        Some(t) if t.is_empty() => "no tools".to_string(),
+        Some(t) => t.join(", "),
+    };
+    let peers_summary =
+        if a.peers.is_none() { "every agent of the project".to_string() } else { peer_names.join(", ") };
+    let status = if a.enabled {
+        ("Enabled", "bg-emerald-50 text-emerald-800")
+    } else {
+        ("Disabled", "bg-slate-100 text-slate-700")
+    };
+    let confirm = format!("Confirm: delete {}", a.name);
+    let fast_sibling = models.iter().find(|m| m.id == a.model).and_then(|m| m.fast_sibling.clone());
+    let name = a.name.clone();
+    view! {
+        <li class="py-4">
+            <div class="flex flex-wrap items-baseline justify-between gap-x-4 gap-y-1">
+                <h3 class="font-semibold text-slate-900">{a.name.clone()}</h3>
+                <span class=format!("rounded px-2 py-0.5 text-xs font-medium {}", status.1)>{status.0}</span>
+            </div>
+            <p class="mt-0.5 text-sm text-slate-700">
+                <code class="font-mono">{a.model.clone()}</code>
+                {a.fast_mode.then(|| match fast_sibling.clone() {
+                    Some(s) => format!(" · fast mode: runs {s}"),
+                    None => " · fast mode (this model has no faster sibling: ignored)".to_string(),
+                })}
+                {format!(" · up to {} steps · never run yet", a.max_steps)}
+            </p>
+            <p class="mt-0.5 text-sm text-slate-600">{format!("May use {tools_summary}; may message {peers_summary}.")}</p>
+            <div class="mt-2 flex flex-wrap items-start gap-x-6 gap-y-2">
+                <details class="open:basis-full">
+                    <summary class="cursor-pointer text-sm font-medium text-indigo-700 hover:underline">
+                        "Edit"<span class="sr-only">" "{name.clone()}</span>
+                    </summary>
+                    <ActionForm action=update attr:class="mt-3 space-y-4 rounded-md border border-slate-200 bg-slate-50 p-4">
+                        <input type="hidden" name="org" value=move || slug.get()/>
+                        <input type="hidden" name="id" value=id.to_string()/>
+                        <div class="grid gap-4 sm:grid-cols-2">
+                            <div>
+                                <label for=format!("agent-name-{id}") class="block text-sm font-medium text-slate-800">"Name"</label>
+                                <input id=format!("agent-name-{id}") name="name" type="text" required value=a.name.clone() class=INPUT/>
+                            </div>
+                            <ModelPicker id=format!("agent-model-{id}") models=models.clone() selected=Some(a.model.clone())/>
+                        </div>
+                        <PromptField id=format!("agent-prompt-{id}") value=a.system_prompt.clone()/>
+                        <StepsAndFastMode id=format!("agent-{id}") max_steps=a.max_steps fast_mode=a.fast_mode/>
+                        <label class="flex items-center gap-2 text-sm text-slate-800">
+                            <input type="checkbox" name="enabled" checked=a.enabled class="h-4 w-4 rounded border-slate-300"/>
+                            "Enabled (a disabled agent does not run, also not on schedules)"
+                        </label>
+                        <button type="submit" class=BUTTON_SECONDARY>"Save changes"</button>
+                    </ActionForm>
+                </details>
+                <details class="open:basis-full">
+                    <summary class="cursor-pointer text-sm font-medium text-indigo-700 hover:underline">
+                        "Restrictions"<span class="sr-only">" of "{name.clone()}</span>
+                    </summary>
+                    <ActionForm action=restrict attr:class="mt-3 space-y-4 rounded-md border border-slate-200 bg-slate-50 p-4">
+                        <p class="text-sm text-slate-700">"What this agent may use. Changing it asks you to confirm it is you."</p>
+                        <input type="hidden" name="org" value=move || slug.get()/>
+                        <input type="hidden" name="id" value=id.to_string()/>
+                        <div>
+                            <label for=format!("agent-tools-{id}") class="block text-sm font-medium text-slate-800">"Tools"</label>
+                            <input id=format!("agent-tools-{id}") name="tools" type="text" value=tools_text class=INPUT/>
+                            <p class="mt-1 text-xs text-slate-600">"Tool names, separated by commas. Empty: every tool available to it."</p>
+                        </div>
+                        <div>
+                            <label for=format!("agent-peers-{id}") class="block text-sm font-medium text-slate-800">"Peers"</label>
+                            <input id=format!("agent-peers-{id}") name="peers" type="text" value=peer_names.join(", ") class=INPUT/>
+                            <p class="mt-1 text-xs text-slate-600">"Names of the agents it may message, separated by commas. Empty: every agent of the session's project."</p>
+                        </div>
+                        <button type="submit" class=BUTTON_SECONDARY>"Save restrictions"</button>
+                    </ActionForm>
+                </details>
+                <details>
+                    <summary class="cursor-pointer text-sm font-medium text-red-700 hover:underline">
+                        "Delete"<span class="sr-only">" "{name.clone()}</span>
+                    </summary>
+                    <ActionForm action=delete attr:class="mt-2">
+                        <input type="hidden" name="org" value=move || slug.get()/>
+                        <input type="hidden" name="id" value=id.to_string()/>
+                        <p class="mb-2 text-sm text-slate-700">"The agent stops running and leaves the list; its past sessions stay."</p>
+                        <button type="submit" class=BUTTON_DANGER>{confirm}</button>
+                    </ActionForm>
+                </details>
+            </div>
+        </li>
+    }
+}
+
+/// The model `<select>`, each option saying whether fast mode applies.
+#[component]
+fn ModelPicker(#[prop(into)] id: String, models: Vec<ModelView>, selected: Option<String>) -> impl IntoView {
+    view! {
+        <div>
+            <label for=id.clone() class="block text-sm font-medium text-slate-800">"Model"</label>
+            <select id=id name="model" class=INPUT>
+                {models.into_iter().map(|m| {
+                    let is_selected = selected.as_deref() == Some(m.id.as_str());
+                    let label = match &m.fast_sibling {
+                        Some(s) => format!("{} ({}; fast: {s})", m.name, m.id),
+                        None => format!("{} ({})", m.name, m.id),
+                    };
+                    view! { <option value=m.id selected=is_selected>{label}</option> }
+                }).collect_view()}
+            </select>
+        </div>
+    }
+}
+
+#[component]
+fn PromptField(#[prop(into)] id: String, value: String) -> impl IntoView {
+    view! {
+        <div>
+            <label for=id.clone() class="block text-sm font-medium text-slate-800">"System prompt"</label>
+            <textarea id=id name="system_prompt" rows="4" class=INPUT>{value}</textarea>
+        </div>
+    }
+}
+
+/// Max steps, and fast mode with what it does.
+#[component]
+fn StepsAndFastMode(#[prop(into)] id: String, max_steps: i64, fast_mode: bool) -> impl IntoView {
+    let steps_id = format!("{id}-max-steps");
+    let fast_hint = format!("{id}-fast-hint");
+    view! {
+        <div class="grid gap-4 sm:grid-cols-2">
+            <div>
+                <label for=steps_id.clone() class="block text-sm font-medium text-slate-800">"Max steps"</label>
+                <input id=steps_id name="max_steps" type="number" min="1" max="50" value=max_steps.to_string() required class=INPUT/>
+                <p class="mt-1 text-xs text-slate-600">"Model calls per run, 1–50; the last one must answer without tools."</p>
+            </div>
+            <div>
+                <label class="mt-6 flex items-center gap-2 text-sm text-slate-800">
+                    <input type="checkbox" name="fast_mode" checked=fast_mode aria-describedby=fast_hint.clone() class="h-4 w-4 rounded border-slate-300"/>
+                    "Fast mode"
+                </label>
+                <p id=fast_hint class="mt-1 text-xs text-slate-600">
+                    "Runs use the model's faster sibling (shown as “fast:” in the list) when it has one; for a model without one it changes nothing."
+                </p>
+            </div>
         </div>
     }
 }
@@ -37,13 +289,13 @@ pub fn AgentsPage() -> impl IntoView {
 #[component]
 fn NoProvider() -> impl IntoView {
     view! {
-        <div role="status" class="mt-3 rounded-md border border-amber-300 bg-amber-50 p-4 text-sm text-amber-900">
+        <div role="status" class="rounded-md border border-amber-300 bg-amber-50 p-4 text-sm text-amber-900">
             <p class="font-medium">"No model provider is configured on this server."</p>
             <p class="mt-1">
                 "An operator adds one with "<code class="font-mono">"[[providers]]"</code>" in the "
                 <code class="font-mono">"ALUMIA_CONFIG"</code>" file (any OpenAI-compatible API, or Anthropic), or runs Ollama at "
                 <code class="font-mono">"ALUMIA_OLLAMA_URL"</code>" (by default "<code class="font-mono">"http://127.0.0.1:11434"</code>
-                "), whose models are then offered here at 0 credits. If your package includes them, you will also be able to bring your own provider key."
+                "), whose models are then offered here at 0 credits. Agents can be created once a model is available."
             </p>
         </div>
     }
@@ -52,20 +304,20 @@ fn NoProvider() -> impl IntoView {
 #[component]
 fn ModelTable(models: Vec<ModelView>) -> impl IntoView {
     view! {
-        <div class="mt-3 overflow-x-auto">
-            <table class="min-w-full text-left text-sm">
-                <thead class="text-slate-700">
-                    <tr>
-                        <th scope="col" class="py-2 pr-4 font-medium">"Model"</th>
-                        <th scope="col" class="py-2 pr-4 font-medium">"Provider"</th>
-                        <th scope="col" class="py-2 pr-4 font-medium">"Credits per million tokens (in / out)"</th>
-                        <th scope="col" class="py-2 pr-4 font-medium">"Fast mode"</th>
-                    </tr>
-                </thead>
-                <tbody class="divide-y divide-slate-100">
-                    {models
-                        .into_iter()
-                        .map(|m| {
+        <section class=format!("{CARD} mt-6") aria-labelledby="models-heading">
+            <h2 id="models-heading" class="text-base font-semibold text-slate-900">"Models"</h2>
+            <div class="mt-3 overflow-x-auto">
+                <table class="min-w-full text-left text-sm">
+                    <thead class="text-slate-700">
+                        <tr>
+                            <th scope="col" class="py-2 pr-4 font-medium">"Model"</th>
+                            <th scope="col" class="py-2 pr-4 font-medium">"Provider"</th>
+                            <th scope="col" class="py-2 pr-4 font-medium">"Credits per million tokens (in / out)"</th>
+                            <th scope="col" class="py-2 pr-4 font-medium">"Fast mode runs"</th>
+                        </tr>
+                    </thead>
+                    <tbody class="divide-y divide-slate-100">
+                        {models.into_iter().map(|m| {
                             let price = if m.input_credits_per_mtok == "0" && m.output_credits_per_mtok == "0" {
                                 "free".to_string()
                             } else {
@@ -82,10 +334,10 @@ fn ModelTable(models: Vec<ModelView>) -> impl IntoView {
                                     <td class="py-2 pr-4 text-slate-800">{m.fast_sibling.unwrap_or_else(|| "—".to_string())}</td>
                                 </tr>
                             }
-                        })
-                        .collect_view()}
-                </tbody>
-            </table>
-        </div>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </div>
+        </section>
     }
 }
