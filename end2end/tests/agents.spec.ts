@@ -62,7 +62,7 @@ test('agents: create, edit, disable, restrict, delete', async ({ page }) => {
   await reviewer.getByLabel('Peers').fill('Helper');
   await reviewer.getByRole('button', { name: 'Save restrictions' }).click();
   await expect(reviewer).toContainText('May use list_agents, message_agent; may message Helper.');
-  await screenshot(page, 'agents');
+  await screenshot(page, 'agents-list');
 
   // Delete the helper.
   const helper = agentRow(page, 'Helper');
