@@ -261,6 +261,33 @@ mod tests {
     }
 
     #[test]
+    fn calls_without_an_index_and_a_stop_after_them_still_read_as_tool_calls() {
+        let whole = |id: &str, name: &str, args: &str| {
+            json!({ "choices": [{ "delta": { "tool_calls": [
+                { "id": id, "function": { "name": name, "arguments": args } }
+            ] } }] })
+        };
+        let events = done(&[
+            whole("a", "weather", "{}"),
+            whole("b", "time", "{\"tz\":"),
+            json!({ "choices": [{ "delta": { "tool_calls": [{ "function": { "arguments": "\"UTC\"}" } }] } }] }),
+            json!({ "choices": [{ "delta": {}, "finish_reason": "stop" }] }),
+        ]);
+        assert_eq!(
+            events,
+            vec![
+                ChatEvent::ToolCall(ToolCall { id: "a".into(), name: "weather".into(), arguments: "{}".into() }),
+                ChatEvent::ToolCall(ToolCall {
+                    id: "b".into(),
+                    name: "time".into(),
+                    arguments: r#"{"tz":"UTC"}"#.into()
+                }),
+                ChatEvent::Finished { reason: FinishReason::ToolCalls },
+            ]
+        );
+    }
+
+    #[test]
     fn text_then_usage_from_a_chunk_without_choices() {
         let events = done(&[
             json!({ "id": "x", "choices": [{ "delta": { "content": "Hel" }, "logprobs": null }], "usage": null }),
