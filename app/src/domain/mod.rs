@@ -18,6 +18,7 @@ pub mod orgs;
 pub mod paging;
 pub mod passkeys;
 pub mod projects;
+pub mod providers;
 pub mod rate_limit;
 pub mod recovery_codes;
 pub mod secrets;
