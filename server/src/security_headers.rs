@@ -119,18 +119,21 @@ impl SecurityHeaders {
         }
     }
 
-    /// The origin this request was made to, for source expressions that
-    /// name a path (`<origin>/pkg/`), which `'self'` cannot. Falls back to
-    /// the public URL when `Host` holds anything but a host and port.
-    fn request_origin(&self, req: &Request<Body>) -> String {
+    /// Our origins, for source expressions that name a path
+    /// (`<origin>/pkg/`), which `'self'` cannot: the public URL's, and the
+    /// one this request was made to when it differs. Both, because either
+    /// may be what the browser sees: a proxy that rewrites `Host` leaves
+    /// the public one; `127.0.0.1` beside a `localhost` public URL, the
+    /// request's. A `Host` with anything but host characters is ignored.
+    fn our_origins(&self, req: &Request<Body>) -> String {
         let host = req
             .headers()
             .get(HOST)
             .and_then(|h| h.to_str().ok())
             .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b)));
-        match host {
-            Some(host) => format!("{}://{host}", self.scheme),
-            None => self.public_origin.clone(),
+        match host.map(|host| format!("{}://{host}", self.scheme)) {
+            Some(origin) if origin != self.public_origin => format!("{} {origin}", self.public_origin),
+            _ => self.public_origin.clone(),
         }
     }
 
@@ -139,7 +142,8 @@ impl SecurityHeaders {
     /// compiled from `/pkg`, styles only from our stylesheet, no inline
     /// style attributes. On the billing page with payments on, Stripe.js
     /// and its frames and API as well.
-    fn page_policy(&self, origin: &str, nonce: &str, billing: bool) -> String {
+    fn page_policy(&self, origins: &str, nonce: &str, billing: bool) -> String {
+        let pkg = path_sources(origins, "/pkg/");
         let stripe = self.stripe.as_ref().filter(|_| billing);
         let (script, frame, connect) = match stripe {
             Some(s) => {
@@ -155,7 +159,7 @@ impl SecurityHeaders {
             None => (String::new(), "'none'".to_string(), String::new()),
         };
         format!(
-            "default-src 'self'; script-src 'nonce-{nonce}' 'wasm-unsafe-eval' {origin}/pkg/{script}; \
+            "default-src 'self'; script-src 'nonce-{nonce}' 'wasm-unsafe-eval' {pkg}{script}; \
              style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'{connect}; \
              frame-src {frame}; worker-src 'none'; manifest-src 'self'; {LOCKDOWN}"
         )
@@ -164,14 +168,20 @@ impl SecurityHeaders {
     /// Scalar's viewer: its script from `/pkg` and our setup script by its
     /// hash; it injects its own styles, so inline styles are allowed on
     /// this page (and no other). No eval.
-    fn api_viewer_policy(&self, origin: &str) -> String {
+    fn api_viewer_policy(&self, origins: &str) -> String {
         let setup = &self.viewer_setup_hash;
+        let scalar = path_sources(origins, "/pkg/scalar.js");
         format!(
-            "default-src 'self'; script-src {origin}/pkg/scalar.js {setup}; style-src 'self' 'unsafe-inline'; \
+            "default-src 'self'; script-src {scalar} {setup}; style-src 'self' 'unsafe-inline'; \
              img-src 'self' data:; font-src 'self' data:; connect-src 'self'; frame-src 'none'; \
              worker-src 'self' blob:; {LOCKDOWN}"
         )
     }
+}
+
+/// `path` under each of the space-separated `origins`.
+fn path_sources(origins: &str, path: &str) -> String {
+    origins.split(' ').map(|o| format!("{o}{path}")).collect::<Vec<_>>().join(" ")
 }
 
 /// `scheme://host[:port]` of a URL, if it has one.
@@ -202,7 +212,7 @@ fn set_if_absent(response: &mut Response, name: HeaderName, value: &str) {
 /// names.
 pub async fn apply(State(headers): State<Arc<SecurityHeaders>>, mut req: Request<Body>, next: Next) -> Response {
     let kind = Kind::of(req.uri().path());
-    let origin = headers.request_origin(&req);
+    let origins = headers.our_origins(&req);
     let nonce = matches!(kind, Kind::Page { .. }).then(Nonce::new);
     if let Some(nonce) = &nonce {
         req.extensions_mut().insert(nonce.clone());
@@ -210,8 +220,8 @@ pub async fn apply(State(headers): State<Arc<SecurityHeaders>>, mut req: Request
     let mut response = next.run(req).await;
 
     let policy = match (kind, is_html(&response)) {
-        (Kind::Page { billing }, true) => headers.page_policy(&origin, nonce.as_deref().unwrap_or_default(), billing),
-        (Kind::ApiViewer, true) => headers.api_viewer_policy(&origin),
+        (Kind::Page { billing }, true) => headers.page_policy(&origins, nonce.as_deref().unwrap_or_default(), billing),
+        (Kind::ApiViewer, true) => headers.api_viewer_policy(&origins),
         _ => NOT_HTML_POLICY.to_string(),
     };
     set_if_absent(&mut response, CONTENT_SECURITY_POLICY, &policy);
@@ -261,6 +271,29 @@ mod tests {
         assert_eq!(Kind::of("/api/v1/projects"), Kind::Api);
         assert_eq!(Kind::of("/api/v1"), Kind::Api);
         assert_eq!(Kind::of("/pkg/alumia.js"), Kind::Asset);
+    }
+
+    #[test]
+    fn scripts_may_come_from_the_public_origin_and_the_requested_one() {
+        let headers = SecurityHeaders {
+            scheme: "https",
+            public_origin: "https://alumia.example".into(),
+            hsts: true,
+            stripe: None,
+            viewer_setup_hash: String::new(),
+        };
+        let with_host = |host: &str| {
+            let req = Request::builder().header(HOST, host).body(Body::empty()).unwrap();
+            headers.our_origins(&req)
+        };
+        assert_eq!(with_host("alumia.example"), "https://alumia.example");
+        // A proxy that passes its upstream's address as Host.
+        assert_eq!(with_host("127.0.0.1:3000"), "https://alumia.example https://127.0.0.1:3000");
+        assert_eq!(with_host("evil; script-src *"), "https://alumia.example", "not a host: ignored");
+        assert_eq!(
+            path_sources(&with_host("10.0.0.2:3000"), "/pkg/"),
+            "https://alumia.example/pkg/ https://10.0.0.2:3000/pkg/"
+        );
     }
 
     #[test]

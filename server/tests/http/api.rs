@@ -403,6 +403,12 @@ const MOUNTED: &[(&str, &str)] = &[
     ("post", "/api/v1/members/invites"),
     ("patch", "/api/v1/members/{userId}"),
     ("delete", "/api/v1/members/{userId}"),
+    ("get", "/api/v1/models"),
+    ("get", "/api/v1/agents"),
+    ("post", "/api/v1/agents"),
+    ("get", "/api/v1/agents/{id}"),
+    ("patch", "/api/v1/agents/{id}"),
+    ("delete", "/api/v1/agents/{id}"),
     ("get", "/api/v1/openapi.json"),
 ];
 
@@ -434,6 +440,8 @@ async fn the_openapi_document_describes_exactly_the_mounted_routes() {
         "PAYLOAD_TOO_LARGE",
         "VALIDATION_ERROR",
         "TOO_MANY_REQUESTS",
+        "METHOD_NOT_ALLOWED",
+        "REQUEST_TIMEOUT",
     ] {
         assert!(codes.iter().any(|c| c == code), "{code} documented");
     }
