@@ -46,7 +46,13 @@ pub fn run(paths: &Paths, binary: &Path) -> Result<String> {
         bail!("mint-key printed no key");
     }
 
-    let (mut server, base_url, log_path) = start_server(binary, &scratch, paths, |_| {})?;
+    // The e2e provider, so agents can be created and the stateful phase
+    // reaches /agents/{id} with real ids.
+    let config = scratch.path.join("alumia.toml");
+    std::fs::write(&config, crate::test::E2E_CONFIG)?;
+    let (mut server, base_url, log_path) = start_server(binary, &scratch, paths, |command| {
+        command.env("ALUMIA_CONFIG", &config);
+    })?;
     let seed = std::env::var("ALUMIA_CONTRACT_SEED").unwrap_or_else(|_| DEFAULT_SEED.to_string());
     let mut command = Command::new(&tool);
     command

@@ -15,9 +15,9 @@ use anyhow::{bail, Context, Result};
 
 use crate::{assets, util, Paths};
 
-/// The e2e server's config file: one provider with two models, one the
-/// other's fast sibling.
-const E2E_CONFIG: &str = r#"
+/// The config file of the e2e and contract servers: one provider with
+/// two models, one the other's fast sibling.
+pub(crate) const E2E_CONFIG: &str = r#"
 [[providers]]
 id = "e2e"
 kind = "openai"

@@ -43,7 +43,7 @@ pub struct NewAgent {
     #[serde(default)]
     pub fast_mode: Option<bool>,
     /// 1–50, default 10.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::model::whole_number")]
     #[schema(minimum = 1, maximum = 50)]
     pub max_steps: Option<i64>,
     #[serde(default)]
@@ -83,7 +83,7 @@ pub struct AgentPatch {
     pub enabled: Option<bool>,
     #[serde(default)]
     pub fast_mode: Option<bool>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::model::whole_number")]
     #[schema(minimum = 1, maximum = 50)]
     pub max_steps: Option<i64>,
     #[serde(default, deserialize_with = "present")]
@@ -220,16 +220,18 @@ fn check_tools(tools: Option<Vec<String>>) -> DomainResult<Option<Vec<String>>> 
     Ok(Some(out))
 }
 
-/// The model must be one the org may run now.
+/// The model must be one the org may run now. One it may not is a 404,
+/// like every reference in a body that names nothing the org has.
 async fn check_model(ctx: &Ctx, org: &OrgSummary, model: &str) -> DomainResult<String> {
     let model = model.trim();
     if models::available(ctx, org).await?.iter().any(|m| m.id == model) {
         Ok(model.to_string())
     } else {
-        Err(AppError::validation(
-            "model",
+        Err(AppError::new(
+            ErrorCode::NotFound,
             format!("model: {model:?} is not a model this organization may run; see GET /api/v1/models"),
-        ))
+        )
+        .with_details(json!({ "field": "model" })))
     }
 }
 

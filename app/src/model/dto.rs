@@ -411,7 +411,7 @@ pub struct TopUpInput {
 
 /// An integer, also when a client's JSON library writes it as `500.0`
 /// (JSON Schema's `integer` admits that spelling).
-fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+pub fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     use serde::de::Error;
     match Option::<f64>::deserialize(d)? {
         None => Ok(None),

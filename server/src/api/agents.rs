@@ -24,11 +24,12 @@ pub async fn list(
 }
 
 #[utoipa::path(post, path = "/agents", tag = "agents", request_body = NewAgent,
-    description = "`model` must be one of `GET /api/v1/models`. Setting `tools`, `peers` or `connectors` needs a browser session with a fresh step-up (a key gets 403 \"requires a browser session\"). Past the package's `max_agents`: 402 with `details.reason` `package_blocks`.",
+    description = "`model` must be one of `GET /api/v1/models` (another is a 404, naming the field). Setting `tools`, `peers` or `connectors` needs a browser session with a fresh step-up (a key gets 403 \"requires a browser session\"). Past the package's `max_agents`: 402 with `details.reason` `package_blocks`.",
     responses((status = 200, description = "The agent", body = Envelope<AgentView>),
         (status = 402, description = "The package allows no more agents", body = ErrorEnvelope),
         (status = 409, description = "Name taken by a live agent", body = ErrorEnvelope),
-        (status = 422, description = "Value out of range, or a model the org may not run", body = ErrorEnvelope)))]
+        (status = 404, description = "A model, peer, connection or skill that names nothing of this org", body = ErrorEnvelope),
+        (status = 422, description = "Value out of range", body = ErrorEnvelope)))]
 pub async fn create(
     State(ctx): State<Ctx>,
     caller: ApiCaller,

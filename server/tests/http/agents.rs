@@ -92,9 +92,15 @@ async fn agents_are_created_read_patched_and_soft_deleted() {
 #[tokio::test]
 async fn bad_agents_are_refused_with_the_field_named() {
     let (_server, _, _, api) = setup().await;
+    // A model the org may not run names nothing: 404, like any reference.
     let unknown = api.post("/agents", json!({ "name": "X", "model": "openai/gpt-9" })).await;
-    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     assert_eq!(unknown.json()["error"]["details"]["field"], "model");
+    // JSON Schema's integer admits 12.0.
+    let whole = api.post("/agents", json!({ "name": "Whole", "model": MODEL, "maxSteps": 12.0 })).await;
+    assert_eq!(data(&whole)["maxSteps"], 12, "{}", whole.body);
+    let fraction = api.post("/agents", json!({ "name": "Half", "model": MODEL, "maxSteps": 1.5 })).await;
+    assert_eq!(fraction.status, StatusCode::BAD_REQUEST);
     let steps = api.post("/agents", json!({ "name": "X", "model": MODEL, "maxSteps": 0 })).await;
     assert_eq!(steps.json()["error"]["details"]["field"], "maxSteps");
     let blank = api.post("/agents", json!({ "name": "  ", "model": MODEL })).await;
@@ -106,7 +112,7 @@ async fn bad_agents_are_refused_with_the_field_named() {
     assert_eq!(taken.status, StatusCode::CONFLICT);
     assert_eq!(taken.json()["error"]["details"]["field"], "name");
     // Nothing was created by the refusals.
-    assert_eq!(data(&api.get("/agents").await)["items"].as_array().unwrap().len(), 1);
+    assert_eq!(data(&api.get("/agents").await)["items"].as_array().unwrap().len(), 2);
 }
 
 #[tokio::test]
