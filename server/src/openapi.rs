@@ -181,7 +181,7 @@ fn finish_operation(path: &str, method: &str, op: &mut serde_json::Value) {
     if has_body {
         add("400", "Malformed JSON, wrong types, or not sent as application/json (the message names the field)");
         add("411", "No Content-Length (production only)");
-        add("413", "Body over 128 KB");
+        add("413", "Body over 128 KB, or the cap the route states");
         add("408", "The body stopped arriving for the body timeout (ALUMIA_BODY_TIMEOUT_SECS)");
     }
     if has_id {

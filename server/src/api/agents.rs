@@ -9,7 +9,7 @@ use app::domain::Ctx;
 use app::model::{AgentView, Page};
 
 use super::envelope::{ApiError, ApiOk};
-use super::extract::{parse_id, ApiJson, ApiQuery, ListParams};
+use super::extract::{parse_id, ApiJson, ApiQuery, ListParams, AGENT_BODY_LIMIT};
 use crate::auth::ApiCaller;
 use crate::openapi::{Envelope, ErrorEnvelope};
 
@@ -24,7 +24,7 @@ pub async fn list(
 }
 
 #[utoipa::path(post, path = "/agents", tag = "agents", request_body = NewAgent,
-    description = "`model` must be one of `GET /api/v1/models` (another is a 404, naming the field). Setting `tools`, `peers` or `connectors` needs a browser session with a fresh step-up (a key gets 403 \"requires a browser session\"). Past the package's `max_agents`: 402 with `details.reason` `package_blocks`.",
+    description = "`model` must be one of `GET /api/v1/models` (another is a 404, naming the field). Setting `tools`, `peers` or `connectors` needs a browser session with a fresh step-up (a key gets 403 \"requires a browser session\"). Past the package's `max_agents`: 402 with `details.reason` `package_blocks`. Bodies up to 512 KB (a system prompt may be 32,000 characters).",
     responses((status = 200, description = "The agent", body = Envelope<AgentView>),
         (status = 402, description = "The package allows no more agents", body = ErrorEnvelope),
         (status = 409, description = "Name taken by a live agent", body = ErrorEnvelope),
@@ -33,7 +33,7 @@ pub async fn list(
 pub async fn create(
     State(ctx): State<Ctx>,
     caller: ApiCaller,
-    ApiJson(body): ApiJson<NewAgent>,
+    ApiJson(body): ApiJson<NewAgent, AGENT_BODY_LIMIT>,
 ) -> Result<ApiOk<AgentView>, ApiError> {
     Ok(ApiOk(agents::create(&ctx, &caller.actor, &caller.org, body).await?))
 }
@@ -49,7 +49,7 @@ pub async fn get(
 }
 
 #[utoipa::path(patch, path = "/agents/{id}", tag = "agents", params(("id" = Uuid, Path)), request_body = AgentPatch,
-    description = "Changes only the fields present. A body with `tools`, `peers` or `connectors` (even `null`) is a restriction change: browser session with a fresh step-up only.",
+    description = "Changes only the fields present; bodies up to 512 KB. A body with `tools`, `peers` or `connectors` (even `null`) is a restriction change: browser session with a fresh step-up only.",
     responses((status = 200, description = "The agent", body = Envelope<AgentView>),
         (status = 409, description = "Name taken", body = ErrorEnvelope),
         (status = 422, description = "Value out of range", body = ErrorEnvelope)))]
@@ -57,7 +57,7 @@ pub async fn update(
     State(ctx): State<Ctx>,
     caller: ApiCaller,
     Path(id): Path<String>,
-    ApiJson(body): ApiJson<AgentPatch>,
+    ApiJson(body): ApiJson<AgentPatch, AGENT_BODY_LIMIT>,
 ) -> Result<ApiOk<AgentView>, ApiError> {
     Ok(ApiOk(agents::update(&ctx, &caller.actor, &caller.org, parse_id(&id)?, body).await?))
 }

@@ -19,20 +19,29 @@ use super::envelope::ApiError;
 /// The default body cap of `/api/v1` (SPEC §6).
 pub const BODY_LIMIT: usize = 128 * 1024;
 
-pub struct ApiJson<T>(pub T);
+/// Agents' bodies: a system prompt may be 32,000 characters, which JSON
+/// escapes can make 12 bytes each (SPEC §6: larger only where a route
+/// says so).
+pub const AGENT_BODY_LIMIT: usize = 512 * 1024;
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+/// A JSON object body of at most `LIMIT` bytes (413 beyond).
+pub struct ApiJson<T, const LIMIT: usize = BODY_LIMIT>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync, const LIMIT: usize> FromRequest<S> for ApiJson<T, LIMIT> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
         if !json_content_type(req.headers()) {
             return Err(ApiError(AppError::bad_request("Send the body as JSON with Content-Type: application/json")));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            ApiError(if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                too_large()
+        // Read with this route's cap (`DefaultBodyLimit` is the default one).
+        let bytes: Bytes = axum::body::to_bytes(req.into_body(), LIMIT).await.map_err(|e| {
+            // http-body-util's `LengthLimitError`: "length limit exceeded".
+            let too_big = e.to_string().contains("length limit");
+            ApiError(if too_big {
+                too_large(LIMIT)
             } else {
-                AppError::bad_request(rejection.body_text())
+                AppError::bad_request(format!("Failed to read the body: {e}"))
             })
         })?;
         // Every body of this API is an object; serde would also take a
@@ -56,13 +65,13 @@ fn json_content_type(headers: &HeaderMap) -> bool {
     essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-fn too_large() -> AppError {
-    AppError::new(ErrorCode::PayloadTooLarge, format!("The request body is over {} KB", BODY_LIMIT / 1024))
+fn too_large(limit: usize) -> AppError {
+    AppError::new(ErrorCode::PayloadTooLarge, format!("The request body is over {} KB", limit / 1024))
 }
 
 fn json_error(rejection: JsonRejection) -> AppError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return too_large();
+        return too_large(BODY_LIMIT);
     }
     // axum names the field and what was expected, e.g.
     // "name: invalid type: integer `5`, expected a string".

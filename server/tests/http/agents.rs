@@ -101,6 +101,18 @@ async fn bad_agents_are_refused_with_the_field_named() {
     assert_eq!(data(&whole)["maxSteps"], 12, "{}", whole.body);
     let fraction = api.post("/agents", json!({ "name": "Half", "model": MODEL, "maxSteps": 1.5 })).await;
     assert_eq!(fraction.status, StatusCode::BAD_REQUEST);
+    // A system prompt of 32,000 four-byte characters is valid (over 128 KB
+    // as JSON); one more is a 422, not a 413.
+    let long = "😀".repeat(32_000);
+    let full = api.post("/agents", json!({ "name": "Long", "model": MODEL, "systemPrompt": long })).await;
+    assert_eq!(full.status, StatusCode::OK, "{}", &full.body[..200.min(full.body.len())]);
+    let over =
+        api.post("/agents", json!({ "name": "Longer", "model": MODEL, "systemPrompt": format!("{long}😀") })).await;
+    assert_eq!(over.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(over.json()["error"]["details"]["field"], "systemPrompt");
+    let huge =
+        api.post("/agents", json!({ "name": "Huge", "model": MODEL, "description": "x".repeat(600 * 1024) })).await;
+    assert_eq!(huge.status, StatusCode::PAYLOAD_TOO_LARGE);
     let steps = api.post("/agents", json!({ "name": "X", "model": MODEL, "maxSteps": 0 })).await;
     assert_eq!(steps.json()["error"]["details"]["field"], "maxSteps");
     let blank = api.post("/agents", json!({ "name": "  ", "model": MODEL })).await;
@@ -112,7 +124,7 @@ async fn bad_agents_are_refused_with_the_field_named() {
     assert_eq!(taken.status, StatusCode::CONFLICT);
     assert_eq!(taken.json()["error"]["details"]["field"], "name");
     // Nothing was created by the refusals.
-    assert_eq!(data(&api.get("/agents").await)["items"].as_array().unwrap().len(), 2);
+    assert_eq!(data(&api.get("/agents").await)["items"].as_array().unwrap().len(), 3);
 }
 
 #[tokio::test]
