@@ -70,7 +70,7 @@ pub struct AgentPatch {
     #[serde(default)]
     #[schema(min_length = 1, max_length = 120, pattern = r"\S")]
     pub name: Option<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::validate::present")]
     #[schema(value_type = Option<String>, max_length = 2000)]
     pub description: Option<Option<String>>,
     #[serde(default)]
@@ -86,16 +86,16 @@ pub struct AgentPatch {
     #[serde(default, deserialize_with = "crate::model::whole_number")]
     #[schema(minimum = 1, maximum = 50)]
     pub max_steps: Option<i64>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::validate::present")]
     #[schema(value_type = Option<f64>, minimum = 0, maximum = 2)]
     pub temperature: Option<Option<f64>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::validate::present")]
     #[schema(value_type = Option<Vec<String>>)]
     pub tools: Option<Option<Vec<String>>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::validate::present")]
     #[schema(value_type = Option<Vec<Uuid>>)]
     pub peers: Option<Option<Vec<Uuid>>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::validate::present")]
     #[schema(value_type = Option<Vec<Uuid>>)]
     pub connectors: Option<Option<Vec<Uuid>>>,
     #[serde(default)]
@@ -106,11 +106,6 @@ impl AgentPatch {
     fn touches_restrictions(&self) -> bool {
         self.tools.is_some() || self.peers.is_some() || self.connectors.is_some()
     }
-}
-
-/// `Some(None)` for an explicit `null`, `None` (via `default`) when absent.
-fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(sqlx::FromRow)]

@@ -50,7 +50,7 @@ pub struct ProjectPatch {
     #[serde(default)]
     #[schema(min_length = 1, max_length = 60, pattern = r"^[a-z0-9]([a-z0-9-]{0,58}[a-z0-9])?$")]
     pub slug: Option<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::validate::present")]
     #[schema(value_type = Option<String>, max_length = 2000)]
     pub description: Option<Option<String>>,
     #[serde(default)]
@@ -59,11 +59,6 @@ pub struct ProjectPatch {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub settings: Option<Value>,
-}
-
-/// `Some(None)` for an explicit `null`, `None` (via `default`) when absent.
-fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 fn check_slug(slug: &str) -> DomainResult<()> {

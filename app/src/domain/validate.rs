@@ -67,6 +67,14 @@ pub fn optional_text(field: &str, value: Option<String>, max_chars: usize) -> Do
     Ok((!v.is_empty()).then(|| v.to_string()))
 }
 
+/// For partial updates: `Some(None)` for an explicit `null`, `None` (via
+/// `#[serde(default)]`) when the field is absent.
+pub fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,8 +3,6 @@
 //! browsers only, and the package's `max_agents` held under concurrent
 //! creates. Models come from a stand-in Ollama (0 credits, any package).
 
-use axum::routing::get;
-use axum::{Json, Router};
 use chrono::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -16,21 +14,10 @@ use crate::support::*;
 
 const MODEL: &str = "ollama/llama3.2:latest";
 
-async fn fake_ollama() -> String {
-    let app = Router::new().route(
-        "/api/tags",
-        get(|| async { Json(json!({ "models": [{ "name": "llama3.2:latest" }, { "name": "qwen2.5:7b" }] })) }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
-}
-
 /// A server with models, and an owner (stepped-up browser) of an org on
 /// the `pro` package (25 agents) with a key.
 async fn setup() -> (TestServer, Browser, String, Api) {
-    let url = fake_ollama().await;
+    let url = fake_ollama(json!([{ "name": "llama3.2:latest" }, { "name": "qwen2.5:7b" }])).await;
     let server = start_with(|s| s.ollama_url = Some(url)).await;
     let (b, org, key) = owner_with_key(&server, &[]).await;
     let org_id = orgs::find_by_slug(&server.ctx, &org).await.unwrap().unwrap();
@@ -172,7 +159,7 @@ async fn restrictions_are_set_only_from_a_stepped_up_browser() {
 
 #[tokio::test]
 async fn the_package_caps_live_agents_even_when_creates_race() {
-    let url = fake_ollama().await;
+    let url = fake_ollama(json!([{ "name": "llama3.2:latest" }, { "name": "qwen2.5:7b" }])).await;
     let server = start_with(|s| s.ollama_url = Some(url)).await;
     // The test catalogue's default package ("free") allows 1 agent.
     let (_, _, key) = owner_with_key(&server, &[]).await;

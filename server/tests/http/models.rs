@@ -3,10 +3,8 @@
 //! Ollama (a stand-in speaking its `/api/tags`) at 0 credits; the
 //! `models:read` scope enforced.
 
-use axum::routing::get;
-use axum::{Json, Router};
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use app::domain::{api_keys, orgs, Actor};
 
@@ -94,15 +92,6 @@ async fn a_key_without_models_read_is_refused() {
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert_eq!(error_code(&refused), "FORBIDDEN");
     assert!(refused.json()["error"]["message"].as_str().unwrap().contains("models:read"), "{}", refused.body);
-}
-
-/// A stand-in Ollama: `GET /api/tags` as Ollama answers it.
-async fn fake_ollama(models: Value) -> String {
-    let app = Router::new().route("/api/tags", get(move || async move { Json(json!({ "models": models })) }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
 }
 
 #[tokio::test]

@@ -449,3 +449,15 @@ pub async fn owner_with_key(server: &TestServer, scopes: &[&str]) -> (Browser, S
     let secret = minted.json()["secret"].as_str().unwrap().to_string();
     (b, org, secret)
 }
+
+/// A stand-in Ollama on loopback answering `GET /api/tags` with `models`
+/// (Ollama's shape: `[{"name": …}, …]`); answers its base URL.
+pub async fn fake_ollama(models: Value) -> String {
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route("/api/tags", get(move || async move { axum::Json(serde_json::json!({ "models": models })) }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
