@@ -5,6 +5,7 @@ pub mod api;
 pub mod components;
 pub mod model;
 pub mod pages;
+pub mod routes;
 
 #[cfg(feature = "ssr")]
 pub mod db;
@@ -14,23 +15,16 @@ pub mod domain;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
-use leptos_router::{path, SsrMode};
+use leptos_router::{path, Lazy, SsrMode};
 
 use components::layout::OrgShell;
 use components::not_found::NotFound;
 use components::step_up::{provide_step_up_prompt, StepUpDialog};
-use pages::accounts::{SignInPage, SignUpPage, StepUpPage, VerifySignInPage};
-use pages::agents::AgentsPage;
-use pages::billing::BillingPage;
 use pages::connectors::ConnectorsPage;
-use pages::developers::DevelopersPage;
-use pages::members::{InvitePage, MembersPage};
 use pages::notifications::NotificationsPage;
-use pages::orgs::{HomePage, NewOrgPage, OverviewPage};
-use pages::projects::ProjectsPage;
 use pages::schedules::SchedulesPage;
-use pages::security::SecurityPage;
 use pages::skills::SkillsPage;
+use routes::*;
 
 /// A whole HTML document around `body`. `css_href` carries the
 /// stylesheet's content hash so browsers never keep a stale one; `hydrate`
@@ -74,25 +68,25 @@ pub fn App() -> impl IntoView {
     view! {
         <Router>
             <Routes fallback=|| view! { <NotFound/> }>
-                <Route path=path!("/") view=HomePage ssr=SsrMode::Async/>
-                <Route path=path!("/signup") view=SignUpPage ssr=SsrMode::Async/>
-                <Route path=path!("/login") view=SignInPage ssr=SsrMode::Async/>
-                <Route path=path!("/login/verify") view=VerifySignInPage ssr=SsrMode::Async/>
-                <Route path=path!("/step-up") view=StepUpPage ssr=SsrMode::Async/>
-                <Route path=path!("/new") view=NewOrgPage ssr=SsrMode::Async/>
-                <Route path=path!("/invite/:token") view=InvitePage ssr=SsrMode::Async/>
-                <Route path=path!("/settings/security") view=SecurityPage ssr=SsrMode::Async/>
+                <Route path=path!("/") view={Lazy::<HomeRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/signup") view={Lazy::<SignUpRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/login") view={Lazy::<SignInRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/login/verify") view={Lazy::<VerifySignInRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/step-up") view={Lazy::<StepUpRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/new") view={Lazy::<NewOrgRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/invite/:token") view={Lazy::<InviteRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/settings/security") view={Lazy::<SecurityRoute>::new()} ssr=SsrMode::Async/>
                 <ParentRoute path=path!("/:org") view=OrgShell ssr=SsrMode::Async>
-                    <Route path=path!("") view=OverviewPage ssr=SsrMode::Async/>
-                    <Route path=path!("agents") view=AgentsPage ssr=SsrMode::Async/>
-                    <Route path=path!("projects") view=ProjectsPage ssr=SsrMode::Async/>
+                    <Route path=path!("") view={Lazy::<OverviewRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("agents") view={Lazy::<AgentsRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("projects") view={Lazy::<ProjectsRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("schedules") view=SchedulesPage ssr=SsrMode::Async/>
                     <Route path=path!("skills") view=SkillsPage ssr=SsrMode::Async/>
                     <Route path=path!("connectors") view=ConnectorsPage ssr=SsrMode::Async/>
                     <Route path=path!("notifications") view=NotificationsPage ssr=SsrMode::Async/>
-                    <Route path=path!("billing") view=BillingPage ssr=SsrMode::Async/>
-                    <Route path=path!("developers") view=DevelopersPage ssr=SsrMode::Async/>
-                    <Route path=path!("members") view=MembersPage ssr=SsrMode::Async/>
+                    <Route path=path!("billing") view={Lazy::<BillingRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("developers") view={Lazy::<DevelopersRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("members") view={Lazy::<MembersRoute>::new()} ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
             <StepUpDialog/>

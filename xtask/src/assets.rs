@@ -67,77 +67,165 @@ pub fn ensure_wasm_target() -> Result<()> {
     util::run(Command::new("rustup").args(["target", "add", WASM_TARGET]))
 }
 
-/// Run wasm-bindgen (and wasm-opt when given) unless the outputs are newer
-/// than the wasm, this xtask binary, and were made with the same wasm-opt
-/// choice (remembered in a stamp file).
+/// The loader wasm-split writes for the chunks, and the manifest that maps
+/// each split point (lazy page) to the chunk files it needs. Leptos's
+/// `HydrationScripts` looks for exactly these names under `pkg/` (when the
+/// site is not file-hashed) to preload the current page's chunks.
+const SPLIT_LOADER: &str = "__wasm_split.______________________.js";
+const SPLIT_MANIFEST: &str = "__wasm_split_manifest.json";
+
+/// Split the wasm into the main module and the lazy pages' chunks, run
+/// wasm-bindgen on the main one (and wasm-opt on every one when given),
+/// unless the outputs are newer than the wasm, this xtask binary, and were
+/// made with the same wasm-opt choice (remembered in a stamp file).
 fn bindgen(paths: &Paths, wasm: &Path, release: bool, wasm_opt: Option<&Path>) -> Result<()> {
     let js = paths.pkg.join(format!("{OUTPUT_NAME}.js"));
     let bg_wasm = paths.pkg.join(format!("{OUTPUT_NAME}_bg.wasm"));
+    let manifest = paths.pkg.join(SPLIT_MANIFEST);
     let stamp = paths.pkg.join(".wasm-build");
     // `XTASK_WASM_NAMES=1` keeps function names through wasm-bindgen and
     // wasm-opt (`-g`), for a size profiler such as twiggy; the served file
     // is then much larger, so never ship it.
     let names = std::env::var_os("XTASK_WASM_NAMES").is_some_and(|v| v == "1");
     let mode = format!(
-        "release={release} names={names} wasm-opt={}\n",
+        "split=1 release={release} names={names} wasm-opt={}\n",
         wasm_opt.map_or("none".to_string(), |tool| tool.display().to_string())
     );
     let exe = std::env::current_exe().ok();
     let mut inputs = vec![wasm];
     inputs.extend(exe.as_deref());
-    if util::up_to_date(&[&js, &bg_wasm], &inputs) && std::fs::read_to_string(&stamp).is_ok_and(|s| s == mode) {
+    if util::up_to_date(&[&js, &bg_wasm, &manifest], &inputs)
+        && std::fs::read_to_string(&stamp).is_ok_and(|s| s == mode)
+    {
         println!("\n==> wasm-bindgen: {} is up to date", bg_wasm.display());
         return Ok(());
     }
-
-    util::heading("wasm-bindgen (--target web)");
     std::fs::create_dir_all(&paths.pkg).with_context(|| format!("creating {}", paths.pkg.display()))?;
-    // Stale snippets of an earlier build would otherwise linger.
+    // Stale snippets and chunks of an earlier build would otherwise linger.
     let snippets = paths.pkg.join("snippets");
     if snippets.exists() {
         std::fs::remove_dir_all(&snippets).with_context(|| format!("removing {}", snippets.display()))?;
     }
+    for old in std::fs::read_dir(&paths.pkg)? {
+        let old = old?.path();
+        if old.extension().is_some_and(|e| e == "wasm") {
+            std::fs::remove_file(&old).with_context(|| format!("removing {}", old.display()))?;
+        }
+    }
+
+    util::heading("wasm-split (the lazy pages' chunks)");
+    let input = std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
+    let main_split = wasm.with_file_name("frontend_split.wasm");
+    let main_module = format!("./{OUTPUT_NAME}.js");
+    let link_name = format!("./{SPLIT_LOADER}");
+    let split = wasm_split_cli_support::transform({
+        let mut opts = wasm_split_cli_support::Options::new(&input);
+        opts.output_dir = &paths.pkg;
+        opts.main_out_path = &main_split;
+        opts.main_module = &main_module;
+        opts.link_name = &link_name;
+        opts
+    })
+    .map_err(|err| anyhow::anyhow!("wasm-split on {}: {err:#}", wasm.display()))?;
+    let manifest_json = serde_json::to_string_pretty(&split.prefetch_map)?;
+    std::fs::write(&manifest, manifest_json).with_context(|| format!("writing {}", manifest.display()))?;
+    println!("{} chunk(s) beside the main module", split.split_modules.len());
+
+    util::heading("wasm-bindgen (--target web)");
     wasm_bindgen_cli_support::Bindgen::new()
-        .input_path(wasm)
+        .input_path(&main_split)
         .web(true)?
         .out_name(OUTPUT_NAME)
         .typescript(false)
+        // The chunks link to the main module's exports by their linker
+        // names, so those stay, unmangled.
+        .keep_lld_exports(true)
+        .demangle(false)
         // Function names (half the file) only help reading panics in a
         // debug session; wasm-opt would drop them anyway.
         .remove_name_section(release && !names)
         .generate(&paths.pkg)
-        .with_context(|| format!("wasm-bindgen on {}", wasm.display()))?;
+        .with_context(|| format!("wasm-bindgen on {}", main_split.display()))?;
     println!("{} ({} bytes)", bg_wasm.display(), file_len(&bg_wasm));
 
     if let Some(tool) = wasm_opt {
-        util::heading("wasm-opt -Oz");
-        let optimized = paths.pkg.join(format!("{OUTPUT_NAME}_bg.opt.wasm"));
-        let mut opt = Command::new(tool);
-        opt.arg("-Oz");
-        if names {
-            opt.arg("-g");
+        util::heading("wasm-opt -Oz (the main module and each chunk)");
+        let mut modules = vec![bg_wasm.clone()];
+        modules.extend(split.split_modules.iter().cloned());
+        for module in &modules {
+            let optimized = module.with_extension("opt.wasm");
+            let mut opt = Command::new(tool);
+            // The features rustc's wasm32 target emits, which the chunks
+            // (never seen by wasm-bindgen) must be allowed to keep.
+            opt.args(["-Oz", "--enable-bulk-memory", "--enable-nontrapping-float-to-int"]);
+            if names {
+                opt.arg("-g");
+            }
+            util::run(opt.arg(module).arg("-o").arg(&optimized))?;
+            std::fs::rename(&optimized, module).with_context(|| format!("replacing {}", module.display()))?;
         }
-        util::run(opt.arg(&bg_wasm).arg("-o").arg(&optimized))?;
-        std::fs::rename(&optimized, &bg_wasm).with_context(|| format!("replacing {}", bg_wasm.display()))?;
         println!("{} ({} bytes)", bg_wasm.display(), file_len(&bg_wasm));
     }
     std::fs::write(&stamp, mode).with_context(|| format!("writing {}", stamp.display()))?;
     Ok(())
 }
 
-/// One line for the end of `run` and `test`: the served wasm and JS glue,
-/// gzipped at the best level (about what a server's gzip or a CDN sends) and
-/// raw, e.g. `assets: alumia_bg.wasm 412 KB gzipped (1.61 MB raw), alumia.js
-/// 9 KB gzipped`. None when the assets were never built.
+/// Lines for the end of `run` and `test`: what a first visit downloads —
+/// the main wasm module, plus the chunks of the page that needs the most —
+/// and the JS glue, gzipped at the best level (about what a server's gzip
+/// or a CDN sends) and raw, e.g. `assets: alumia_bg.wasm 312 KB gzipped
+/// (1.01 MB raw), alumia.js 9 KB gzipped; pages' chunks 14 files 290 KB
+/// gzipped, the largest page adds 61 KB (billing)`. None when the assets
+/// were never built.
 pub fn size_line(paths: &Paths) -> Option<String> {
     let wasm = std::fs::read(paths.pkg.join(format!("{OUTPUT_NAME}_bg.wasm"))).ok()?;
     let js = std::fs::read(paths.pkg.join(format!("{OUTPUT_NAME}.js"))).ok()?;
-    Some(format!(
+    let mut line = format!(
         "assets: {OUTPUT_NAME}_bg.wasm {} gzipped ({} raw), {OUTPUT_NAME}.js {} gzipped",
         human_size(gzip_len(&wasm)),
         human_size(wasm.len() as u64),
         human_size(gzip_len(&js)),
+    );
+    if let Some(chunks) = chunk_summary(paths) {
+        line.push_str("; ");
+        line.push_str(&chunks);
+    }
+    Some(line)
+}
+
+/// The lazy pages' chunks: how many, their gzipped total, and which page's
+/// chunks (its own and the shared ones it needs) weigh the most.
+fn chunk_summary(paths: &Paths) -> Option<String> {
+    let manifest = std::fs::read_to_string(paths.pkg.join(SPLIT_MANIFEST)).ok()?;
+    let map: std::collections::BTreeMap<String, Vec<String>> = serde_json::from_str(&manifest).ok()?;
+    let mut sizes = std::collections::BTreeMap::new();
+    for stems in map.values() {
+        for stem in stems {
+            if !sizes.contains_key(stem) {
+                let bytes = std::fs::read(paths.pkg.join(format!("{stem}.wasm"))).ok()?;
+                sizes.insert(stem.clone(), gzip_len(&bytes));
+            }
+        }
+    }
+    let total: u64 = sizes.values().sum();
+    let (page, largest) = map
+        .iter()
+        .map(|(page, stems)| (page, stems.iter().map(|s| sizes[s]).sum::<u64>()))
+        .max_by_key(|(_, size)| *size)?;
+    Some(format!(
+        "pages' chunks {} files {} gzipped, the largest page adds {} ({})",
+        sizes.len(),
+        human_size(total),
+        human_size(largest),
+        page_name(page),
     ))
+}
+
+/// `billing` for the split point `__billing_route_view_2381162768346761258`
+/// (`app::routes::BillingRoute`'s view).
+fn page_name(split: &str) -> &str {
+    let name = split.trim_start_matches("__");
+    name.find("_route_view").map_or(name, |end| &name[..end])
 }
 
 /// The length of `bytes` gzipped at level 9 (as `gzip -9`).
