@@ -88,6 +88,9 @@ fn make_ctx(config: &Config, db: Db) -> anyhow::Result<Ctx> {
                 .map_err(|e| anyhow::anyhow!("[[providers]]: {e}"))?,
             config.ollama_url.clone(),
         )),
+        hub: Arc::default(),
+        tools: Arc::new(app::domain::sessions::tools::Registry::with_builtins()),
+        http: app::domain::providers::http_client(),
     })
 }
 
@@ -190,6 +193,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Built> {
         }
     });
     spawn_billing_workers(&ctx);
+    app::domain::sessions::spawn_interrupted_sweeper(&ctx);
     discover_models(&ctx).await;
     let mut router = router::build(config, ctx.clone(), store);
     let metrics = match config.metrics_addr {

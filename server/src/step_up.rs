@@ -83,6 +83,10 @@ pub const OPEN_API_MUTATIONS: &[(&str, &str)] = &[
     ("POST", "/api/v1/projects"),
     ("PATCH", "/api/v1/projects/{id}"),
     ("DELETE", "/api/v1/projects/{id}"),
+    // Sessions and chat: any member, with a key too.
+    ("POST", "/api/v1/sessions"),
+    ("POST", "/api/v1/sessions/{id}/messages"),
+    ("POST", "/api/v1/sessions/{id}/cancel"),
     // Buying credits: owners and admins, with a key too.
     ("POST", "/api/v1/billing/top-ups/payment-intent"),
     // Stripe's signed events: no session, no key.

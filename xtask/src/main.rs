@@ -9,6 +9,7 @@
 mod assets;
 mod contract;
 mod css;
+mod fake_model;
 mod test;
 mod util;
 

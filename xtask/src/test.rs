@@ -17,11 +17,13 @@ use crate::{assets, util, Paths};
 
 /// The config file of the e2e and contract servers: one provider with
 /// two models, one the other's fast sibling.
-pub(crate) const E2E_CONFIG: &str = r#"
+/// The browser tests' and the contract run's providers: `e2e` at
+/// `{base_url}`, a stand-in model (`fake_model`) started beside the server.
+const E2E_CONFIG: &str = r#"
 [[providers]]
 id = "e2e"
 kind = "openai"
-base_url = "http://127.0.0.1:9/v1"
+base_url = "{base_url}"
 
 [[providers.models]]
 id = "large"
@@ -37,6 +39,12 @@ name = "E2E Small"
 input_credits_per_mtok = 0.4
 output_credits_per_mtok = 1.6
 "#;
+
+/// Starts the stand-in model and answers the config file's text naming it.
+pub(crate) fn e2e_config() -> Result<String> {
+    let base_url = crate::fake_model::start().context("starting the stand-in model provider")?;
+    Ok(E2E_CONFIG.replace("{base_url}", &base_url))
+}
 
 const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -280,7 +288,7 @@ fn end_to_end(paths: &Paths, assets_built: &mut bool) -> Result<()> {
     // Models for the agents pages: a provider nothing answers at (no
     // test makes a model call through this server).
     let config = scratch.path.join("alumia.toml");
-    std::fs::write(&config, E2E_CONFIG)?;
+    std::fs::write(&config, e2e_config()?)?;
     let (mut server, base_url, log_path) = start_server(&binary, &scratch, paths, |command| {
         // Short, so a test can wait for a step-up to expire (security.spec.ts).
         command.env("ALUMIA_STEP_UP_SECONDS", "30");

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::audit::{self, AuditActor, AuditEvent};
 use super::{Actor, BrowserSession, Ctx, DomainResult};
 use crate::db::{exec_on_db, is_unique_violation, on_db};
-use crate::model::{AppError, ErrorCode, SecurityPage, SessionView};
+use crate::model::{AppError, BrowserSessionView, ErrorCode, SecurityPage};
 
 pub const MIN_PASSWORD_LEN: usize = 10;
 pub const MAX_PASSWORD_LEN: usize = 256;
@@ -367,7 +367,7 @@ pub async fn security_page(ctx: &Ctx, actor: &Actor) -> DomainResult<SecurityPag
         email,
         sessions: rows
             .into_iter()
-            .map(|r| SessionView {
+            .map(|r| BrowserSessionView {
                 current: r.id == session_id,
                 id: r.id,
                 created_at: super::clock::iso(r.created_at),

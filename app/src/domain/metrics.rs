@@ -33,6 +33,9 @@ pub const CREDITS_CHARGED_MICROUNITS_TOTAL: &str = "credits_charged_microunits_t
 /// Counter: charges metering wrote (each usage id once), by `source`.
 pub const CREDIT_CHARGES_TOTAL: &str = "credit_charges_total";
 
+/// Counter: agent runs ended, by `status` and `stop_reason` (SPEC §10).
+pub const RUNS_TOTAL: &str = "runs_total";
+
 /// The `route` label of a request no route matched.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 
@@ -52,6 +55,12 @@ pub fn describe() {
     describe_gauge!(DB_POOL_MAX_CONNECTIONS, "The most connections the database pool opens");
     describe_counter!(CREDITS_CHARGED_MICROUNITS_TOTAL, "Credits charged by metering, in micro-units, by source");
     describe_counter!(CREDIT_CHARGES_TOTAL, "Charges written by metering, by source");
+    describe_counter!(RUNS_TOTAL, "Agent runs ended, by status and stop reason");
+}
+
+/// One agent run ended.
+pub fn run_finished(status: &'static str, stop_reason: &'static str) {
+    counter!(RUNS_TOTAL, "status" => status, "stop_reason" => stop_reason).increment(1);
 }
 
 /// One answered HTTP request. `route` is a route template, never a raw

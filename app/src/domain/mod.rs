@@ -23,6 +23,7 @@ pub mod rate_limit;
 pub mod recovery_codes;
 pub mod secrets;
 pub mod security;
+pub mod sessions;
 pub mod step_up;
 pub mod totp;
 pub mod validate;
@@ -56,6 +57,13 @@ pub struct Ctx {
     pub charges: Arc<billing::metering::ChargeQueue>,
     /// The operator's model providers and what they offer.
     pub models: Arc<models::Catalogue>,
+    /// The runs going on in this process.
+    pub hub: Arc<sessions::live::Hub>,
+    /// Where the agent loop finds tools (built-ins; skills, connectors and
+    /// MCP servers plug their sources in).
+    pub tools: Arc<sessions::tools::Registry>,
+    /// The client model calls go out on (`providers::http_client`).
+    pub http: reqwest::Client,
 }
 
 /// The part of the server configuration the domain needs.

@@ -20,6 +20,8 @@ pub struct RateLimits {
     /// Second-factor checks (TOTP and recovery codes, passkey assertions,
     /// the password before a first factor): a burst of 5, then one every 12 s.
     pub verify: DefaultKeyedRateLimiter<String>,
+    /// Chat messages (`POST …/messages`): 60 a minute per user + IP.
+    pub chat: DefaultKeyedRateLimiter<String>,
 }
 
 fn per_minute(n: u32) -> Quota {
@@ -34,6 +36,7 @@ impl RateLimits {
             sign_up: RateLimiter::keyed(per_minute(5)),
             mint_key: RateLimiter::keyed(per_minute(10)),
             verify: RateLimiter::keyed(per_minute(5)),
+            chat: RateLimiter::keyed(per_minute(60)),
         }
     }
 
@@ -51,11 +54,21 @@ impl RateLimits {
         }
     }
 
+    /// Takes one token, or answers how long to wait (for answers that are
+    /// not the envelope, such as the chat's).
+    pub fn wait_for(&self, limiter: &DefaultKeyedRateLimiter<String>, key: String) -> Result<(), Duration> {
+        if !self.enabled {
+            return Ok(());
+        }
+        limiter.check_key(&key).map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+
     /// Drops idle keys; called periodically so memory stays bounded.
     pub fn retain_recent(&self) {
         self.sign_in.retain_recent();
         self.verify.retain_recent();
         self.sign_up.retain_recent();
         self.mint_key.retain_recent();
+        self.chat.retain_recent();
     }
 }

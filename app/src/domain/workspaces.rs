@@ -106,3 +106,11 @@ pub async fn delete(ctx: &Ctx, actor: &Actor, org: &OrgSummary, id: Uuid) -> Dom
     super::paging::mark_deleted(ctx, actor, "workspaces", org.id, id, "workspace.delete").await?;
     find(ctx, org, id).await?.map(WorkspaceRow::view).ok_or_else(AppError::not_found)
 }
+
+/// A live workspace of the org; another org's, or a deleted one, is a 404.
+pub async fn get(ctx: &Ctx, org: &OrgSummary, id: Uuid) -> DomainResult<WorkspaceView> {
+    match find(ctx, org, id).await? {
+        Some(row) if row.deleted_at.is_none() => Ok(row.view()),
+        _ => Err(AppError::not_found()),
+    }
+}

@@ -123,9 +123,10 @@ pub struct OrgOverview {
     pub metered: bool,
 }
 
+/// A signed-in browser of the user (the security page's list).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SessionView {
+pub struct BrowserSessionView {
     pub id: Uuid,
     pub created_at: String,
     pub last_seen_at: String,
@@ -138,7 +139,7 @@ pub struct SessionView {
 #[serde(rename_all = "camelCase")]
 pub struct SecurityPage {
     pub email: String,
-    pub sessions: Vec<SessionView>,
+    pub sessions: Vec<BrowserSessionView>,
     pub passkeys: Vec<PasskeyView>,
     pub totp_enabled: bool,
     pub recovery_codes_left: i64,
@@ -508,4 +509,94 @@ pub struct BillingPageData {
     pub invoices_error: Option<String>,
     /// Owners and admins buy credits, change the package and budgets.
     pub may_manage: bool,
+}
+
+/// A conversation with one agent in a project (SPEC §10). `status` is
+/// `idle | running | awaiting_peer | failed | cancelled`.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionView {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    pub agent_id: Uuid,
+    pub workspace_id: Option<Uuid>,
+    pub title: String,
+    pub status: String,
+    pub last_run_id: Option<Uuid>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A tool call an assistant message asked for. `arguments` is the JSON
+/// the model sent, or its text when it was not JSON.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolCallView {
+    pub id: String,
+    pub name: String,
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
+    pub arguments: serde_json::Value,
+}
+
+/// One message of a session's transcript. `role` is `user | assistant |
+/// tool | peer`.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageView {
+    pub id: Uuid,
+    pub session_id: Uuid,
+    pub run_id: Option<Uuid>,
+    pub role: String,
+    pub content: String,
+    pub tool_calls: Vec<ToolCallView>,
+    pub tool_call_id: Option<String>,
+    pub from_agent_id: Option<Uuid>,
+    pub created_at: String,
+}
+
+/// One agent loop. `status`: `running | completed | failed | cancelled`;
+/// `stopReason` once it ended: `end_turn | max_steps | cancelled |
+/// invalid_tool_call | loop_detected | provider_error | payment_required |
+/// interrupted | timed_out`.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunView {
+    pub id: Uuid,
+    pub session_id: Uuid,
+    pub status: String,
+    pub stop_reason: Option<String>,
+    /// The agent's model.
+    pub requested_model: String,
+    /// The model called (the fast sibling in fast mode).
+    pub resolved_model: String,
+    pub steps: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub credits: String,
+    pub credit_microunits: i64,
+    pub error: Option<String>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+}
+
+/// `POST /sessions/{id}/messages` once the run ended: its last assistant
+/// message (none when it failed before answering) and the run.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunAnswer {
+    pub message: Option<MessageView>,
+    pub run: RunView,
+}
+
+/// `POST /sessions/{id}/messages?wait=false`: the run, just started.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunStarted {
+    pub run: RunView,
 }

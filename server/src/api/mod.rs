@@ -11,6 +11,7 @@ pub mod health;
 pub mod members;
 pub mod models;
 pub mod projects;
+pub mod sessions;
 pub mod workspaces;
 
 use axum::extract::{DefaultBodyLimit, Request};
@@ -81,6 +82,12 @@ pub fn router_and_doc() -> (Router<Ctx>, serde_json::Value) {
         .routes(routes!(workspaces::delete))
         .routes(routes!(members::list))
         .routes(routes!(models::list))
+        .routes(routes!(sessions::list, sessions::create))
+        .routes(routes!(sessions::get))
+        .routes(routes!(sessions::messages, sessions::post_message))
+        .routes(routes!(sessions::events))
+        .routes(routes!(sessions::cancel))
+        .routes(routes!(sessions::run))
         .routes(routes!(members::invites, members::invite))
         .routes(routes!(members::change_role, members::remove))
         .routes(routes!(openapi_json));

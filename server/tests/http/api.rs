@@ -409,6 +409,14 @@ const MOUNTED: &[(&str, &str)] = &[
     ("get", "/api/v1/agents/{id}"),
     ("patch", "/api/v1/agents/{id}"),
     ("delete", "/api/v1/agents/{id}"),
+    ("get", "/api/v1/sessions"),
+    ("post", "/api/v1/sessions"),
+    ("get", "/api/v1/sessions/{id}"),
+    ("get", "/api/v1/sessions/{id}/messages"),
+    ("post", "/api/v1/sessions/{id}/messages"),
+    ("get", "/api/v1/sessions/{id}/events"),
+    ("post", "/api/v1/sessions/{id}/cancel"),
+    ("get", "/api/v1/runs/{id}"),
     ("get", "/api/v1/openapi.json"),
 ];
 

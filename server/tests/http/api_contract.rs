@@ -74,6 +74,8 @@ struct Ids {
     workspace: String,
     key: String,
     member: String,
+    session: String,
+    run: String,
 }
 
 /// How the walk calls each documented operation, as (path with real ids,
@@ -83,6 +85,8 @@ fn sample(method: &str, path: &str, ids: &Ids) -> Option<(String, Option<Value>,
     let id = |p: &str, v: &str| path.replace(p, v);
     Some(match (method, path) {
         ("get", "/api/v1/agents/{id}") => (id("{id}", &ids.agent), None, false),
+        ("get", "/api/v1/runs/{id}") => (id("{id}", &ids.run), None, false),
+        ("get", p) if p.starts_with("/api/v1/sessions/{id}") => (id("{id}", &ids.session), None, false),
         ("get", _) => (id("{id}", &ids.project), None, false),
         ("post", "/api/v1/agents") => (path.into(), Some(json!({"name": "Walked", "model": WALK_MODEL})), false),
         ("patch", "/api/v1/agents/{id}") => (id("{id}", &ids.agent), Some(json!({"maxSteps": 12})), false),
@@ -92,6 +96,15 @@ fn sample(method: &str, path: &str, ids: &Ids) -> Option<(String, Option<Value>,
         }
         ("patch", "/api/v1/projects/{id}") => (id("{id}", &ids.project), Some(json!({"description": "walked"})), false),
         ("delete", "/api/v1/projects/{id}") => (id("{id}", &ids.project), None, false),
+        ("post", "/api/v1/sessions") => {
+            (path.into(), Some(json!({"projectId": ids.project, "agentId": ids.agent})), false)
+        }
+        // Answered at once; the run fails in the background (no provider
+        // listens at the walk's address).
+        ("post", "/api/v1/sessions/{id}/messages") => {
+            (format!("{}?wait=false", id("{id}", &ids.session)), Some(json!({"content": "walked"})), false)
+        }
+        ("post", "/api/v1/sessions/{id}/cancel") => (id("{id}", &ids.session), None, false),
         ("post", "/api/v1/workspaces") => (path.into(), Some(json!({"name": "Second"})), true),
         ("delete", "/api/v1/workspaces/{id}") => (id("{id}", &ids.workspace), None, true),
         ("post", "/api/v1/api-keys") => (path.into(), Some(json!({"name": "walked"})), true),
@@ -131,6 +144,7 @@ async fn every_route_answers_pages_for_lists_and_camel_case_keys() {
     // A package with managed models and room for agents.
     let org_id = app::domain::orgs::find_by_slug(&server.ctx, &org).await.unwrap().unwrap();
     app::domain::billing::plans::set_package(&server.ctx, org_id, "pro").await.unwrap();
+    app::domain::billing::grants::grant_now(&server.ctx, org_id).await.unwrap();
     let agent = data(&api.post("/agents", json!({"name": "Seed", "model": WALK_MODEL})).await);
 
     // Something in every list, so the walk sees real items.
@@ -155,7 +169,12 @@ async fn every_route_answers_pages_for_lists_and_camel_case_keys() {
         .as_str()
         .unwrap()
         .to_string();
+    let session = data(&api.post("/sessions", json!({"projectId": project["id"], "agentId": agent["id"]})).await);
+    let session_id = session["id"].as_str().unwrap().to_string();
+    let started = api.post(&format!("/sessions/{session_id}/messages?wait=false"), json!({"content": "seed"})).await;
     let ids = Ids {
+        session: session_id,
+        run: data(&started)["run"]["id"].as_str().unwrap().into(),
         agent: agent["id"].as_str().unwrap().into(),
         project: project["id"].as_str().unwrap().into(),
         workspace: workspace.json()["data"]["id"].as_str().unwrap().into(),
@@ -185,7 +204,8 @@ async fn every_route_answers_pages_for_lists_and_camel_case_keys() {
     let mut walked = 0;
     for (method, path, op) in &operations {
         let what = format!("{} {path}", method.to_uppercase());
-        if path == "/api/v1/openapi.json" {
+        // Not JSON: the event stream (sessions.rs reads it).
+        if path == "/api/v1/openapi.json" || path.ends_with("/events") {
             continue;
         }
         let params: Vec<&str> =

@@ -19,6 +19,7 @@ mod orgs;
 mod page_cache;
 mod providers;
 mod security_headers;
+mod sessions;
 mod slow_clients;
 mod step_up;
 mod support;

@@ -1,0 +1,479 @@
+//! Live runs and their events (SPEC §10).
+//!
+//! A run's events are numbered per session (`seq`) as they happen and kept
+//! in memory for the run's lifetime, where listeners in this process read
+//! them — every text delta as the model sends it. They reach the database
+//! in batches: every 200 ms a writer takes what is new and stores it in
+//! one transaction, with consecutive text deltas coalesced into one row
+//! (its `first_seq`, last `seq`, and each part's length), so a long answer
+//! costs a handful of rows and writes, not one per token. A replay reads
+//! the rows; one that resumes inside a coalesced row skips exactly the
+//! parts it saw. Listeners in another process (or after this run ended)
+//! read the rows, polling while the run's row says `running`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use sqlx::types::Json;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::db::on_db;
+use crate::domain::{Ctx, DomainResult};
+
+/// How often new events are written, and a follower in another process
+/// looks for them.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(200);
+/// How often a run's owner says it is alive; a run whose heartbeat is
+/// older than [`STALE_AFTER`] belongs to a process that stopped.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
+pub const STALE_AFTER: Duration = Duration::from_secs(20);
+/// How often the owner looks for a cancel asked through another process.
+const CANCEL_CHECK_EVERY: Duration = Duration::from_millis(400);
+
+pub const DELTA: &str = "message.delta";
+pub const FINISHED: &str = "run.finished";
+
+/// One event of a run, as streamed and stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunEvent {
+    pub seq: i64,
+    pub run_id: Uuid,
+    pub kind: String,
+    /// The event's own fields (`{"text": …}`), without `seq` and `runId`.
+    pub data: Value,
+}
+
+impl RunEvent {
+    /// The SSE `data:` object: `{"seq", "runId", …fields}`.
+    pub fn payload(&self) -> Value {
+        let mut out = json!({ "seq": self.seq, "runId": self.run_id });
+        if let (Some(out), Some(fields)) = (out.as_object_mut(), self.data.as_object()) {
+            for (k, v) in fields {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+        out
+    }
+}
+
+struct LiveState {
+    log: Vec<RunEvent>,
+    /// `log[saved..]` is not in the database yet.
+    saved: usize,
+    next_seq: i64,
+    finished: bool,
+}
+
+/// A run going on in this process.
+pub struct LiveRun {
+    pub run_id: Uuid,
+    pub session_id: Uuid,
+    /// The seq of its first event: earlier ones are earlier runs'.
+    pub first_seq: i64,
+    pub cancel: CancellationToken,
+    state: Mutex<LiveState>,
+    /// Bumped on every event and when the run ends.
+    changed: watch::Sender<u64>,
+    /// Held while a batch is written: a flush waits for the one in flight,
+    /// so once `flush` returns, everything emitted before it is stored.
+    writing: tokio::sync::Mutex<()>,
+}
+
+impl LiveRun {
+    fn new(run_id: Uuid, session_id: Uuid, first_seq: i64) -> LiveRun {
+        LiveRun {
+            run_id,
+            session_id,
+            first_seq,
+            cancel: CancellationToken::new(),
+            state: Mutex::new(LiveState { log: Vec::new(), saved: 0, next_seq: first_seq, finished: false }),
+            changed: watch::Sender::new(0),
+            writing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, LiveState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records an event and wakes the listeners.
+    pub fn emit(&self, kind: &str, data: Value) -> RunEvent {
+        let event = {
+            let mut state = self.lock();
+            let event = RunEvent { seq: state.next_seq, run_id: self.run_id, kind: kind.to_string(), data };
+            state.next_seq += 1;
+            state.log.push(event.clone());
+            event
+        };
+        self.changed.send_modify(|n| *n += 1);
+        event
+    }
+
+    /// After `run.finished`: listeners stop once they have read it all.
+    pub fn finish(&self) {
+        self.lock().finished = true;
+        self.changed.send_modify(|n| *n += 1);
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.lock().finished
+    }
+
+    /// The events after `seq`, and whether the run has ended.
+    pub fn events_after(&self, seq: i64) -> (Vec<RunEvent>, bool) {
+        let state = self.lock();
+        let events = state.log.iter().filter(|e| e.seq > seq).cloned().collect();
+        (events, state.finished)
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// Waits until the run has ended.
+    pub async fn wait_finished(&self) {
+        let mut rx = self.subscribe();
+        while !self.is_finished() {
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    fn take_unsaved(&self) -> Vec<RunEvent> {
+        let mut state = self.lock();
+        let out = state.log[state.saved..].to_vec();
+        state.saved = state.log.len();
+        out
+    }
+
+    /// Puts back events whose write failed, to be tried again.
+    fn unsave(&self, count: usize) {
+        let mut state = self.lock();
+        state.saved = state.saved.saturating_sub(count);
+    }
+}
+
+/// The runs of this process, by session (a session runs one at a time).
+pub struct Hub {
+    /// This process, as the `owner` of its runs.
+    pub instance: String,
+    runs: Mutex<HashMap<Uuid, Arc<LiveRun>>>,
+}
+
+impl Default for Hub {
+    fn default() -> Hub {
+        Hub { instance: Uuid::new_v4().simple().to_string(), runs: Mutex::default() }
+    }
+}
+
+impl Hub {
+    fn runs(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Arc<LiveRun>>> {
+        self.runs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn get(&self, session_id: Uuid) -> Option<Arc<LiveRun>> {
+        self.runs().get(&session_id).cloned()
+    }
+
+    pub fn by_run(&self, run_id: Uuid) -> Option<Arc<LiveRun>> {
+        self.runs().values().find(|r| r.run_id == run_id).cloned()
+    }
+
+    pub(super) fn insert(&self, run_id: Uuid, session_id: Uuid, first_seq: i64) -> Arc<LiveRun> {
+        let live = Arc::new(LiveRun::new(run_id, session_id, first_seq));
+        self.runs().insert(session_id, live.clone());
+        live
+    }
+
+    pub(super) fn remove(&self, live: &LiveRun) {
+        let mut runs = self.runs();
+        if runs.get(&live.session_id).is_some_and(|r| r.run_id == live.run_id) {
+            runs.remove(&live.session_id);
+        }
+    }
+
+    /// How many runs this process has going (for shutdown and metrics).
+    pub fn running(&self) -> usize {
+        self.runs().len()
+    }
+
+    /// Cancels every run of this process (shutdown).
+    pub fn cancel_all(&self) {
+        for run in self.runs().values() {
+            run.cancel.cancel();
+        }
+    }
+}
+
+/// A stored row: one event, or coalesced deltas.
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    seq: i64,
+    first_seq: i64,
+    run_id: Uuid,
+    kind: String,
+    data: Json<Value>,
+    parts: Option<Json<Vec<usize>>>,
+}
+
+impl EventRow {
+    /// The event as a listener that has seen up to `after` should get it:
+    /// a coalesced row resumed inside loses the parts already seen.
+    fn resume(self, after: i64) -> Option<RunEvent> {
+        let mut data = self.data.0;
+        if let (Some(parts), true) = (&self.parts, self.first_seq <= after) {
+            let seen = usize::try_from(after - self.first_seq + 1).ok()?;
+            let skip: usize = parts.0.iter().take(seen).sum();
+            let text = data.get("text").and_then(Value::as_str).unwrap_or_default();
+            let rest: String = text.chars().skip(skip).collect();
+            if rest.is_empty() {
+                return None;
+            }
+            data = json!({ "text": rest });
+        }
+        Some(RunEvent { seq: self.seq, run_id: self.run_id, kind: self.kind, data })
+    }
+}
+
+/// Rows to write for `events`: consecutive deltas become one.
+fn coalesce(events: Vec<RunEvent>) -> Vec<(RunEvent, i64, Option<Vec<usize>>)> {
+    let mut rows: Vec<(RunEvent, i64, Option<Vec<usize>>)> = Vec::new();
+    for event in events {
+        if event.kind == DELTA {
+            if let Some((last, _, Some(parts))) = rows.last_mut() {
+                if last.kind == DELTA && last.seq + 1 == event.seq {
+                    let piece = event.data.get("text").and_then(Value::as_str).unwrap_or_default();
+                    parts.push(piece.chars().count());
+                    let joined =
+                        format!("{}{piece}", last.data.get("text").and_then(Value::as_str).unwrap_or_default());
+                    last.data = json!({ "text": joined });
+                    last.seq = event.seq;
+                    continue;
+                }
+            }
+            let len = event.data.get("text").and_then(Value::as_str).unwrap_or_default().chars().count();
+            let first = event.seq;
+            rows.push((event, first, Some(vec![len])));
+        } else {
+            let first = event.seq;
+            rows.push((event, first, None));
+        }
+    }
+    rows
+}
+
+/// Writes what `live` has not written yet, in one transaction.
+pub(super) async fn flush(ctx: &Ctx, live: &LiveRun) -> DomainResult<()> {
+    let _writing = live.writing.lock().await;
+    let events = live.take_unsaved();
+    if events.is_empty() {
+        return Ok(());
+    }
+    let count = events.len();
+    let rows = coalesce(events);
+    let now = ctx.clock.now();
+    let written: Result<(), sqlx::Error> = on_db!(&ctx.db, |p| async {
+        let mut tx = p.begin().await?;
+        for (event, first_seq, parts) in &rows {
+            sqlx::query(
+                "INSERT INTO run_events (session_id, seq, first_seq, run_id, kind, data, parts, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(live.session_id)
+            .bind(event.seq)
+            .bind(first_seq)
+            .bind(event.run_id)
+            .bind(&event.kind)
+            .bind(Json(&event.data))
+            .bind(parts.as_ref().map(Json))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
+    }
+    .await);
+    if let Err(e) = written {
+        live.unsave(count);
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+/// While `live` runs: writes its events every [`FLUSH_EVERY`], keeps its
+/// heartbeat, and turns a cancel asked through another process (the run
+/// row's `cancel_requested_at`) into the run's cancellation.
+pub(super) async fn keep(ctx: Ctx, live: Arc<LiveRun>) {
+    let mut tick = tokio::time::interval(FLUSH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_beat = tokio::time::Instant::now();
+    let mut last_cancel_check = tokio::time::Instant::now();
+    while !live.is_finished() {
+        tick.tick().await;
+        if let Err(e) = flush(&ctx, &live).await {
+            tracing::warn!(run = %live.run_id, error = %e, "writing a run's events failed; trying again");
+        }
+        if last_cancel_check.elapsed() >= CANCEL_CHECK_EVERY && !live.cancel.is_cancelled() {
+            last_cancel_check = tokio::time::Instant::now();
+            let asked: Result<Option<Option<DateTime<Utc>>>, sqlx::Error> =
+                on_db!(&ctx.db, |p| sqlx::query_scalar("SELECT cancel_requested_at FROM runs WHERE id = $1")
+                    .bind(live.run_id)
+                    .fetch_optional(p)
+                    .await);
+            if matches!(asked, Ok(Some(Some(_)))) {
+                live.cancel.cancel();
+            }
+        }
+        if last_beat.elapsed() >= HEARTBEAT_EVERY {
+            last_beat = tokio::time::Instant::now();
+            let _ = crate::db::exec_on_db!(&ctx.db, |p| sqlx::query(
+                "UPDATE runs SET heartbeat_at = $2 WHERE id = $1 AND status = 'running'"
+            )
+            .bind(live.run_id)
+            .bind(ctx.clock.now())
+            .execute(p)
+            .await);
+        }
+    }
+}
+
+/// Stored events of `session_id` after `after`, before `before` (when
+/// given), in order.
+async fn stored(ctx: &Ctx, session_id: Uuid, after: i64, before: Option<i64>) -> DomainResult<Vec<RunEvent>> {
+    let rows: Vec<EventRow> = on_db!(&ctx.db, |p| sqlx::query_as(
+        "SELECT seq, first_seq, run_id, kind, data, parts FROM run_events \
+         WHERE session_id = $1 AND seq > $2 AND first_seq < $3 ORDER BY seq"
+    )
+    .bind(session_id)
+    .bind(after)
+    .bind(before.unwrap_or(i64::MAX))
+    .fetch_all(p)
+    .await)?;
+    Ok(rows.into_iter().filter_map(|r| r.resume(after)).collect())
+}
+
+/// Whether the session's last run is still going in some process.
+async fn running_elsewhere(ctx: &Ctx, session_id: Uuid) -> DomainResult<bool> {
+    let status: Option<String> = on_db!(&ctx.db, |p| sqlx::query_scalar(
+        "SELECT r.status FROM chat_sessions s JOIN runs r ON r.id = s.last_run_id WHERE s.id = $1"
+    )
+    .bind(session_id)
+    .fetch_optional(p)
+    .await)?;
+    Ok(status.as_deref() == Some("running"))
+}
+
+/// The session's events after `after`: stored ones, then the live run's as
+/// they happen, until it ends (nothing running: just the stored ones).
+/// `until_run` stops after that run's `run.finished` (a POST's stream).
+pub fn follow(ctx: &Ctx, session_id: Uuid, after: i64, until_run: Option<Uuid>) -> mpsc::Receiver<RunEvent> {
+    let (tx, rx) = mpsc::channel(256);
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        if let Err(e) = pump(&ctx, session_id, after, until_run, &tx).await {
+            tracing::warn!(session = %session_id, error = %e, "following a session's events failed");
+        }
+    });
+    rx
+}
+
+async fn pump(
+    ctx: &Ctx,
+    session_id: Uuid,
+    mut cursor: i64,
+    until_run: Option<Uuid>,
+    tx: &mpsc::Sender<RunEvent>,
+) -> DomainResult<()> {
+    // Answers whether to stop: the listener left, or the awaited run ended.
+    let send = |event: RunEvent| async move {
+        let last = event.kind == FINISHED && until_run.is_none_or(|id| id == event.run_id);
+        tx.send(event).await.is_err() || (last && until_run.is_some())
+    };
+    loop {
+        if let Some(live) = ctx.hub.get(session_id) {
+            for event in stored(ctx, session_id, cursor, Some(live.first_seq)).await? {
+                cursor = event.seq;
+                if send(event).await {
+                    return Ok(());
+                }
+            }
+            let mut changed = live.subscribe();
+            loop {
+                let (events, finished) = live.events_after(cursor);
+                for event in events {
+                    cursor = event.seq;
+                    if send(event).await {
+                        return Ok(());
+                    }
+                }
+                if finished {
+                    return Ok(());
+                }
+                tokio::select! {
+                    moved = changed.changed() => if moved.is_err() { return Ok(()) },
+                    () = tx.closed() => return Ok(()),
+                }
+            }
+        }
+        for event in stored(ctx, session_id, cursor, None).await? {
+            cursor = event.seq;
+            if send(event).await {
+                return Ok(());
+            }
+        }
+        if !running_elsewhere(ctx, session_id).await? {
+            // One last look: the run may have ended between the two reads.
+            for event in stored(ctx, session_id, cursor, None).await? {
+                if send(event).await {
+                    return Ok(());
+                }
+            }
+            return Ok(());
+        }
+        tokio::select! {
+            () = tokio::time::sleep(FLUSH_EVERY) => {}
+            () = tx.closed() => return Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delta(seq: i64, text: &str) -> RunEvent {
+        RunEvent { seq, run_id: Uuid::nil(), kind: DELTA.into(), data: json!({ "text": text }) }
+    }
+
+    #[test]
+    fn consecutive_deltas_become_one_row_that_resumes_mid_way() {
+        let other = RunEvent { seq: 4, run_id: Uuid::nil(), kind: "tool_call.started".into(), data: json!({}) };
+        let rows = coalesce(vec![delta(1, "Hel"), delta(2, "lo, "), delta(3, "wörld"), other, delta(5, "!")]);
+        assert_eq!(rows.len(), 3);
+        let (merged, first, parts) = &rows[0];
+        assert_eq!((merged.seq, *first), (3, 1));
+        assert_eq!(merged.data["text"], "Hello, wörld");
+        assert_eq!(parts.as_deref(), Some(&[3, 4, 5][..]));
+        let row = |after| {
+            EventRow {
+                seq: 3,
+                first_seq: 1,
+                run_id: Uuid::nil(),
+                kind: DELTA.into(),
+                data: Json(merged.data.clone()),
+                parts: Some(Json(vec![3, 4, 5])),
+            }
+            .resume(after)
+        };
+        assert_eq!(row(0).unwrap().data["text"], "Hello, wörld");
+        assert_eq!(row(1).unwrap().data["text"], "lo, wörld");
+        assert_eq!(row(2).unwrap().data["text"], "wörld");
+        assert_eq!(row(3), None, "all of it seen");
+    }
+}

@@ -1,0 +1,217 @@
+//! `/api/v1/sessions` and `/api/v1/runs` (SPEC §10): sessions, their
+//! transcripts, messages that start runs (answered as JSON once the run
+//! ends, as its event stream, or at once with `?wait=false`), the event
+//! stream of a session with replay, and cancel.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::stream;
+use http::header::{ACCEPT, RETRY_AFTER};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use app::domain::sessions::{self, live, NewMessage, NewSession, SessionFilter};
+use app::domain::Ctx;
+use app::model::{MessageView, Page, RunAnswer, RunStarted, RunView, SessionView};
+
+use super::envelope::{ApiError, ApiOk};
+use super::extract::{parse_id, ApiJson, ApiQuery, ListParams};
+use crate::auth::ApiCaller;
+use crate::openapi::{Envelope, ErrorEnvelope};
+
+/// SPEC §10: a comment line every 15 s keeps proxies from closing a quiet
+/// stream.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+#[utoipa::path(post, path = "/sessions", tag = "sessions", request_body = NewSession,
+    responses((status = 200, description = "The session", body = Envelope<SessionView>),
+        (status = 404, description = "A project, agent or workspace that names nothing of this org", body = ErrorEnvelope),
+        (status = 422, description = "Value out of range", body = ErrorEnvelope)))]
+pub async fn create(
+    State(ctx): State<Ctx>,
+    caller: ApiCaller,
+    ApiJson(body): ApiJson<NewSession>,
+) -> Result<ApiOk<SessionView>, ApiError> {
+    Ok(ApiOk(sessions::create(&ctx, &caller.actor, &caller.org, body).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SessionListParams {
+    pub project_id: Option<Uuid>,
+    pub agent_id: Option<Uuid>,
+    /// `idle | running | awaiting_peer | failed | cancelled`.
+    #[param(pattern = "^(idle|running|awaiting_peer|failed|cancelled)$")]
+    pub status: Option<String>,
+    #[param(minimum = 1, maximum = 100, default = 20)]
+    pub limit: Option<i64>,
+    #[param(max_length = 51, pattern = "^$|^[0-9]{1,18}-[0-9a-f]{32}$")]
+    pub cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/sessions", tag = "sessions", params(SessionListParams),
+    responses((status = 200, description = "Sessions, newest first", body = Envelope<Page<SessionView>>)))]
+pub async fn list(
+    State(ctx): State<Ctx>,
+    caller: ApiCaller,
+    ApiQuery(params): ApiQuery<SessionListParams>,
+) -> Result<ApiOk<Page<SessionView>>, ApiError> {
+    let page = ListParams { limit: params.limit, cursor: params.cursor }.page()?;
+    let filter = SessionFilter { project_id: params.project_id, agent_id: params.agent_id, status: params.status };
+    Ok(ApiOk(sessions::list(&ctx, &caller.org, &filter, page).await?))
+}
+
+#[utoipa::path(get, path = "/sessions/{id}", tag = "sessions", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "The session", body = Envelope<SessionView>)))]
+pub async fn get(
+    State(ctx): State<Ctx>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<ApiOk<SessionView>, ApiError> {
+    Ok(ApiOk(sessions::get(&ctx, &caller.org, parse_id(&id)?).await?))
+}
+
+#[utoipa::path(get, path = "/sessions/{id}/messages", tag = "sessions", params(("id" = Uuid, Path), ListParams),
+    responses((status = 200, description = "The transcript, oldest first", body = Envelope<Page<MessageView>>)))]
+pub async fn messages(
+    State(ctx): State<Ctx>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> Result<ApiOk<Page<MessageView>>, ApiError> {
+    Ok(ApiOk(sessions::messages(&ctx, &caller.org, parse_id(&id)?, params.page()?).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PostParams {
+    /// `false`: answer 202 with the run at once; it goes on in the background.
+    pub wait: Option<bool>,
+}
+
+#[utoipa::path(post, path = "/sessions/{id}/messages", tag = "sessions", params(("id" = Uuid, Path), PostParams),
+    request_body = NewMessage,
+    description = "Starts a run. With `Accept: text/event-stream` the answer is the run's event stream (`event: <type>`, `id: <seq>`, `data: {\"seq\", \"runId\", …}`, a keep-alive comment every 15 s); otherwise it waits for the run to end and answers its last assistant message and the run; with `?wait=false`, 202 with the run at once. A `clientMessageId` sent again attaches to the run it started. 60 messages a minute per user and IP: then 429 with `Retry-After` and the body `{\"error\":\"Too many requests\",\"retryAfterMs\":n}`.",
+    responses((status = 200, description = "The run ended (or its event stream, as text/event-stream)", body = Envelope<RunAnswer>),
+        (status = 202, description = "`?wait=false`: the run started", body = Envelope<RunStarted>),
+        (status = 402, description = "Metering blocks the first model call (`details.reason`)", body = ErrorEnvelope),
+        (status = 409, description = "The session is busy, or its agent is disabled or deleted", body = ErrorEnvelope),
+        (status = 422, description = "Empty or too long", body = ErrorEnvelope),
+        (status = 429, description = "Too many messages: `{\"error\":\"Too many requests\",\"retryAfterMs\":n}`"),
+        (status = 503, description = "No model provider is configured", body = ErrorEnvelope)))]
+pub async fn post_message(
+    State(ctx): State<Ctx>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+    ApiQuery(params): ApiQuery<PostParams>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<NewMessage>,
+) -> Result<Response, ApiError> {
+    let session_id = parse_id(&id)?;
+    let key = format!("{}:{}", caller.actor.user_id(), caller.actor.ip().unwrap_or("-"));
+    if let Err(wait) = ctx.limits.wait_for(&ctx.limits.chat, key) {
+        return Ok(too_many(wait));
+    }
+    let posted = sessions::post_message(&ctx, &caller.org, session_id, body).await?;
+    let run = posted.run;
+    if wants_stream(&headers) {
+        let after = sessions::run_start_seq(&ctx, session_id, run.id).await? - 1;
+        return Ok(event_stream(&ctx, session_id, after, Some(run.id)).into_response());
+    }
+    if params.wait == Some(false) {
+        return Ok((StatusCode::ACCEPTED, ApiOk(RunStarted { run })).into_response());
+    }
+    Ok(ApiOk(sessions::wait_answer(&ctx, &caller.org, run.id).await?).into_response())
+}
+
+/// The chat's own 429 body (SPEC §7), not the envelope.
+fn too_many(wait: Duration) -> Response {
+    let millis = wait.as_millis().max(1) as u64;
+    let body = serde_json::json!({ "error": "Too many requests", "retryAfterMs": millis });
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+    let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+    response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
+    response
+}
+
+fn wants_stream(headers: &HeaderMap) -> bool {
+    headers.get_all(ACCEPT).iter().filter_map(|v| v.to_str().ok()).any(|v| v.contains("text/event-stream"))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EventParams {
+    /// Replay events after this seq (the `id:` of the last one seen); the
+    /// `Last-Event-ID` header says the same. Absent: from the start.
+    #[param(minimum = 0)]
+    pub after: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/sessions/{id}/events", tag = "sessions", params(("id" = Uuid, Path), EventParams),
+    description = "Server-sent events: the stored events after `after` (or `Last-Event-ID`), then the live run's until it ends; with nothing running, the stream ends after the replay. Any server process sees the same run.",
+    responses((status = 200, description = "text/event-stream"),
+        (status = 422, description = "A negative `after`", body = ErrorEnvelope)))]
+pub async fn events(
+    State(ctx): State<Ctx>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+    ApiQuery(params): ApiQuery<EventParams>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let session = sessions::get(&ctx, &caller.org, parse_id(&id)?).await?;
+    let header = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<i64>().ok());
+    let after = params.after.or(header).unwrap_or(0);
+    if after < 0 {
+        return Err(ApiError(app::model::AppError::validation("after", "after: a seq, 0 or more")));
+    }
+    Ok(event_stream(&ctx, session.id, after, None).into_response())
+}
+
+/// The SSE answer over `live::follow`.
+fn event_stream(ctx: &Ctx, session_id: Uuid, after: i64, until_run: Option<Uuid>) -> impl IntoResponse + use<> {
+    let events = live::follow(ctx, session_id, after, until_run);
+    let stream = stream::unfold(events, |mut events| async move {
+        let event = events.recv().await?;
+        Some((sse_event(&event), events))
+    });
+    (
+        // Proxies such as nginx would otherwise hold the stream back.
+        [("x-accel-buffering", "no")],
+        Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)),
+    )
+}
+
+fn sse_event(event: &live::RunEvent) -> Result<Event, Infallible> {
+    let data = event.payload().to_string();
+    Ok(Event::default().event(event.kind.clone()).id(event.seq.to_string()).data(data))
+}
+
+#[utoipa::path(post, path = "/sessions/{id}/cancel", tag = "sessions", params(("id" = Uuid, Path)),
+    description = "Stops the running run within a second: the model stream and running tools are aborted, text already streamed is kept.",
+    responses((status = 200, description = "The run, cancelled", body = Envelope<RunView>),
+        (status = 409, description = "Nothing is running", body = ErrorEnvelope)))]
+pub async fn cancel(
+    State(ctx): State<Ctx>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<ApiOk<RunView>, ApiError> {
+    Ok(ApiOk(sessions::cancel(&ctx, &caller.org, parse_id(&id)?).await?))
+}
+
+#[utoipa::path(get, path = "/runs/{id}", tag = "sessions", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "The run", body = Envelope<RunView>)))]
+pub async fn run(
+    State(ctx): State<Ctx>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<ApiOk<RunView>, ApiError> {
+    Ok(ApiOk(sessions::run(&ctx, &caller.org, parse_id(&id)?).await?))
+}
