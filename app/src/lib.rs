@@ -80,6 +80,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("") view={Lazy::<OverviewRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("agents") view={Lazy::<AgentsRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("projects") view={Lazy::<ProjectsRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("projects/:project") view={Lazy::<LabRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("schedules") view=SchedulesPage ssr=SsrMode::Async/>
                     <Route path=path!("skills") view=SkillsPage ssr=SsrMode::Async/>
                     <Route path=path!("connectors") view=ConnectorsPage ssr=SsrMode::Async/>

@@ -15,6 +15,7 @@ use crate::pages::accounts::{SignInPage, SignUpPage, StepUpPage, VerifySignInPag
 use crate::pages::agents::AgentsPage;
 use crate::pages::billing::BillingPage;
 use crate::pages::developers::DevelopersPage;
+use crate::pages::lab::LabPage;
 use crate::pages::members::{InvitePage, MembersPage};
 use crate::pages::orgs::{HomePage, NewOrgPage, OverviewPage};
 use crate::pages::projects::ProjectsPage;
@@ -53,6 +54,7 @@ lazy_pages! {
     OverviewRoute => OverviewPage,
     AgentsRoute => AgentsPage,
     ProjectsRoute => ProjectsPage,
+    LabRoute => LabPage,
     BillingRoute => BillingPage,
     DevelopersRoute => DevelopersPage,
     MembersRoute => MembersPage,

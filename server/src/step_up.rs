@@ -44,6 +44,8 @@ pub const OPEN_SERVER_FNS: &[&str] = &[
     "list_agents",
     "list_api_keys",
     "take_minted_api_key",
+    "get_lab",
+    "get_chat",
     // signing in and out
     "sign_up",
     "sign_in",
@@ -70,6 +72,10 @@ pub const OPEN_SERVER_FNS: &[&str] = &[
     "update_project",
     "delete_project",
     "create_top_up",
+    // the lab's chat, as /api/v1/sessions
+    "start_session",
+    "send_chat_message",
+    "cancel_chat_run",
 ];
 
 /// `/api/v1` mutations API keys may make. Every other route that is not a

@@ -10,6 +10,7 @@ pub mod models;
 pub mod orgs;
 pub mod projects;
 pub mod security;
+pub mod sessions;
 pub mod workspaces;
 
 #[cfg(feature = "ssr")]

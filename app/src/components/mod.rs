@@ -1,4 +1,5 @@
 pub mod billing_card;
+pub mod event_source;
 pub mod forms;
 pub mod js_glue;
 pub mod layout;

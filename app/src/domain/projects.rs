@@ -300,3 +300,11 @@ pub async fn count(ctx: &Ctx, org: &OrgSummary) -> DomainResult<i64> {
     .fetch_one(p)
     .await)?)
 }
+
+/// A live project of the org by its slug; none is a 404.
+pub async fn get_by_slug(ctx: &Ctx, org: &OrgSummary, slug: &str) -> DomainResult<ProjectView> {
+    let sql = format!("SELECT {COLUMNS} FROM projects WHERE org_id = $1 AND slug = $2 AND deleted_at IS NULL");
+    let row: Option<ProjectRow> =
+        on_db!(&ctx.db, |p| sqlx::query_as(&sql).bind(org.id).bind(slug).fetch_optional(p).await)?;
+    row.map(ProjectRow::view).ok_or_else(AppError::not_found)
+}

@@ -600,3 +600,34 @@ pub struct RunAnswer {
 pub struct RunStarted {
     pub run: RunView,
 }
+
+/// The lab of a project: the project, the org's agents to chat with, the
+/// project's sessions (newest first), and whether any model is offered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LabView {
+    pub project: ProjectView,
+    pub agents: Vec<AgentView>,
+    pub sessions: Vec<SessionView>,
+    pub has_models: bool,
+}
+
+/// A session's chat: the transcript and, while a run goes on, the seq to
+/// follow its events after (the run's own messages then come from them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatView {
+    pub session: SessionView,
+    pub agent_name: String,
+    pub messages: Vec<MessageView>,
+    pub last_run: Option<RunView>,
+    pub follow_after: Option<i64>,
+}
+
+/// A message sent from the lab: its run, and the seq its events follow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunStartedView {
+    pub run: RunView,
+    pub after: i64,
+}

@@ -3,6 +3,7 @@ pub mod agents;
 pub mod billing;
 pub mod connectors;
 pub mod developers;
+pub mod lab;
 pub mod members;
 pub mod notifications;
 pub mod orgs;

@@ -148,7 +148,9 @@ fn ProjectRow(
     view! {
         <li class="py-4">
             <div class="flex flex-wrap items-baseline justify-between gap-x-4 gap-y-1">
-                <h3 class="font-semibold text-slate-900">{name.clone()}</h3>
+                <h3 class="font-semibold text-slate-900">
+                    <a href=format!("/{}/projects/{}", slug.get_untracked(), p.slug) class="hover:underline">{name.clone()}</a>
+                </h3>
                 <p class="text-sm text-slate-600">"Created "<UtcTime iso=p.created_at.clone()/></p>
             </div>
             <p class="mt-0.5 text-sm">

@@ -6,7 +6,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::stream;
@@ -41,7 +41,8 @@ pub async fn create(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
+// Not deny_unknown_fields: a browser session names its org with `?org=`.
 #[into_params(parameter_in = Query)]
 pub struct SessionListParams {
     pub project_id: Option<Uuid>,
@@ -89,7 +90,7 @@ pub async fn messages(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
+// Not deny_unknown_fields: a browser session names its org with `?org=`.
 #[into_params(parameter_in = Query)]
 pub struct PostParams {
     /// `false`: answer 202 with the run at once; it goes on in the background.
@@ -111,14 +112,17 @@ pub async fn post_message(
     caller: ApiCaller,
     Path(id): Path<String>,
     ApiQuery(params): ApiQuery<PostParams>,
-    headers: HeaderMap,
-    ApiJson(body): ApiJson<NewMessage>,
+    request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
     let session_id = parse_id(&id)?;
     let key = format!("{}:{}", caller.actor.user_id(), caller.actor.ip().unwrap_or("-"));
     if let Err(wait) = ctx.limits.wait_for(&ctx.limits.chat, key) {
         return Ok(too_many(wait));
     }
+    // A session of another org (or none) is a 404 whatever the body says.
+    sessions::get(&ctx, &caller.org, session_id).await?;
+    let headers = request.headers().clone();
+    let ApiJson(body) = ApiJson::<NewMessage>::from_request(request, &()).await?;
     let posted = sessions::post_message(&ctx, &caller.org, session_id, body).await?;
     let run = posted.run;
     if wants_stream(&headers) {
@@ -146,7 +150,7 @@ fn wants_stream(headers: &HeaderMap) -> bool {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
+// Not deny_unknown_fields: a browser session names its org with `?org=`.
 #[into_params(parameter_in = Query)]
 pub struct EventParams {
     /// Replay events after this seq (the `id:` of the last one seen); the

@@ -7,6 +7,7 @@
 //! update, so two processes cannot both start one.
 
 pub mod agent_loop;
+pub mod lab;
 pub mod live;
 mod peers;
 pub mod store;
