@@ -641,3 +641,43 @@ async fn the_lab_without_javascript_starts_a_session_and_shows_the_answer() {
     let missing = t.browser.page(&format!("/{}/projects/no-such-project", t.org)).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
+
+/// Two server processes on one PostgreSQL (on SQLite there is one
+/// process, so this test has nothing to check there): a stream opened on
+/// the second follows a run executing on the first, and a cancel sent to
+/// the second stops it.
+#[tokio::test]
+async fn a_second_process_follows_and_cancels_a_run_of_the_first() {
+    if postgres_url().is_none() {
+        return;
+    }
+    let t = setup().await;
+    let shared = t.server.database_url.clone();
+    let other = start_with_config(&providers(&t.fake), move |s| s.database_url = Some(shared)).await;
+    let b = Api::new(&other, Some(&t.key));
+    let session = t.session().await;
+    t.fake.push(Scripted::slow("tick ", Duration::from_millis(50)));
+    let run_id = data(&t.say_later(&session, json!({ "content": "count" })).await)["run"]["id"].clone();
+    assert!(t.server.ctx.hub.by_run(run_id.as_str().unwrap().parse().unwrap()).is_some(), "it runs on the first");
+
+    let events_url = format!("{}/api/v1/sessions/{session}/events", other.base);
+    let key = t.key.clone();
+    let follower = tokio::spawn(async move {
+        let res = reqwest::Client::new().get(events_url).bearer_auth(key).send().await.unwrap();
+        parse_sse(&res.text().await.unwrap())
+    });
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let asked = Instant::now();
+    let cancelled = b.post(&format!("/sessions/{session}/cancel"), json!({})).await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
+    assert_eq!(data(&cancelled)["status"], "cancelled");
+    assert!(asked.elapsed() < Duration::from_secs(2), "stopped within the owner's 400 ms look plus a flush");
+    assert!(t.fake.wait_for_disconnect(Duration::from_secs(1)).await, "the first process aborted the model stream");
+
+    let seen = tokio::time::timeout(Duration::from_secs(5), follower).await.expect("the stream ended").unwrap();
+    let text: String = seen.iter().filter(|e| e.0 == "message.delta").map(|e| e.2["text"].as_str().unwrap()).collect();
+    assert!(text.starts_with("tick tick"), "deltas reached the second process: {text:?}");
+    let last = seen.last().unwrap();
+    assert_eq!((last.0.as_str(), last.2["stopReason"].as_str()), ("run.finished", Some("cancelled")));
+    assert_eq!(data(&b.get(&format!("/runs/{}", run_id.as_str().unwrap())).await)["status"], "cancelled");
+}
