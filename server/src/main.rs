@@ -6,6 +6,13 @@ use tracing_subscriber::EnvFilter;
 use server::config::{self, LogFormat};
 use server::{Config, Settings};
 
+/// mimalloc instead of glibc's malloc: rendering a signed-in page makes
+/// many small allocations on many threads, and a profile of the projects
+/// page under load had about 45 % of its time in glibc's malloc and free
+/// (README "Load benchmark").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "alumia", version, about = "Alumia: a self-hostable control plane for AI agents")]
 struct Cli {
