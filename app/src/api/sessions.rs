@@ -76,5 +76,5 @@ pub async fn cancel_chat_run(org: String, session: Uuid) -> Result<crate::model:
     let actor = require_actor().await?;
     let ctx = ctx()?;
     let org = member_of(&ctx, &actor, &org).await?;
-    domain::sessions::cancel(&ctx, &org, session).await
+    domain::sessions::cancel(&ctx, &actor, &org, session).await
 }

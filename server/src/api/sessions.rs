@@ -207,7 +207,7 @@ pub async fn cancel(
     caller: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<ApiOk<RunView>, ApiError> {
-    Ok(ApiOk(sessions::cancel(&ctx, &caller.org, parse_id(&id)?).await?))
+    Ok(ApiOk(sessions::cancel(&ctx, &caller.actor, &caller.org, parse_id(&id)?).await?))
 }
 
 #[utoipa::path(get, path = "/runs/{id}", tag = "sessions", params(("id" = Uuid, Path)),

@@ -445,6 +445,7 @@ async fn cancel_stops_the_stream_within_a_second_and_keeps_the_text() {
     assert_eq!(t.run(&run_id).await["status"], "cancelled");
     let again = t.api.post(&format!("/sessions/{session}/cancel"), json!({})).await;
     assert_eq!((again.status, error_code(&again).as_str()), (StatusCode::CONFLICT, "CONFLICT"));
+    assert_eq!(audit_count(&t.server, "session.cancel").await, 1, "the stop is recorded, the refused one not");
     assert_eq!(data(&t.api.get(&format!("/sessions/{session}")).await)["status"], "cancelled");
 }
 

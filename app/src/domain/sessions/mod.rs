@@ -23,6 +23,7 @@ use uuid::Uuid;
 use self::agent_loop::{Outcome, Plan, Totals};
 use self::live::LiveRun;
 use self::store::{MessageRow, RunRow, SessionRow, MESSAGE_COLUMNS, RUN_COLUMNS, SESSION_COLUMNS};
+use super::audit::{self, AuditEvent};
 use super::billing::metering::{self, Source, Usage};
 use super::models::{Model, Provider};
 use super::paging::{Cursor, PageRequest};
@@ -406,7 +407,7 @@ fn spawn_run(ctx: &Ctx, live: Arc<LiveRun>, plan: Plan, tools: Vec<Arc<dyn tools
 /// Cancels the session's run: at once when it runs in this process, else
 /// through the run row, which its process looks at every 400 ms. 409 when
 /// nothing runs.
-pub async fn cancel(ctx: &Ctx, org: &OrgSummary, session_id: Uuid) -> DomainResult<RunView> {
+pub async fn cancel(ctx: &Ctx, actor: &Actor, org: &OrgSummary, session_id: Uuid) -> DomainResult<RunView> {
     let session = find(ctx, org, session_id).await?;
     let Some(run_id) = session.last_run_id else {
         return Err(nothing_runs());
@@ -421,6 +422,14 @@ pub async fn cancel(ctx: &Ctx, org: &OrgSummary, session_id: Uuid) -> DomainResu
     if changed == 0 {
         return Err(nothing_runs());
     }
+    // A stop someone asked for: who, and which run.
+    let event = AuditEvent {
+        org_id: Some(org.id),
+        action: "session.cancel",
+        target: Some(session_id.to_string()),
+        details: Some(serde_json::json!({ "runId": run_id })),
+    };
+    audit::record(ctx, actor.into(), event).await?;
     if let Some(live) = ctx.hub.get(session_id).filter(|l| l.run_id == run_id) {
         live.cancel.cancel();
         live.wait_finished().await;
