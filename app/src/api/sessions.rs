@@ -59,11 +59,9 @@ pub async fn send_chat_message(
     let actor = require_actor().await?;
     let ctx = ctx()?;
     let org = member_of(&ctx, &actor, &org).await?;
-    let limited = format!("{}:{}", actor.user_id(), actor.ip().unwrap_or("-"));
-    ctx.limits.check(&ctx.limits.chat, limited)?;
     let input =
         domain::sessions::NewMessage { content, client_message_id: client_message_id.filter(|c| !c.is_empty()) };
-    let posted = domain::sessions::post_message(&ctx, &org, session, input).await?;
+    let posted = domain::sessions::post_message(&ctx, &actor, &org, session, input).await?;
     let after = domain::sessions::run_start_seq(&ctx, session, posted.run.id).await? - 1;
     if posted_without_javascript() {
         domain::sessions::wait_answer(&ctx, &org, posted.run.id).await?;

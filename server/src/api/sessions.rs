@@ -115,15 +115,15 @@ pub async fn post_message(
     request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
     let session_id = parse_id(&id)?;
-    let key = format!("{}:{}", caller.actor.user_id(), caller.actor.ip().unwrap_or("-"));
-    if let Err(wait) = ctx.limits.wait_for(&ctx.limits.chat, key) {
-        return Ok(too_many(wait));
-    }
     // A session of another org (or none) is a 404 whatever the body says.
     sessions::get(&ctx, &caller.org, session_id).await?;
     let headers = request.headers().clone();
     let ApiJson(body) = ApiJson::<NewMessage>::from_request(request, &()).await?;
-    let posted = sessions::post_message(&ctx, &caller.org, session_id, body).await?;
+    let posted = match sessions::post_message(&ctx, &caller.actor, &caller.org, session_id, body).await {
+        Ok(posted) => posted,
+        Err(e) if e.code == app::model::ErrorCode::TooManyRequests => return Ok(too_many(&e)),
+        Err(e) => return Err(e.into()),
+    };
     let run = posted.run;
     if wants_stream(&headers) {
         let after = sessions::run_start_seq(&ctx, session_id, run.id).await? - 1;
@@ -136,11 +136,11 @@ pub async fn post_message(
 }
 
 /// The chat's own 429 body (SPEC §7), not the envelope.
-fn too_many(wait: Duration) -> Response {
-    let millis = wait.as_millis().max(1) as u64;
+fn too_many(e: &app::model::AppError) -> Response {
+    let detail = |k: &str| e.details.as_ref().and_then(|d| d[k].as_u64()).unwrap_or(1000);
+    let (millis, seconds) = (detail("retryAfterMs"), detail("retryAfterSeconds").max(1));
     let body = serde_json::json!({ "error": "Too many requests", "retryAfterMs": millis });
     let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
-    let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
     response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
     response
 }

@@ -580,7 +580,9 @@ async fn chat_messages_are_limited_to_60_a_minute() {
     let t = setup().await;
     let session = t.session().await;
     t.fake.push(Scripted::slow("…", Duration::from_millis(50)));
-    assert_eq!(t.say_later(&session, json!({ "content": "first" })).await.status, StatusCode::ACCEPTED);
+    let first = t.say_later(&session, json!({ "content": "first", "clientMessageId": "c-1" })).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED);
+    let first_run = data(&first)["run"]["id"].clone();
     for _ in 1..60 {
         assert_eq!(t.say_later(&session, json!({ "content": "again" })).await.status, StatusCode::CONFLICT);
     }
@@ -591,6 +593,11 @@ async fn chat_messages_are_limited_to_60_a_minute() {
     assert!(body["retryAfterMs"].as_u64().unwrap() > 0);
     assert_eq!(body.as_object().unwrap().len(), 2, "exactly that body: {body}");
     assert!(limited.headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    // A message sent again (its clientMessageId) is a replay, not a new
+    // message: past the limit it still attaches to its run.
+    let replay = t.say_later(&session, json!({ "content": "first", "clientMessageId": "c-1" })).await;
+    assert_eq!(replay.status, StatusCode::ACCEPTED, "{}", replay.body);
+    assert_eq!(data(&replay)["run"]["id"], first_run);
     t.api.post(&format!("/sessions/{session}/cancel"), json!({})).await;
 }
 

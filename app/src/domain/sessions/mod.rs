@@ -235,6 +235,19 @@ fn source_of(provider: &Provider) -> Option<Source> {
     }
 }
 
+/// SPEC §7: 60 messages a minute per user and client IP, for the
+/// dashboard and `/api/v1` alike. The error carries `retryAfterMs` for the
+/// chat's own 429 body.
+fn chat_limit(ctx: &Ctx, actor: &Actor) -> DomainResult<()> {
+    let key = format!("{}:{}", actor.user_id(), actor.ip().unwrap_or("-"));
+    ctx.limits.wait_for(&ctx.limits.chat, key).map_err(|wait| {
+        let millis = (wait.as_millis() as u64).max(1);
+        let seconds = millis.div_ceil(1000);
+        AppError::too_many_requests(seconds)
+            .with_details(serde_json::json!({ "retryAfterSeconds": seconds, "retryAfterMs": millis }))
+    })
+}
+
 fn busy() -> AppError {
     AppError::new(ErrorCode::Conflict, "The session is busy: a run is in progress; wait for it or cancel it")
 }
@@ -255,7 +268,13 @@ async fn replayed(ctx: &Ctx, org: &OrgSummary, session_id: Uuid, client_id: &str
 }
 
 /// Posts a user message and starts a run for it, in the background.
-pub async fn post_message(ctx: &Ctx, org: &OrgSummary, session_id: Uuid, input: NewMessage) -> DomainResult<Posted> {
+pub async fn post_message(
+    ctx: &Ctx,
+    actor: &Actor,
+    org: &OrgSummary,
+    session_id: Uuid,
+    input: NewMessage,
+) -> DomainResult<Posted> {
     let content = input.content.trim().to_string();
     if content.is_empty() {
         return Err(AppError::validation("content", "content: write a message"));
@@ -270,6 +289,8 @@ pub async fn post_message(ctx: &Ctx, org: &OrgSummary, session_id: Uuid, input: 
             return Ok(Posted { run, started: false });
         }
     }
+    // After the replay check: a message sent again does not count.
+    chat_limit(ctx, actor)?;
     if matches!(session.status.as_str(), "running" | "awaiting_peer") {
         return Err(busy());
     }
