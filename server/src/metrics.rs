@@ -42,6 +42,11 @@ fn recorder() -> anyhow::Result<PrometheusHandle> {
                     names::HTTP_DURATION_BUCKETS,
                 )
                 .map_err(|e| format!("metrics buckets: {e}"))?
+                .set_buckets_for_metric(
+                    Matcher::Full(names::RUN_DURATION_SECONDS.to_string()),
+                    names::RUN_DURATION_BUCKETS,
+                )
+                .map_err(|e| format!("metrics buckets: {e}"))?
                 .build_recorder();
             let handle = recorder.handle();
             metrics::set_global_recorder(recorder)

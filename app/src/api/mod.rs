@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod agents;
 pub mod api_keys;
 pub mod billing;
+pub mod byok;
 pub mod members;
 pub mod models;
 pub mod orgs;

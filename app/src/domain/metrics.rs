@@ -12,9 +12,7 @@
 //! agent or usage id, which would make one series per tenant.
 //!
 //! Room is kept for what later capabilities record, with names chosen
-//! in this style: agent runs (`runs_total{outcome}`), model tokens
-//! (`model_tokens_total{direction, source}`) and schedule lag
-//! (`schedule_lag_seconds`, a histogram).
+//! in this style: schedule lag (`schedule_lag_seconds`, a histogram).
 
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit};
 
@@ -35,6 +33,16 @@ pub const CREDIT_CHARGES_TOTAL: &str = "credit_charges_total";
 
 /// Counter: agent runs ended, by `status` and `stop_reason` (SPEC §10).
 pub const RUNS_TOTAL: &str = "runs_total";
+/// Histogram: how long agent runs took, start to end, in seconds, by
+/// `status`.
+pub const RUN_DURATION_SECONDS: &str = "run_duration_seconds";
+/// Counter: model tokens of agent runs, by `direction` (`input`,
+/// `output`) and `source` (`managed`, `byok`, `free`).
+pub const MODEL_TOKENS_TOTAL: &str = "model_tokens_total";
+
+/// Upper bounds (seconds) of the run-duration buckets: from a one-step
+/// answer to a long tool-using run.
+pub const RUN_DURATION_BUCKETS: &[f64] = &[0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0];
 
 /// The `route` label of a request no route matched.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
@@ -56,11 +64,25 @@ pub fn describe() {
     describe_counter!(CREDITS_CHARGED_MICROUNITS_TOTAL, "Credits charged by metering, in micro-units, by source");
     describe_counter!(CREDIT_CHARGES_TOTAL, "Charges written by metering, by source");
     describe_counter!(RUNS_TOTAL, "Agent runs ended, by status and stop reason");
+    describe_histogram!(RUN_DURATION_SECONDS, Unit::Seconds, "How long agent runs took, by status");
+    describe_counter!(MODEL_TOKENS_TOTAL, "Model tokens of agent runs, by direction and source");
 }
 
-/// One agent run ended.
-pub fn run_finished(status: &'static str, stop_reason: &'static str) {
+/// One agent run ended, after `seconds`, having used these tokens on a
+/// model whose calls are `source` (`managed`, `byok`, `free`). Its
+/// credits are counted where metering charges them.
+pub fn run_finished(
+    status: &'static str,
+    stop_reason: &'static str,
+    seconds: f64,
+    source: &'static str,
+    (input_tokens, output_tokens): (i64, i64),
+) {
     counter!(RUNS_TOTAL, "status" => status, "stop_reason" => stop_reason).increment(1);
+    histogram!(RUN_DURATION_SECONDS, "status" => status).record(seconds);
+    let tokens = |n: i64| u64::try_from(n).unwrap_or(0);
+    counter!(MODEL_TOKENS_TOTAL, "direction" => "input", "source" => source).increment(tokens(input_tokens));
+    counter!(MODEL_TOKENS_TOTAL, "direction" => "output", "source" => source).increment(tokens(output_tokens));
 }
 
 /// One answered HTTP request. `route` is a route template, never a raw

@@ -7,6 +7,7 @@ pub mod agents;
 pub mod api_keys;
 pub mod audit;
 pub mod billing;
+pub mod byok;
 pub mod cache;
 pub mod clock;
 pub mod jobs;

@@ -3,8 +3,8 @@
 //! Operator providers come from `[[providers]]` in the config file and are
 //! managed: metered in credits at the prices written there. With none
 //! configured, an Ollama server at `ALUMIA_OLLAMA_URL` is discovered and
-//! its models are offered at 0 credits. (BYOK providers, per org, join the
-//! catalogue with the agents capability.)
+//! its models are offered at 0 credits. An org's own providers (BYOK,
+//! `byok`) join its catalogue at 0 credits.
 //!
 //! Prices are kept as integer milli-credits per million tokens, so a
 //! charge is exact integer arithmetic: a charge in micro-credits is
@@ -358,15 +358,26 @@ pub async fn list(ctx: &Ctx, actor: &Actor, org: &OrgSummary, page: PageRequest)
 /// The whole catalogue of `org`, without a scope check: what an agent's
 /// `model` must name.
 pub async fn available(ctx: &Ctx, org: &OrgSummary) -> DomainResult<Vec<ModelView>> {
-    let package = plans::package_of(ctx, org.id).await?;
     let mut items = Vec::new();
-    for provider in ctx.models.operator() {
-        if provider.managed && !package.managed_models {
-            continue;
-        }
+    for provider in providers_for(ctx, org.id).await? {
         items.extend(provider.models.iter().map(|m| provider.view(m)));
     }
     Ok(items)
+}
+
+/// Every provider `org_id` may run models of, keys included: the
+/// operator's (the managed ones only when its package includes managed
+/// models), then the org's own (when its package allows BYOK; on an
+/// unmetered server always).
+pub async fn providers_for(ctx: &Ctx, org_id: uuid::Uuid) -> DomainResult<Vec<Provider>> {
+    let package = plans::package_of(ctx, org_id).await?;
+    let metered = ctx.billing.metered;
+    let mut out: Vec<Provider> =
+        ctx.models.operator().into_iter().filter(|p| !p.managed || package.managed_models || !metered).collect();
+    if package.byok || !metered {
+        out.extend(crate::domain::byok::providers(ctx, org_id).await?);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

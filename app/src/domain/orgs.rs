@@ -309,12 +309,44 @@ pub async fn member_count(ctx: &Ctx, org: &OrgSummary) -> DomainResult<i64> {
         .await)?)
 }
 
+/// How many agents the org has (not deleted), runs it started in the
+/// last 30 days, and runs going on now.
+pub struct AgentActivity {
+    pub agents: i64,
+    pub runs_last_30_days: i64,
+    pub runs_running: i64,
+}
+
+pub async fn agent_activity(ctx: &Ctx, org: &OrgSummary) -> DomainResult<AgentActivity> {
+    let month_ago = ctx.clock.now() - chrono::Duration::days(30);
+    let (agents, runs_last_30_days, runs_running): (i64, i64, i64) = on_db!(&ctx.db, |p| sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM agents WHERE org_id = $1 AND deleted_at IS NULL), \
+         (SELECT COUNT(*) FROM runs WHERE org_id = $1 AND started_at >= $2), \
+         (SELECT COUNT(*) FROM runs WHERE org_id = $1 AND status = 'running')"
+    )
+    .bind(org.id)
+    .bind(month_ago)
+    .fetch_one(p)
+    .await)?;
+    Ok(AgentActivity { agents, runs_last_30_days, runs_running })
+}
+
 pub async fn overview(ctx: &Ctx, org: &OrgSummary) -> DomainResult<OrgOverview> {
     let member_count = member_count(ctx, org).await?;
     let recent_activity = audit::recent_for_org(ctx, org.id, 10).await?;
     let balance = super::billing::credits(super::billing::balance(ctx, org.id).await?);
     let package_name = super::billing::plans::package_of(ctx, org.id).await?.name;
-    Ok(OrgOverview { member_count, recent_activity, balance, package_name, metered: ctx.billing.metered })
+    let AgentActivity { agents: agent_count, runs_last_30_days, runs_running } = agent_activity(ctx, org).await?;
+    Ok(OrgOverview {
+        member_count,
+        agent_count,
+        runs_last_30_days,
+        runs_running,
+        recent_activity,
+        balance,
+        package_name,
+        metered: ctx.billing.metered,
+    })
 }
 
 #[cfg(test)]

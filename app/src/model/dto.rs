@@ -115,6 +115,11 @@ pub struct AuditEntryView {
 #[serde(rename_all = "camelCase")]
 pub struct OrgOverview {
     pub member_count: i64,
+    /// Agents not deleted.
+    pub agent_count: i64,
+    /// Runs started in the last 30 days, and those going on now.
+    pub runs_last_30_days: i64,
+    pub runs_running: i64,
     pub recent_activity: Vec<AuditEntryView>,
     /// What the org can spend now.
     pub balance: Credits,
@@ -578,9 +583,29 @@ pub struct RunView {
     pub output_tokens: i64,
     pub credits: String,
     pub credit_microunits: i64,
+    /// Older messages left out of a model call so it fit the model's
+    /// context window (the most of any step), and the tokens that made
+    /// (estimated; cut tool results count too).
+    pub omitted_messages: i64,
+    pub omitted_tokens: i64,
     pub error: Option<String>,
     pub started_at: String,
     pub finished_at: Option<String>,
+}
+
+/// An org's own model provider (BYOK), as the agents page shows it: the
+/// key only as its last four characters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ByokProviderView {
+    pub id: Uuid,
+    /// The provider part of its models' names (`my-openai`).
+    pub provider: String,
+    pub kind: String,
+    pub base_url: String,
+    pub key_last4: String,
+    pub models: Vec<String>,
+    pub created_at: String,
 }
 
 /// `POST /sessions/{id}/messages` once the run ended: its last assistant

@@ -6,12 +6,13 @@ use leptos::html;
 use leptos::prelude::*;
 
 use crate::api::agents::{list_agents, CreateAgent, DeleteAgent, SetAgentRestrictions, UpdateAgent};
+use crate::api::byok::{list_byok_providers, AddByokProvider, RemoveByokProvider};
 use crate::api::models::list_models;
 use crate::components::forms::{
     action_error, loaded, Field, FormError, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD, INPUT,
 };
 use crate::components::layout::{use_org_slug, PageHeader};
-use crate::model::{AgentView, ModelView};
+use crate::model::{AgentView, ByokProviderView, ModelView};
 
 const AGENT_FIELDS: &[&str] = &["name", "model", "systemPrompt", "maxSteps"];
 
@@ -22,7 +23,13 @@ pub fn AgentsPage() -> impl IntoView {
     let update = ServerAction::<UpdateAgent>::new();
     let restrict = ServerAction::<SetAgentRestrictions>::new();
     let delete = ServerAction::<DeleteAgent>::new();
-    let models = Resource::new(move || slug.get(), list_models);
+    let add_provider = ServerAction::<AddByokProvider>::new();
+    let remove_provider = ServerAction::<RemoveByokProvider>::new();
+    // The catalogue changes with the org's own providers.
+    let models = Resource::new(
+        move || (slug.get(), add_provider.version().get(), remove_provider.version().get()),
+        |(slug, ..)| list_models(slug),
+    );
     // Lists reload when a change succeeded; a refused one keeps its form.
     let changed = RwSignal::new(0u32);
     for ok in [
@@ -117,7 +124,127 @@ pub fn AgentsPage() -> impl IntoView {
                 })}
             </Transition>
         </section>
+        <ProvidersSection add=add_provider remove=remove_provider/>
     }
+}
+
+/// Where the models come from: the server's providers (read-only here)
+/// and the org's own, which owners and admins add with a key of theirs.
+#[component]
+fn ProvidersSection(add: ServerAction<AddByokProvider>, remove: ServerAction<RemoveByokProvider>) -> impl IntoView {
+    let slug = use_org_slug();
+    let own = Resource::new(
+        move || (slug.get(), add.version().get(), remove.version().get()),
+        |(slug, ..)| list_byok_providers(slug),
+    );
+    let models = Resource::new(move || (slug.get(), add.version().get()), |(slug, _)| list_models(slug));
+    let add_error = action_error(add);
+    let remove_error = action_error(remove);
+    let form = NodeRef::<html::Form>::new();
+    Effect::new(move |_| {
+        if add.value().with(|v| matches!(v, Some(Ok(_)))) {
+            if let Some(form) = form.get_untracked() {
+                form.reset();
+            }
+        }
+    });
+    view! {
+        <section class=format!("{CARD} mt-6") aria-labelledby="providers-heading">
+            <h2 id="providers-heading" class="text-base font-semibold text-slate-900">"Model providers"</h2>
+            <Transition fallback=|| view! { <p class="mt-2 text-sm text-slate-600">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    let catalogue = models.await.map(|p| p.items).unwrap_or_default();
+                    let mut offered: Vec<(String, usize)> = Vec::new();
+                    for m in catalogue.iter().filter(|m| !m.byok) {
+                        match offered.iter_mut().find(|(p, _)| *p == m.provider) {
+                            Some((_, n)) => *n += 1,
+                            None => offered.push((m.provider.clone(), 1)),
+                        }
+                    }
+                    let server_line = if offered.is_empty() {
+                        "This server offers no models of its own.".to_string()
+                    } else {
+                        let list: Vec<String> = offered.iter().map(|(p, n)| format!("{p} ({n} model{})", if *n == 1 { "" } else { "s" })).collect();
+                        format!("Offered by this server, metered in credits by its operator: {}.", list.join(", "))
+                    };
+                    loaded(own.await, move |providers| view! {
+                        <p class="mt-2 text-sm text-slate-700">{server_line.clone()}</p>
+                        <OwnProviders providers=providers remove=remove/>
+                    })
+                })}
+            </Transition>
+            <div class="mt-3"><FormError error=remove_error/></div>
+            <details class="mt-4">
+                <summary class="cursor-pointer text-sm font-medium text-indigo-700 hover:underline">"Add your own provider key"</summary>
+                <ActionForm action=add node_ref=form attr:class="mt-3 space-y-4 rounded-md border border-slate-200 bg-slate-50 p-4">
+                    <p class="text-sm text-slate-700">
+                        "Calls on your own key cost 0 credits; your provider bills you. Owners and admins add keys, and confirm it is them first. The key is stored encrypted and shown only as its last four characters."
+                    </p>
+                    <FormError error=add_error inline=&["id", "base_url"]/>
+                    <input type="hidden" name="org" value=move || slug.get()/>
+                    <div class="grid gap-4 sm:grid-cols-2">
+                        <Field label="Id" name="id" required=true hint="Names its models: my-openai/gpt-4.1." error=add_error/>
+                        <div>
+                            <label for="provider-kind" class="block text-sm font-medium text-slate-800">"Kind"</label>
+                            <select id="provider-kind" name="kind" class=INPUT>
+                                <option value="openai">"OpenAI-compatible (OpenAI, OpenRouter, vLLM, LiteLLM…)"</option>
+                                <option value="anthropic">"Anthropic"</option>
+                            </select>
+                        </div>
+                        <Field label="Base URL" name="base_url" required=true hint="Such as https://api.openai.com/v1." error=add_error/>
+                        <div>
+                            <label for="provider-key" class="block text-sm font-medium text-slate-800">"API key"</label>
+                            <input id="provider-key" name="api_key" type="password" required autocomplete="off" class=INPUT/>
+                        </div>
+                    </div>
+                    <div>
+                        <label for="provider-models" class="block text-sm font-medium text-slate-800">"Models"</label>
+                        <input id="provider-models" name="models" type="text" class=INPUT/>
+                        <p class="mt-1 text-xs text-slate-600">"Model ids separated by commas. Leave empty to read them from the provider's model list."</p>
+                    </div>
+                    <button type="submit" class=BUTTON_SECONDARY>"Add provider"</button>
+                </ActionForm>
+            </details>
+        </section>
+    }
+}
+
+#[component]
+fn OwnProviders(providers: Vec<ByokProviderView>, remove: ServerAction<RemoveByokProvider>) -> impl IntoView {
+    let slug = use_org_slug();
+    if providers.is_empty() {
+        return view! { <p class="mt-2 text-sm text-slate-600">"This organization has no provider keys of its own."</p> }.into_any();
+    }
+    view! {
+        <ul class="mt-3 divide-y divide-slate-100" aria-label="Your providers">
+            {providers.into_iter().map(|p| {
+                let confirm = format!("Confirm: remove {}", p.provider);
+                let models = p.models.join(", ");
+                view! {
+                    <li class="py-3">
+                        <div class="flex flex-wrap items-baseline justify-between gap-x-4">
+                            <h3 class="font-semibold text-slate-900">{p.provider.clone()}</h3>
+                            <span class="text-sm text-slate-700">{format!("{} · key ending {}", p.kind, p.key_last4)}</span>
+                        </div>
+                        <p class="mt-0.5 text-sm text-slate-700"><code class="font-mono">{p.base_url.clone()}</code></p>
+                        <p class="mt-0.5 text-sm text-slate-600">{format!("{} model{}: {models}", p.models.len(), if p.models.len() == 1 { "" } else { "s" })}</p>
+                        <details class="mt-1">
+                            <summary class="cursor-pointer text-sm font-medium text-red-700 hover:underline">
+                                "Remove"<span class="sr-only">" "{p.provider.clone()}</span>
+                            </summary>
+                            <ActionForm action=remove attr:class="mt-2">
+                                <input type="hidden" name="org" value=move || slug.get()/>
+                                <input type="hidden" name="id" value=p.id.to_string()/>
+                                <p class="mb-2 text-sm text-slate-700">"Agents on its models stop running until they get another model."</p>
+                                <button type="submit" class=BUTTON_DANGER>{confirm}</button>
+                            </ActionForm>
+                        </details>
+                    </li>
+                }
+            }).collect_view()}
+        </ul>
+    }
+    .into_any()
 }
 
 #[component]
@@ -295,7 +422,7 @@ fn NoProvider() -> impl IntoView {
                 "An operator adds one with "<code class="font-mono">"[[providers]]"</code>" in the "
                 <code class="font-mono">"ALUMIA_CONFIG"</code>" file (any OpenAI-compatible API, or Anthropic), or runs Ollama at "
                 <code class="font-mono">"ALUMIA_OLLAMA_URL"</code>" (by default "<code class="font-mono">"http://127.0.0.1:11434"</code>
-                "), whose models are then offered here at 0 credits. Agents can be created once a model is available."
+                "), whose models are then offered here at 0 credits. Or an owner adds the organization's own provider key under Model providers below. Agents can be created once a model is available."
             </p>
         </div>
     }

@@ -63,6 +63,19 @@ pub fn NewOrgPage() -> impl IntoView {
     }
 }
 
+/// "12 runs in the last 30 days, 1 going on now".
+fn runs_line(last_30_days: i64, running: i64) -> String {
+    let runs = match last_30_days {
+        1 => "1 run in the last 30 days".to_string(),
+        n => format!("{n} runs in the last 30 days"),
+    };
+    if running > 0 {
+        format!("{runs}, {running} going on now")
+    } else {
+        runs
+    }
+}
+
 #[component]
 pub fn OverviewPage() -> impl IntoView {
     let slug = use_org_slug();
@@ -79,10 +92,14 @@ pub fn OverviewPage() -> impl IntoView {
                                 <p class="text-sm text-slate-600">"Members"</p>
                                 <p class="mt-1 text-2xl font-semibold text-slate-900">{members}</p>
                             </div>
-                            <div class=CARD>
+                            <a href=format!("/{}/agents", slug.get_untracked()) class=format!("{CARD} block hover:border-indigo-300")>
                                 <p class="text-sm text-slate-600">"Agents"</p>
-                                <p class="mt-1 text-sm text-slate-700">"Agents arrive in a coming release."</p>
-                            </div>
+                                <p class="mt-1 text-2xl font-semibold text-slate-900" data-testid="overview-agents">{o.agent_count}</p>
+                                <p class="mt-1 text-sm text-slate-700" data-testid="overview-runs">
+                                    {runs_line(o.runs_last_30_days, o.runs_running)}
+                                </p>
+                                <p class="mt-2 text-sm font-medium text-indigo-700">"Agents →"</p>
+                            </a>
                             <a href=format!("/{}/billing", slug.get_untracked()) class=format!("{CARD} block hover:border-indigo-300")>
                                 <p class="text-sm text-slate-600">"Credits"</p>
                                 {if o.metered {

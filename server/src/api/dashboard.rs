@@ -16,6 +16,11 @@ pub struct Counts {
     pub members: i64,
     pub projects: i64,
     pub active_api_keys: i64,
+    pub agents: i64,
+    /// Runs started in the last 30 days.
+    pub runs_last_30_days: i64,
+    /// Runs going on now.
+    pub runs_running: i64,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -33,6 +38,15 @@ pub async fn overview(State(ctx): State<Ctx>, caller: ApiCaller) -> Result<ApiOk
     let members = app::domain::orgs::member_count(&ctx, &org).await?;
     let projects = projects::count(&ctx, &org).await?;
     let active_api_keys = api_keys::count_active(&ctx, &org).await?;
+    let activity = app::domain::orgs::agent_activity(&ctx, &org).await?;
     let recent_activity = audit::recent_for_org(&ctx, org.id, 20).await?;
-    Ok(ApiOk(Overview { org, counts: Counts { members, projects, active_api_keys }, recent_activity }))
+    let counts = Counts {
+        members,
+        projects,
+        active_api_keys,
+        agents: activity.agents,
+        runs_last_30_days: activity.runs_last_30_days,
+        runs_running: activity.runs_running,
+    };
+    Ok(ApiOk(Overview { org, counts, recent_activity }))
 }

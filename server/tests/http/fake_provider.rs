@@ -143,6 +143,9 @@ enum Wire {
 #[derive(Default)]
 struct Books {
     script: Mutex<VecDeque<Scripted>>,
+    /// Answers for one model only, taken before the shared script: runs
+    /// of agents on different models going on at once each get theirs.
+    by_model: Mutex<HashMap<String, VecDeque<Scripted>>>,
     requests: Mutex<Vec<Recorded>>,
     /// Slow streams whose client went away.
     closed: AtomicUsize,
@@ -161,6 +164,7 @@ impl FakeProvider {
         let app = Router::new()
             .route("/v1/chat/completions", post(|s, h, b| answer(s, h, b, Wire::OpenAi)))
             .route("/v1/messages", post(|s, h, b| answer(s, h, b, Wire::Anthropic)))
+            .route("/v1/models", axum::routing::get(models))
             .with_state(fake.books.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         fake
@@ -174,6 +178,12 @@ impl FakeProvider {
     /// The answer to a coming request, after those already scripted.
     pub fn push(&self, scripted: Scripted) {
         self.books.script.lock().unwrap().push_back(scripted);
+    }
+
+    /// The answer to a coming request for `model`, after those already
+    /// scripted for it.
+    pub fn push_for(&self, model: &str, scripted: Scripted) {
+        self.books.by_model.lock().unwrap().entry(model.to_string()).or_default().push_back(scripted);
     }
 
     /// Every request so far, oldest first.
@@ -199,6 +209,33 @@ impl FakeProvider {
     }
 }
 
+/// The key [`models`] refuses, as a provider refuses a revoked key.
+pub const REFUSED_KEY: &str = "sk-refused-0000";
+/// What `GET /v1/models` lists.
+pub const LISTED_MODELS: &[&str] = &["own-large", "own-small"];
+
+/// `GET /v1/models`, in the shape OpenAI and Anthropic share
+/// (`{data: [{id, …}]}`), recorded like the chat requests; 401 for
+/// [`REFUSED_KEY`] on either header.
+async fn models(State(books): State<Arc<Books>>, headers: HeaderMap) -> Response {
+    let recorded: HashMap<String, String> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    let refused = recorded.get("authorization").is_some_and(|v| v.ends_with(REFUSED_KEY))
+        || recorded.get("x-api-key").is_some_and(|v| v == REFUSED_KEY);
+    books.requests.lock().unwrap().push(Recorded { path: "/v1/models".into(), headers: recorded, body: Value::Null });
+    if refused {
+        return error_answer(Wire::OpenAi, 401, None, "Incorrect API key provided");
+    }
+    let data: Vec<Value> =
+        LISTED_MODELS.iter().map(|id| json!({ "id": id, "object": "model", "owned_by": "fake" })).collect();
+    Response::builder()
+        .header("content-type", "application/json")
+        .body(Body::from(json!({ "object": "list", "data": data }).to_string()))
+        .unwrap()
+}
+
 async fn answer(State(books): State<Arc<Books>>, headers: HeaderMap, body: String, wire: Wire) -> Response {
     let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
     let model = body["model"].as_str().unwrap_or("fake-model").to_string();
@@ -211,7 +248,8 @@ async fn answer(State(books): State<Arc<Books>>, headers: HeaderMap, body: Strin
         .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
     books.requests.lock().unwrap().push(Recorded { path: path.into(), headers, body });
-    let next = books.script.lock().unwrap().pop_front();
+    let for_model = books.by_model.lock().unwrap().get_mut(&model).and_then(VecDeque::pop_front);
+    let next = for_model.or_else(|| books.script.lock().unwrap().pop_front());
     match next {
         None => error_answer(wire, 500, None, "nothing scripted"),
         Some(Scripted::Error { status, retry_after, message }) => {

@@ -149,3 +149,24 @@ async fn charges_are_counted_once_in_micro_units_by_source() {
     assert!(charges >= 1.0 && micros >= 1_500_000.0, "{charges} charges, {micros} micro-units");
     assert!(!after.contains(&org.to_string()), "no org ids in labels");
 }
+
+#[tokio::test]
+async fn runs_are_counted_with_their_duration_and_tokens() {
+    let t = crate::sessions::setup_custom(json!({}), |s| s.metrics_addr = Some("127.0.0.1:0".parse().unwrap())).await;
+    let session = t.session().await;
+    t.fake.push(crate::fake_provider::Scripted::text(&["Hi"]).usage(1200, 34));
+    let a = t.say(&session, "hello").await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let text = scrape(&t.server).await;
+    // Other tests of this process may end runs too: at least this one.
+    let completed = [("status", "completed")];
+    let at_least = |name: &str, labels: &[(&str, &str)], n: f64| {
+        let got = sample(&text, name, labels).unwrap_or(0.0);
+        assert!(got >= n, "{name} {labels:?}: {got} < {n}\n{text}");
+    };
+    at_least("runs_total", &[("status", "completed"), ("stop_reason", "end_turn")], 1.0);
+    at_least("run_duration_seconds_count", &completed, 1.0);
+    assert!(text.contains("run_duration_seconds_bucket{status=\"completed\",le=\"0.5\"}"), "its buckets");
+    at_least("model_tokens_total", &[("direction", "input"), ("source", "managed")], 1200.0);
+    at_least("model_tokens_total", &[("direction", "output"), ("source", "managed")], 34.0);
+}

@@ -23,7 +23,7 @@ use crate::support::*;
 
 /// 1,000 credits per million input tokens, 2,000 per million output: a
 /// step of 1,000 in and 500 out costs 2 credits.
-fn providers(fake: &FakeProvider) -> String {
+pub(crate) fn providers(fake: &FakeProvider) -> String {
     format!(
         r#"
 [[providers]]
@@ -41,28 +41,48 @@ fast_sibling = "small"
 id = "small"
 input_credits_per_mtok = 100
 output_credits_per_mtok = 200
+
+[[providers.models]]
+id = "tiny"
+context_window = 2000
+input_credits_per_mtok = 100
+output_credits_per_mtok = 200
 "#,
         fake.base_url()
     )
 }
 
-struct Setup {
-    server: TestServer,
-    fake: FakeProvider,
-    api: Api,
-    key: String,
-    browser: Browser,
-    org: String,
-    org_id: Uuid,
-    project: String,
-    agent: String,
+pub(crate) struct Setup {
+    pub server: TestServer,
+    pub fake: FakeProvider,
+    pub api: Api,
+    pub key: String,
+    pub browser: Browser,
+    pub org: String,
+    pub org_id: Uuid,
+    pub project: String,
+    pub agent: String,
 }
 
 /// An org on `pro` with its 2,000 granted credits, a project and an agent
 /// on the fake's `big` model.
-async fn setup_with(agent: Value) -> Setup {
+pub(crate) async fn setup_with(agent: Value) -> Setup {
+    setup_custom(agent, |_| {}).await
+}
+
+/// `setup_with`, the server's settings adjusted first.
+pub(crate) async fn setup_custom(agent: Value, adjust: impl FnOnce(&mut server::Settings)) -> Setup {
+    setup_config(providers, agent, adjust).await
+}
+
+/// The setup on the config `config` writes for the fake provider.
+pub(crate) async fn setup_config(
+    config: impl FnOnce(&FakeProvider) -> String,
+    agent: Value,
+    adjust: impl FnOnce(&mut server::Settings),
+) -> Setup {
     let fake = FakeProvider::start().await;
-    let server = start_with_config(&providers(&fake), |_| {}).await;
+    let server = start_with_config(&config(&fake), adjust).await;
     let (browser, org, key) = owner_with_key(&server, &[]).await;
     let org_id = orgs::find_by_slug(&server.ctx, &org).await.unwrap().unwrap();
     plans::set_package(&server.ctx, org_id, "pro").await.unwrap();
@@ -77,35 +97,35 @@ async fn setup_with(agent: Value) -> Setup {
     Setup { server, fake, api, key, browser, org, org_id, project, agent }
 }
 
-async fn setup() -> Setup {
+pub(crate) async fn setup() -> Setup {
     setup_with(json!({})).await
 }
 
 impl Setup {
-    async fn session(&self) -> String {
+    pub(crate) async fn session(&self) -> String {
         let s = self.api.post("/sessions", json!({ "projectId": self.project, "agentId": self.agent })).await;
         assert_eq!(s.status, StatusCode::OK, "{}", s.body);
         data(&s)["id"].as_str().unwrap().to_string()
     }
 
-    async fn say(&self, session: &str, content: &str) -> Answer {
+    pub(crate) async fn say(&self, session: &str, content: &str) -> Answer {
         self.api.post(&format!("/sessions/{session}/messages"), json!({ "content": content })).await
     }
 
-    async fn say_later(&self, session: &str, body: Value) -> Answer {
+    pub(crate) async fn say_later(&self, session: &str, body: Value) -> Answer {
         self.api.post(&format!("/sessions/{session}/messages?wait=false"), body).await
     }
 
-    async fn balance(&self) -> i64 {
+    pub(crate) async fn balance(&self) -> i64 {
         data(&self.api.get("/billing").await)["balance"]["creditMicrounits"].as_i64().unwrap()
     }
 
-    async fn run(&self, id: &str) -> Value {
+    pub(crate) async fn run(&self, id: &str) -> Value {
         data(&self.api.get(&format!("/runs/{id}")).await)
     }
 
     /// A GET of an SSE route, read to its end: `(type, id, data)` each.
-    async fn stream(&self, path: &str, last_event_id: Option<&str>) -> Vec<(String, i64, Value)> {
+    pub(crate) async fn stream(&self, path: &str, last_event_id: Option<&str>) -> Vec<(String, i64, Value)> {
         let mut req = self.api.raw().get(format!("{}/api/v1{path}", self.server.base)).bearer_auth(&self.key);
         if let Some(id) = last_event_id {
             req = req.header("Last-Event-ID", id);
@@ -140,13 +160,13 @@ fn parse_sse(text: &str) -> Vec<(String, i64, Value)> {
     out
 }
 
-fn kinds(events: &[(String, i64, Value)]) -> Vec<&str> {
+pub(crate) fn kinds(events: &[(String, i64, Value)]) -> Vec<&str> {
     events.iter().map(|(k, _, _)| k.as_str()).collect()
 }
 
 #[tokio::test]
 async fn a_message_gets_the_reply_and_the_step_is_charged_once() {
-    let t = setup().await;
+    let mut t = setup().await;
     let session = t.session().await;
     let before = t.balance().await;
     t.fake.push(Scripted::text(&["Hel", "lo!"]).usage(1000, 500));
@@ -185,6 +205,15 @@ async fn a_message_gets_the_reply_and_the_step_is_charged_once() {
     let contents: Vec<&str> =
         requests[1].body["messages"].as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap_or("")).collect();
     assert_eq!(contents, ["Be brief.", "Say hello", "Hello!", "Once more"]);
+
+    // The overview counts the agent and its runs, on /api/v1 and the page.
+    let o = data(&t.api.get("/dashboard/overview").await)["counts"].clone();
+    assert_eq!(
+        (o["agents"].clone(), o["runsLast30Days"].clone(), o["runsRunning"].clone()),
+        (json!(1), json!(2), json!(0))
+    );
+    let page = t.browser.page(&format!("/{}", t.org)).await;
+    assert!(page.body.contains("2 runs in the last 30 days"), "{}", page.body);
 }
 
 #[tokio::test]
@@ -688,4 +717,83 @@ async fn a_second_process_follows_and_cancels_a_run_of_the_first() {
     let last = seen.last().unwrap();
     assert_eq!((last.0.as_str(), last.2["stopReason"].as_str()), ("run.finished", Some("cancelled")));
     assert_eq!(data(&b.get(&format!("/runs/{}", run_id.as_str().unwrap())).await)["status"], "cancelled");
+}
+
+#[tokio::test]
+async fn what_is_sent_fits_the_context_window_and_the_run_says_what_was_left_out() {
+    let mut t = setup_with(json!({ "model": "fake/tiny" })).await;
+    // No tools, so the window holds the prompt, the answer's reserve and
+    // the turns only: 2,000 - 500 - 4 - 3 leaves 1,493 tokens; a message
+    // of 2,000 characters counts 504.
+    let set =
+        t.browser.api(reqwest::Method::PATCH, &format!("/api/v1/agents/{}", t.agent), json!({ "tools": [] })).await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    let session = t.session().await;
+    let turn = |n: u32| format!("{n}{}", "a".repeat(1999));
+    for n in 1..=3 {
+        t.fake.push(Scripted::text(&["ok"]));
+        let a = data(&t.say(&session, &turn(n)).await);
+        let omitted = (a["run"]["omittedMessages"].as_i64().unwrap(), a["run"]["omittedTokens"].as_i64().unwrap());
+        if n < 3 {
+            assert_eq!(omitted, (0, 0), "turn {n} fits whole");
+        } else {
+            assert_eq!(omitted, (2, 509), "the oldest turn, question and answer, was left out");
+        }
+    }
+    let sent: Vec<String> = t.fake.requests()[2].body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap_or_default().chars().take(1).collect())
+        .collect();
+    assert_eq!(sent, ["B", "2", "o", "3"], "the system prompt, the second turn and the current one");
+    // The transcript itself keeps everything.
+    assert_eq!(data(&t.api.get(&format!("/sessions/{session}/messages")).await)["items"].as_array().unwrap().len(), 6);
+}
+
+#[tokio::test]
+async fn an_anthropic_provider_runs_the_loop_with_tools_and_exact_credits() {
+    let anthropic = |fake: &FakeProvider| {
+        format!(
+            r#"
+[[providers]]
+id = "claude"
+kind = "anthropic"
+base_url = "{}"
+
+[[providers.models]]
+id = "sonnet"
+context_window = 200000
+input_credits_per_mtok = 300
+output_credits_per_mtok = 1500
+"#,
+            fake.base_url()
+        )
+    };
+    let t = setup_config(anthropic, json!({ "model": "claude/sonnet" }), |_| {}).await;
+    let session = t.session().await;
+    let before = t.balance().await;
+    t.fake.push(
+        Scripted::tool_calls(vec![FakeToolCall::new("toolu_1", "get_time", &[r#"{"timez"#, r#"one": "UTC"}"#])])
+            .usage(2_000, 100),
+    );
+    t.fake.push(Scripted::text(&["It is ", "noon."]).usage(2_500, 40));
+    let a = data(&t.say(&session, "What time is it?").await);
+    assert_eq!(a["message"]["content"], "It is noon.");
+    let run = &a["run"];
+    assert_eq!((run["stopReason"].as_str(), run["steps"].as_i64()), (Some("end_turn"), Some(2)));
+    // Credits per million tokens are micro-credits per token.
+    let expected = 2_000 * 300 + 100 * 1_500 + 2_500 * 300 + 40 * 1_500;
+    assert_eq!(run["creditMicrounits"], expected);
+    assert_eq!(before - t.balance().await, expected);
+    let requests = t.fake.requests();
+    assert!(requests.iter().all(|r| r.path == "/v1/messages"), "the Messages API");
+    // The tool's result went back as a tool_result block of a user turn.
+    let second = &requests[1].body;
+    assert_eq!(second["system"], "Be brief.");
+    let last = second["messages"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["role"], "user");
+    assert_eq!(last["content"][0]["type"], "tool_result");
+    assert_eq!(last["content"][0]["tool_use_id"], "toolu_1");
+    assert!(last["content"][0]["content"].as_str().unwrap().contains("\"timezone\":\"UTC\""), "{last}");
 }

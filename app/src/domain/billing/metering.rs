@@ -52,7 +52,7 @@ pub struct Usage {
 
 impl Source {
     /// The `source` label of the charge metrics.
-    fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             Source::Managed => "managed",
             Source::Byok => "byok",

@@ -24,6 +24,7 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::context;
 use super::live::{self, LiveRun, FINISHED};
 use super::store::{self, NewMessage, StoredMessage};
 use super::tools::{check_arguments, Tool, ToolContext};
@@ -31,7 +32,7 @@ use crate::domain::billing::metering::{self, Source, Usage};
 use crate::domain::models::{Model, Provider};
 use crate::domain::providers::{self, ChatEvent, ChatMessage, ChatRequest, ProviderError, ToolCall};
 use crate::domain::{billing, Ctx};
-use crate::model::{AgentView, AppError};
+use crate::model::{AgentView, AppError, OrgSummary};
 
 /// Provider retries after the first try (SPEC §10: twice).
 const PROVIDER_RETRIES: u32 = 2;
@@ -44,7 +45,7 @@ const ESTIMATED_OUTPUT_TOKENS: u64 = 500;
 /// What a run needs, resolved when it was started.
 #[derive(Clone)]
 pub struct Plan {
-    pub org_id: Uuid,
+    pub org: OrgSummary,
     pub project_id: Uuid,
     pub session_id: Uuid,
     pub run_id: Uuid,
@@ -53,6 +54,8 @@ pub struct Plan {
     pub model: Model,
     /// `None`: a free model of the operator (Ollama), not metered.
     pub source: Option<Source>,
+    /// When the run was started (its duration's metric).
+    pub started: Instant,
 }
 
 /// How a run ended.
@@ -96,6 +99,8 @@ pub struct Totals {
     pub input_tokens: i64,
     pub output_tokens: i64,
     pub credit_microunits: i64,
+    pub omitted_messages: i64,
+    pub omitted_tokens: i64,
 }
 
 /// Runs the loop to its end and records how it ended. Never panics out:
@@ -129,9 +134,13 @@ pub async fn finish(ctx: &Ctx, live: &LiveRun, plan: &Plan, outcome: Outcome, to
     if let Err(e) = store::record_end(ctx, plan, &outcome, totals).await {
         tracing::error!(run = %plan.run_id, error = %e, "recording the end of a run failed");
     }
-    crate::domain::metrics::run_finished(outcome.status(), outcome.stop_reason);
+    let source = plan.source.map_or("free", Source::label);
+    let seconds = plan.started.elapsed().as_secs_f64();
+    let tokens = (totals.input_tokens, totals.output_tokens);
+    crate::domain::metrics::run_finished(outcome.status(), outcome.stop_reason, seconds, source, tokens);
     live.finish();
     ctx.hub.remove(live);
+    super::peers::after_run(ctx, plan, &outcome).await;
 }
 
 async fn run_steps(ctx: &Ctx, live: &LiveRun, plan: &Plan, tools: &[Arc<dyn Tool>], totals: &mut Totals) -> Outcome {
@@ -151,14 +160,30 @@ async fn run_steps(ctx: &Ctx, live: &LiveRun, plan: &Plan, tools: &[Arc<dyn Tool
             return Outcome::stop("cancelled");
         }
         let last = step == max_steps && !specs.is_empty();
-        if let Some(outcome) = authorize(ctx, live, plan, &history).await {
+        let step_tools = if last { Vec::new() } else { specs.clone() };
+        let budget = context::budget(plan.model.context_window, &plan.agent.system_prompt, &step_tools);
+        let fitted = match context::fit(&history, budget) {
+            Ok(fitted) => fitted,
+            Err(needed) => {
+                return Outcome::failed(
+                    "provider_error",
+                    format!(
+                        "The message needs about {needed} tokens, more than the model's context window leaves for \
+                         it ({budget}): send a shorter one or pick a model with a larger window"
+                    ),
+                );
+            }
+        };
+        totals.omitted_messages = totals.omitted_messages.max(fitted.omitted_messages as i64);
+        totals.omitted_tokens = totals.omitted_tokens.max(fitted.omitted_tokens as i64);
+        if let Some(outcome) = authorize(ctx, live, plan, &fitted.messages).await {
             return outcome;
         }
         let request = ChatRequest {
             model: plan.model.id.clone(),
             system: Some(plan.agent.system_prompt.clone()).filter(|s| !s.trim().is_empty()),
-            messages: history.clone(),
-            tools: if last { Vec::new() } else { specs.clone() },
+            messages: fitted.messages,
+            tools: step_tools,
             temperature: plan.agent.temperature.map(|t| t as f32),
             max_tokens: None,
         };
@@ -210,7 +235,7 @@ async fn authorize(ctx: &Ctx, live: &LiveRun, plan: &Plan, history: &[ChatMessag
     let source = plan.source?;
     let chars: usize = history.iter().map(message_chars).sum::<usize>() + plan.agent.system_prompt.len();
     let micros = plan.model.charge_microunits((chars / 4) as u64, ESTIMATED_OUTPUT_TOKENS);
-    let usage = Usage { org_id: plan.org_id, agent_id: Some(plan.agent.id), source, micros };
+    let usage = Usage { org_id: plan.org.id, agent_id: Some(plan.agent.id), source, micros };
     match metering::authorize(ctx, &usage).await {
         Ok(()) => None,
         Err(e) if e.code == crate::model::ErrorCode::PaymentRequired => Some(billing_required(live, &e)),
@@ -226,9 +251,10 @@ fn billing_required(live: &LiveRun, e: &AppError) -> Outcome {
 
 /// Charges a managed step with its real usage; answers the micro-units.
 async fn charge(ctx: &Ctx, plan: &Plan, step: i64, (input, output): (u64, u64)) -> Result<i64, AppError> {
-    let Some(source) = plan.source else { return Ok(0) };
-    let micros = if source == Source::Byok { 0 } else { plan.model.charge_microunits(input, output) };
-    let usage = Usage { org_id: plan.org_id, agent_id: Some(plan.agent.id), source, micros };
+    // Free models and BYOK ones cost nothing and leave no ledger entry.
+    let Some(source) = plan.source.filter(|s| *s != Source::Byok) else { return Ok(0) };
+    let micros = plan.model.charge_microunits(input, output);
+    let usage = Usage { org_id: plan.org.id, agent_id: Some(plan.agent.id), source, micros };
     metering::charge(ctx, &format!("run:{}:step:{step}", plan.run_id), &usage).await?;
     Ok(micros)
 }
@@ -403,7 +429,7 @@ async fn run_tools(
         }
         let cx = ToolContext {
             ctx: ctx.clone(),
-            org_id: plan.org_id,
+            org: plan.org.clone(),
             project_id: plan.project_id,
             session_id: plan.session_id,
             run_id: plan.run_id,

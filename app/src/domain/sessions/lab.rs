@@ -19,7 +19,7 @@ pub async fn lab(ctx: &Ctx, org: &OrgSummary, project_slug: &str) -> DomainResul
     let agents = agents::list(ctx, org, page).await?.items;
     let filter = SessionFilter { project_id: Some(project.id), ..Default::default() };
     let sessions = super::list(ctx, org, &filter, page).await?.items;
-    let has_models = !ctx.models.operator().is_empty();
+    let has_models = !crate::domain::models::providers_for(ctx, org.id).await?.is_empty();
     Ok(LabView { project, agents, sessions, has_models })
 }
 

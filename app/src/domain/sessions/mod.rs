@@ -7,6 +7,8 @@
 //! update, so two processes cannot both start one.
 
 pub mod agent_loop;
+mod builtins;
+pub mod context;
 pub mod lab;
 pub mod live;
 mod peers;
@@ -199,9 +201,12 @@ pub struct Posted {
 }
 
 /// The agent's model, resolved for this run: the fast sibling in fast
-/// mode when the model has one.
-fn resolve_model(ctx: &Ctx, agent: &AgentView) -> DomainResult<(Provider, Model)> {
-    let providers = ctx.models.operator();
+/// mode when the model has one. Searched among every provider of the
+/// operator and the org's own, whatever the package: a package that does
+/// not cover it is metering's 402 `package_blocks`, not a missing model.
+async fn resolve_model(ctx: &Ctx, org_id: Uuid, agent: &AgentView) -> DomainResult<(Provider, Model)> {
+    let mut providers = ctx.models.operator();
+    providers.extend(super::byok::providers(ctx, org_id).await?);
     if providers.is_empty() {
         return Err(AppError::new(
             ErrorCode::ServiceUnavailable,
@@ -294,27 +299,16 @@ pub async fn post_message(
     if matches!(session.status.as_str(), "running" | "awaiting_peer") {
         return Err(busy());
     }
-    let agent = match agents::get(ctx, org, session.agent_id).await {
-        Ok(agent) => agent,
-        Err(e) if e.code == ErrorCode::NotFound => {
-            return Err(AppError::new(ErrorCode::Conflict, "The session's agent was deleted"));
-        }
-        Err(e) => return Err(e),
-    };
-    if !agent.enabled {
-        return Err(AppError::new(ErrorCode::Conflict, format!("The agent {:?} is disabled", agent.name)));
-    }
-    let (provider, model) = resolve_model(ctx, &agent)?;
-    let source = source_of(&provider);
+    let agent = session_agent(ctx, org, &session).await?;
+    let (provider, model) = resolve_model(ctx, org.id, &agent).await?;
     // Blocked before the first call: a 402, and nothing is recorded.
-    if let Some(source) = source {
+    if let Some(source) = source_of(&provider) {
         let estimate = model.charge_microunits((content.len() / 4) as u64, 500);
         metering::authorize(ctx, &Usage { org_id: org.id, agent_id: Some(agent.id), source, micros: estimate }).await?;
     }
-    let run_id = Uuid::new_v4();
-    let resolved = format!("{}/{}", provider.id, model.id);
-    let first_seq = match begin_run(ctx, org, &session, &agent, run_id, &resolved, &content, &client_id).await {
-        Ok(seq) => seq,
+    let turn = Turn { entries: vec![TurnEntry::user(content)], client_id: client_id.clone(), delivers: Vec::new() };
+    let run_id = match launch(ctx, org, &session, agent, (provider, model), &turn).await {
+        Ok(run_id) => run_id,
         Err(e) if e.code == ErrorCode::Conflict && client_id.is_some() => {
             // The same client id, sent twice at once: attach to the winner.
             let client_id = client_id.as_deref().unwrap_or_default();
@@ -325,12 +319,80 @@ pub async fn post_message(
         }
         Err(e) => return Err(e),
     };
-    let tools = ctx.tools.tools_for(ctx, org.id, &agent).await;
-    let plan =
-        Plan { org_id: org.id, project_id: session.project_id, session_id, run_id, agent, provider, model, source };
-    let live = ctx.hub.insert(run_id, session_id, first_seq);
-    spawn_run(ctx, live, plan, tools);
     Ok(Posted { run: run(ctx, org, run_id).await?, started: true })
+}
+
+/// The session's agent, when it may still run.
+async fn session_agent(ctx: &Ctx, org: &OrgSummary, session: &SessionRow) -> DomainResult<AgentView> {
+    let agent = match agents::get(ctx, org, session.agent_id).await {
+        Ok(agent) => agent,
+        Err(e) if e.code == ErrorCode::NotFound => {
+            return Err(AppError::new(ErrorCode::Conflict, "The session's agent was deleted"));
+        }
+        Err(e) => return Err(e),
+    };
+    if !agent.enabled {
+        return Err(AppError::new(ErrorCode::Conflict, format!("The agent {:?} is disabled", agent.name)));
+    }
+    Ok(agent)
+}
+
+/// One message of the turn a run answers.
+pub(crate) struct TurnEntry {
+    /// `user` or `peer`.
+    role: &'static str,
+    content: String,
+    from_agent_id: Option<Uuid>,
+}
+
+impl TurnEntry {
+    fn user(content: String) -> TurnEntry {
+        TurnEntry { role: "user", content, from_agent_id: None }
+    }
+
+    pub(crate) fn peer(content: String, from_agent_id: Uuid) -> TurnEntry {
+        TurnEntry { role: "peer", content, from_agent_id: Some(from_agent_id) }
+    }
+}
+
+/// What a run starts from: the messages of its turn, and for a turn of
+/// peer messages, which ones it delivers (claimed with the session, so a
+/// message starts one run at most).
+pub(crate) struct Turn {
+    pub(crate) entries: Vec<TurnEntry>,
+    pub(crate) client_id: Option<String>,
+    pub(crate) delivers: Vec<Uuid>,
+}
+
+/// Claims the session for a run of `turn` and starts it in the
+/// background; answers the run's id. A busy session is a 409.
+pub(crate) async fn launch(
+    ctx: &Ctx,
+    org: &OrgSummary,
+    session: &SessionRow,
+    agent: AgentView,
+    (provider, model): (Provider, Model),
+    turn: &Turn,
+) -> DomainResult<Uuid> {
+    let source = source_of(&provider);
+    let run_id = Uuid::new_v4();
+    let resolved = format!("{}/{}", provider.id, model.id);
+    let first_seq = begin_run(ctx, org, session, &agent, run_id, &resolved, turn).await?;
+    let tools = ctx.tools.tools_for(ctx, org.id, &agent).await;
+    let plan = Plan {
+        org: org.clone(),
+        project_id: session.project_id,
+        session_id: session.id,
+        run_id,
+        agent,
+        provider,
+        model,
+        source,
+        started: std::time::Instant::now(),
+    };
+    let live = ctx.hub.insert(run_id, session.id, first_seq);
+    spawn_run(ctx, live, plan, tools);
+    Ok(run_id)
 }
 
 /// Claims the session, then records the run and the user's message, in
@@ -343,8 +405,7 @@ async fn begin_run(
     agent: &AgentView,
     run_id: Uuid,
     resolved: &str,
-    content: &str,
-    client_id: &Option<String>,
+    turn: &Turn,
 ) -> DomainResult<i64> {
     let now = ctx.clock.now();
     let result: Result<Result<i64, AppError>, sqlx::Error> = on_db!(&ctx.db, |p| async {
@@ -377,26 +438,46 @@ async fn begin_run(
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        let inserted = sqlx::query(
-            "INSERT INTO messages (id, org_id, session_id, run_id, position, role, content, client_message_id, \
-             created_at) SELECT $1, $2, $3, $4, COALESCE(MAX(position), 0) + 1, 'user', $5, $6, $7 \
-             FROM messages WHERE session_id = $3",
-        )
-        .bind(Uuid::new_v4())
-        .bind(org.id)
-        .bind(session.id)
-        .bind(run_id)
-        .bind(content)
-        .bind(client_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Err(e) if is_unique_violation(&e, "client_message_id") => {
-                return Ok(Err(AppError::new(ErrorCode::Conflict, "This message was already sent")));
+        for id in &turn.delivers {
+            let taken = sqlx::query(
+                "UPDATE peer_messages SET delivered_at = $2, run_id = $3 WHERE id = $1 AND delivered_at IS NULL",
+            )
+            .bind(id)
+            .bind(now)
+            .bind(run_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if taken == 0 {
+                // Delivered meanwhile (a `check_messages`, another process).
+                return Ok(Err(busy()));
             }
-            other => other?,
-        };
+        }
+        for (i, entry) in turn.entries.iter().enumerate() {
+            let client_id = if i == 0 { turn.client_id.as_deref() } else { None };
+            let inserted = sqlx::query(
+                "INSERT INTO messages (id, org_id, session_id, run_id, position, role, content, from_agent_id, \
+                 client_message_id, created_at) SELECT $1, $2, $3, $4, COALESCE(MAX(position), 0) + 1, $5, $6, $7, \
+                 $8, $9 FROM messages WHERE session_id = $3",
+            )
+            .bind(Uuid::new_v4())
+            .bind(org.id)
+            .bind(session.id)
+            .bind(run_id)
+            .bind(entry.role)
+            .bind(&entry.content)
+            .bind(entry.from_agent_id)
+            .bind(client_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await;
+            match inserted {
+                Err(e) if is_unique_violation(&e, "client_message_id") => {
+                    return Ok(Err(AppError::new(ErrorCode::Conflict, "This message was already sent")));
+                }
+                other => other?,
+            };
+        }
         let last: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM run_events WHERE session_id = $1")
             .bind(session.id)
             .fetch_one(&mut *tx)

@@ -14,7 +14,7 @@ use crate::domain::{billing, Ctx, DomainResult};
 use crate::model::{MessageView, RunView, SessionView, ToolCallView};
 
 pub const SESSION_COLUMNS: &str =
-    "id, project_id, agent_id, workspace_id, title, status, last_run_id, created_at, updated_at";
+    "id, project_id, agent_id, workspace_id, title, status, last_run_id, chain_id, created_at, updated_at";
 
 #[derive(sqlx::FromRow)]
 pub struct SessionRow {
@@ -25,11 +25,19 @@ pub struct SessionRow {
     pub title: String,
     pub status: String,
     pub last_run_id: Option<Uuid>,
+    /// The conversation between agents this session was opened for (the
+    /// first session's id); `None` for a session a person opened.
+    pub chain_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 impl SessionRow {
+    /// The chain this session's peer messages belong to.
+    pub fn chain(&self) -> Uuid {
+        self.chain_id.unwrap_or(self.id)
+    }
+
     pub fn view(self) -> SessionView {
         SessionView {
             id: self.id,
@@ -46,7 +54,7 @@ impl SessionRow {
 }
 
 pub const RUN_COLUMNS: &str = "id, session_id, status, stop_reason, requested_model, resolved_model, steps, \
-     input_tokens, output_tokens, credit_microunits, error, started_at, finished_at";
+     input_tokens, output_tokens, credit_microunits, omitted_messages, omitted_tokens, error, started_at, finished_at";
 
 #[derive(sqlx::FromRow)]
 pub struct RunRow {
@@ -60,6 +68,8 @@ pub struct RunRow {
     pub input_tokens: i64,
     pub output_tokens: i64,
     pub credit_microunits: i64,
+    pub omitted_messages: i64,
+    pub omitted_tokens: i64,
     pub error: Option<String>,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -79,6 +89,8 @@ impl RunRow {
             output_tokens: self.output_tokens,
             credits: billing::credits(self.credit_microunits).credits,
             credit_microunits: self.credit_microunits,
+            omitted_messages: self.omitted_messages,
+            omitted_tokens: self.omitted_tokens,
             error: self.error,
             started_at: iso(self.started_at),
             finished_at: self.finished_at.map(iso),
@@ -147,7 +159,7 @@ pub struct NewMessage<'a> {
 impl<'a> NewMessage<'a> {
     pub fn assistant(plan: &Plan, content: String, calls: &'a [ToolCall]) -> NewMessage<'a> {
         NewMessage {
-            org_id: plan.org_id,
+            org_id: plan.org.id,
             session_id: plan.session_id,
             run_id: Some(plan.run_id),
             role: "assistant",
@@ -159,7 +171,7 @@ impl<'a> NewMessage<'a> {
 
     pub fn tool(plan: &Plan, call_id: &'a str, content: String) -> NewMessage<'a> {
         NewMessage {
-            org_id: plan.org_id,
+            org_id: plan.org.id,
             session_id: plan.session_id,
             run_id: Some(plan.run_id),
             role: "tool",
@@ -207,6 +219,18 @@ pub async fn append(ctx: &Ctx, m: NewMessage<'_>) -> DomainResult<StoredMessage>
 pub async fn history(ctx: &Ctx, session_id: Uuid) -> DomainResult<Vec<ChatMessage>> {
     let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = $1 ORDER BY position");
     let rows: Vec<MessageRow> = on_db!(&ctx.db, |p| sqlx::query_as(&sql).bind(session_id).fetch_all(p).await)?;
+    // The names of the agents whose messages are here, once each.
+    let mut senders: Vec<Uuid> = rows.iter().filter_map(|r| r.from_agent_id).collect();
+    senders.sort();
+    senders.dedup();
+    let mut names: std::collections::HashMap<Uuid, String> = std::collections::HashMap::new();
+    for id in senders {
+        let name: Option<String> = on_db!(&ctx.db, |p| sqlx::query_scalar("SELECT name FROM agents WHERE id = $1")
+            .bind(id)
+            .fetch_optional(p)
+            .await)?;
+        names.insert(id, name.unwrap_or_else(|| "(deleted)".into()));
+    }
     let mut out: Vec<ChatMessage> = Vec::new();
     let mut unanswered: Vec<String> = Vec::new();
     let close = |out: &mut Vec<ChatMessage>, unanswered: &mut Vec<String>| {
@@ -232,8 +256,12 @@ pub async fn history(ctx: &Ctx, session_id: Uuid) -> DomainResult<Vec<ChatMessag
             }
             "peer" => {
                 close(&mut out, &mut unanswered);
-                let from = row.from_agent_id.map(|id| id.to_string()).unwrap_or_default();
-                out.push(ChatMessage::User { content: format!("[A message from agent {from}]\n{}", row.content) });
+                // Who sent it, in words the model can use with
+                // `message_agent`; a message's run's answer is its reply.
+                let from = row.from_agent_id.map_or_else(String::new, |id| {
+                    format!("{} (id {id})", names.get(&id).map_or("an agent", String::as_str))
+                });
+                out.push(ChatMessage::User { content: format!("[From agent {from}]\n{}", row.content) });
             }
             _ => {
                 close(&mut out, &mut unanswered);
@@ -247,13 +275,16 @@ pub async fn history(ctx: &Ctx, session_id: Uuid) -> DomainResult<Vec<ChatMessag
 
 pub async fn record_totals(ctx: &Ctx, run_id: Uuid, t: Totals) -> DomainResult<()> {
     exec_on_db!(&ctx.db, |p| sqlx::query(
-        "UPDATE runs SET steps = $2, input_tokens = $3, output_tokens = $4, credit_microunits = $5 WHERE id = $1"
+        "UPDATE runs SET steps = $2, input_tokens = $3, output_tokens = $4, credit_microunits = $5, \
+         omitted_messages = $6, omitted_tokens = $7 WHERE id = $1"
     )
     .bind(run_id)
     .bind(t.steps)
     .bind(t.input_tokens)
     .bind(t.output_tokens)
     .bind(t.credit_microunits)
+    .bind(t.omitted_messages)
+    .bind(t.omitted_tokens)
     .execute(p)
     .await)?;
     Ok(())
@@ -266,7 +297,8 @@ pub async fn record_end(ctx: &Ctx, plan: &Plan, outcome: &Outcome, t: Totals) ->
         let mut tx = p.begin().await?;
         sqlx::query(
             "UPDATE runs SET status = $2, stop_reason = $3, error = $4, finished_at = $5, steps = $6, \
-             input_tokens = $7, output_tokens = $8, credit_microunits = $9 WHERE id = $1",
+             input_tokens = $7, output_tokens = $8, credit_microunits = $9, omitted_messages = $10, \
+             omitted_tokens = $11 WHERE id = $1",
         )
         .bind(plan.run_id)
         .bind(outcome.status())
@@ -277,6 +309,8 @@ pub async fn record_end(ctx: &Ctx, plan: &Plan, outcome: &Outcome, t: Totals) ->
         .bind(t.input_tokens)
         .bind(t.output_tokens)
         .bind(t.credit_microunits)
+        .bind(t.omitted_messages)
+        .bind(t.omitted_tokens)
         .execute(&mut *tx)
         .await?;
         sqlx::query("UPDATE chat_sessions SET status = $3, updated_at = $4 WHERE id = $1 AND last_run_id = $2")

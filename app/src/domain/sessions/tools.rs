@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::domain::providers::ToolSpec;
 use crate::domain::Ctx;
-use crate::model::AgentView;
+use crate::model::{AgentView, OrgSummary};
 
 /// A tool's default time limit; a call past it is abandoned with status
 /// `timeout`, and the model is told.
@@ -22,7 +22,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct ToolContext {
     pub ctx: Ctx,
-    pub org_id: Uuid,
+    pub org: OrgSummary,
     pub project_id: Uuid,
     pub session_id: Uuid,
     pub run_id: Uuid,
@@ -68,6 +68,7 @@ impl Registry {
     /// A registry with the built-in tools.
     pub fn with_builtins() -> Registry {
         let registry = Registry::default();
+        registry.add_source(Arc::new(super::builtins::Builtins));
         registry.add_source(Arc::new(super::peers::PeerTools));
         registry
     }
