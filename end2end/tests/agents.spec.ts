@@ -71,3 +71,34 @@ test('agents: create, edit, disable, restrict, delete', async ({ page }) => {
   await expect(agentRow(page, 'Helper')).toHaveCount(0);
   await expect(agentRow(page, 'Reviewer')).toBeVisible();
 });
+
+test('agents: an org adds its own provider key and an agent runs on it', async ({ page }) => {
+  const slug = uniqueSlug();
+  // The passkey sign-up is the step-up a provider key needs.
+  await signUpWithPasskey(page, uniqueEmail('byok'));
+  await visit(page, '/new');
+  await createOrg(page, 'E2E BYOK Org', slug);
+  await visit(page, `/${slug}/agents`);
+  const providers = page.getByRole('region', { name: 'Model providers' });
+  await expect(providers).toContainText('Offered by this server, metered in credits by its operator: e2e (2 models).');
+  await expect(providers).toContainText('This organization has no provider keys of its own.');
+
+  await providers.locator('summary', { hasText: 'Add your own provider key' }).click();
+  await providers.getByLabel('Id').fill('own');
+  await providers.getByLabel('Kind').selectOption('openai');
+  await providers.getByLabel('Base URL').fill(process.env.E2E_MODEL_URL ?? 'http://127.0.0.1:9/v1');
+  await providers.getByLabel('API key').fill('sk-e2e-own-key-4321');
+  // Models left empty: read from the provider's list.
+  await providers.getByRole('button', { name: 'Add provider' }).click();
+  const own = providers.getByRole('list', { name: 'Your providers' });
+  await expect(own).toContainText('openai · key ending 4321');
+  await expect(own).toContainText('2 models: own-large, own-small');
+  await expect(page.locator('body')).not.toContainText('sk-e2e-own-key');
+  // The catalogue has them, free.
+  const row = page.getByRole('region', { name: 'Models' }).getByRole('row').filter({ hasText: 'own/own-large' });
+  await expect(row).toContainText('free');
+  await screenshot(page, 'agents-providers');
+
+  await createAgent(page, 'Own', 'own/own-large', false);
+  await expect(agentRow(page, 'Own')).toContainText('own/own-large');
+});

@@ -73,3 +73,43 @@ test('lab: chat with an agent, the reply streams, a reload picks it up, cancel s
   await expect(transcript.locator('[data-role="assistant"]').last()).toContainText('word5');
   await screenshot(page, 'lab-chat');
 });
+
+test('lab: a tool call is a card, and a run the credits cannot pay ends on the billing card', async ({ page }) => {
+  const slug = uniqueSlug();
+  await signUp(page, uniqueEmail('lab-tools'));
+  await createOrg(page, 'E2E Lab Tools Org', slug);
+  await visit(page, `/${slug}/agents`);
+  const form = page.getByRole('region', { name: 'Create an agent' });
+  await form.getByLabel('Name').fill('Clock');
+  await form.getByLabel('Model').selectOption('e2e/large');
+  await form.getByRole('button', { name: 'Create agent' }).click();
+  await expect(page.getByRole('heading', { name: 'Clock', exact: true })).toBeVisible();
+  await visit(page, `/${slug}/projects`);
+  await page.getByLabel('Name', { exact: true }).fill('Timekeeping');
+  await page.getByRole('button', { name: 'Create project' }).click();
+  await page.getByRole('link', { name: 'Timekeeping' }).click();
+  await page.getByLabel('Agent', { exact: true }).selectOption({ label: 'Clock' });
+  await page.getByRole('button', { name: 'New session' }).click();
+  await expect(page).toHaveURL(/\?session=[0-9a-f-]{36}$/);
+
+  // The model calls get_time; the card has its arguments and output.
+  const transcript = page.getByTestId('transcript');
+  await page.getByLabel('Message').fill('what time is it?');
+  await page.getByRole('button', { name: 'Send' }).click();
+  await expect(transcript.locator('[data-role="assistant"]').last()).toContainText('I looked at the clock.');
+  const card = transcript.locator('[data-role="tool"]');
+  await expect(card).toContainText('get_time');
+  await card.locator('summary').click();
+  await expect(card).toContainText('"timezone": "UTC"');
+  await expect(card).toContainText('unixSeconds');
+  await screenshot(page, 'lab-tool-card');
+
+  // A step whose usage the org's credits cannot pay: the run stops and
+  // the chat shows the billing card.
+  await page.getByLabel('Message').fill('something expensive');
+  await page.getByRole('button', { name: 'Send' }).click();
+  const buy = page.getByRole('link', { name: 'Buy credits' });
+  await expect(buy).toBeVisible();
+  await expect(buy).toHaveAttribute('href', `/${slug}/billing#buy`);
+  await screenshot(page, 'lab-billing-card');
+});

@@ -89,6 +89,7 @@ fn make_ctx(config: &Config, db: Db) -> anyhow::Result<Ctx> {
             config.ollama_url.clone(),
         )),
         hub: Arc::default(),
+        events: Arc::default(),
         tools: Arc::new(app::domain::sessions::tools::Registry::with_builtins()),
         http: app::domain::providers::http_client(),
     })
@@ -193,6 +194,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Built> {
         }
     });
     spawn_billing_workers(&ctx);
+    ctx.events.spawn_listener(&ctx.db);
     app::domain::sessions::spawn_interrupted_sweeper(&ctx);
     discover_models(&ctx).await;
     let mut router = router::build(config, ctx.clone(), store);

@@ -49,7 +49,7 @@ pub fn run(paths: &Paths, binary: &Path) -> Result<String> {
     // The e2e provider, so agents can be created and the stateful phase
     // reaches /agents/{id} with real ids.
     let config = scratch.path.join("alumia.toml");
-    std::fs::write(&config, crate::test::e2e_config()?)?;
+    std::fs::write(&config, crate::test::e2e_config()?.0)?;
     let (mut server, base_url, log_path) = start_server(binary, &scratch, paths, |command| {
         command.env("ALUMIA_CONFIG", &config);
     })?;

@@ -5,7 +5,10 @@
 //! `You said: <the last user message>`, one word per chunk, 20 ms apart,
 //! and the usage; a message containing "slowly" streams a word every
 //! 300 ms for a minute (for cancelling), one containing "fail" answers
-//! 503. Blocking std networking, one thread per connection: xtask has no
+//! 503; "what time" calls the `get_time` tool first, and "expensive"
+//! reports a billion prompt tokens (more than any balance pays).
+//! `GET /v1/models` lists `own-large` and `own-small`, for an org's
+//! own provider key pointed here. Blocking std networking, one thread per connection: xtask has no
 //! async runtime, and the load is a browser's.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -48,6 +51,17 @@ fn serve(stream: TcpStream) -> std::io::Result<()> {
     let mut body = vec![0; length];
     reader.read_exact(&mut body)?;
     let mut out = stream;
+    if request_line.starts_with("GET /v1/models") {
+        // What an org's own provider key lists (the agents page reads it).
+        let list = json!({"object": "list", "data": [{"id": "own-large", "object": "model"}, {"id": "own-small", "object": "model"}]})
+            .to_string();
+        let head = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            list.len()
+        );
+        out.write_all(head.as_bytes())?;
+        return out.write_all(list.as_bytes());
+    }
     if !request_line.starts_with("POST /v1/chat/completions") {
         return out.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
     }
@@ -65,13 +79,37 @@ fn serve(stream: TcpStream) -> std::io::Result<()> {
     out.write_all(
         b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n",
     )?;
+    let model = request["model"].as_str().unwrap_or("e2e").to_string();
+    let after_tool = request["messages"].as_array().and_then(|m| m.last()).is_some_and(|m| m["role"] == "tool");
+    if said.contains("what time") && !after_tool {
+        // A tool call, its arguments in two pieces as OpenAI streams them.
+        let call = |arguments: &str, first: bool| {
+            let mut call = json!({"index": 0, "function": {"arguments": arguments}});
+            if first {
+                call = json!({"index": 0, "id": "call_e2e_time", "type": "function",
+                              "function": {"name": "get_time", "arguments": arguments}});
+            }
+            json!({"id": "chatcmpl-e2e", "object": "chat.completion.chunk", "model": model,
+                   "choices": [{"index": 0, "delta": {"tool_calls": [call]}, "finish_reason": null}]})
+        };
+        send(&mut out, &call(r#"{"timezone": "#, true))?;
+        send(&mut out, &call(r#""UTC"}"#, false))?;
+        send(
+            &mut out,
+            &json!({"id": "chatcmpl-e2e", "object": "chat.completion.chunk", "model": model,
+                    "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}),
+        )?;
+        out.write_all(b"data: [DONE]\n\n")?;
+        return out.flush();
+    }
     let (words, pause): (Vec<String>, Duration) = if said.contains("slowly") {
         ((0..200).map(|i| format!("word{i} ")).collect(), Duration::from_millis(300))
+    } else if after_tool {
+        (vec!["I looked at the clock.".to_string()], Duration::from_millis(20))
     } else {
         let reply = format!("You said: {said}");
         (reply.split_inclusive(' ').map(str::to_string).collect(), Duration::from_millis(20))
     };
-    let model = request["model"].as_str().unwrap_or("e2e").to_string();
     let chunk = |delta: Value, finish: Value| {
         json!({"id": "chatcmpl-e2e", "object": "chat.completion.chunk", "model": model,
                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
@@ -82,7 +120,8 @@ fn serve(stream: TcpStream) -> std::io::Result<()> {
         send(&mut out, &chunk(json!({"content": word}), Value::Null))?;
     }
     send(&mut out, &chunk(json!({}), json!("stop")))?;
-    let prompt = body.len() as u64 / 4;
+    // "expensive": usage far past any balance, so the step's charge fails.
+    let prompt = if said.contains("expensive") { 1_000_000_000 } else { body.len() as u64 / 4 };
     send(
         &mut out,
         &json!({"id": "chatcmpl-e2e", "object": "chat.completion.chunk", "model": model, "choices": [],

@@ -40,10 +40,11 @@ input_credits_per_mtok = 0.4
 output_credits_per_mtok = 1.6
 "#;
 
-/// Starts the stand-in model and answers the config file's text naming it.
-pub(crate) fn e2e_config() -> Result<String> {
+/// Starts the stand-in model and answers the config file's text naming
+/// it, and its base URL.
+pub(crate) fn e2e_config() -> Result<(String, String)> {
     let base_url = crate::fake_model::start().context("starting the stand-in model provider")?;
-    Ok(E2E_CONFIG.replace("{base_url}", &base_url))
+    Ok((E2E_CONFIG.replace("{base_url}", &base_url), base_url))
 }
 
 const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -285,10 +286,11 @@ fn end_to_end(paths: &Paths, assets_built: &mut bool) -> Result<()> {
     let xdg = scratch.path.join("xdg-config");
     std::fs::create_dir_all(&xdg)?;
     let data_dir = scratch.path.join("data");
-    // Models for the agents pages: a provider nothing answers at (no
-    // test makes a model call through this server).
+    // Models for the agents pages and the lab: the stand-in model, whose
+    // URL the tests also get (an org's own provider key points there).
     let config = scratch.path.join("alumia.toml");
-    std::fs::write(&config, e2e_config()?)?;
+    let (config_text, model_url) = e2e_config()?;
+    std::fs::write(&config, config_text)?;
     let (mut server, base_url, log_path) = start_server(&binary, &scratch, paths, |command| {
         // Short, so a test can wait for a step-up to expire (security.spec.ts).
         command.env("ALUMIA_STEP_UP_SECONDS", "30");
@@ -301,6 +303,7 @@ fn end_to_end(paths: &Paths, assets_built: &mut bool) -> Result<()> {
         .current_dir(&e2e_dir)
         .args(["playwright", "test"])
         .env("BASE_URL", &base_url)
+        .env("E2E_MODEL_URL", &model_url)
         // For tests that act as the operator (`alumia admin …`) on the
         // server's own database.
         .env("ALUMIA_BIN", &binary)

@@ -10,6 +10,7 @@ pub mod billing;
 pub mod byok;
 pub mod cache;
 pub mod clock;
+pub mod events;
 pub mod jobs;
 pub mod members;
 pub mod metrics;
@@ -60,6 +61,8 @@ pub struct Ctx {
     pub models: Arc<models::Catalogue>,
     /// The runs going on in this process.
     pub hub: Arc<sessions::live::Hub>,
+    /// Live signals in this process and, on PostgreSQL, across processes.
+    pub events: Arc<events::Events>,
     /// Where the agent loop finds tools (built-ins; skills, connectors and
     /// MCP servers plug their sources in).
     pub tools: Arc<sessions::tools::Registry>,

@@ -645,6 +645,8 @@ pub struct ChatView {
     pub session: SessionView,
     pub agent_name: String,
     pub messages: Vec<MessageView>,
+    /// The names of the agents whose peer messages are in `messages`.
+    pub peer_names: Vec<(Uuid, String)>,
     pub last_run: Option<RunView>,
     pub follow_after: Option<i64>,
 }

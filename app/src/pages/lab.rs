@@ -330,7 +330,7 @@ fn Chat(session: Uuid) -> impl IntoView {
                             {(!view.session.title.contains(&agent)).then(|| view! { <span class="text-sm text-slate-700">"with "{agent.clone()}</span> })}
                         </div>
                         <ol class="mt-4 space-y-3" data-testid="transcript" aria-live="polite">
-                            <Transcript messages=view.messages.clone()/>
+                            <Transcript messages=view.messages.clone() names=view.peer_names.clone()/>
                             {move || live.get().items.into_iter().map(live_item).collect_view()}
                         </ol>
                         {move || {
@@ -387,7 +387,7 @@ fn Chat(session: Uuid) -> impl IntoView {
 /// The stored transcript: user and peer turns, the assistant's answers,
 /// and each tool call as a card with its result.
 #[component]
-fn Transcript(messages: Vec<MessageView>) -> impl IntoView {
+fn Transcript(messages: Vec<MessageView>, names: Vec<(Uuid, String)>) -> impl IntoView {
     let results: std::collections::HashMap<String, String> = messages
         .iter()
         .filter(|m| m.role == "tool")
@@ -412,15 +412,18 @@ fn Transcript(messages: Vec<MessageView>) -> impl IntoView {
                     })
                 })
                 .collect_view();
+            let from = m.from_agent_id.map(|id| {
+                names.iter().find(|(known, _)| *known == id).map_or_else(|| id.to_string(), |(_, name)| name.clone())
+            });
             view! {
-                {bubble(&m.role, m.content.clone(), m.from_agent_id)}
+                {bubble(&m.role, m.content.clone(), from)}
                 {cards}
             }
         })
         .collect_view()
 }
 
-fn bubble(role: &str, content: String, from: Option<Uuid>) -> Option<AnyView> {
+fn bubble(role: &str, content: String, from: Option<String>) -> Option<AnyView> {
     if content.trim().is_empty() {
         return None;
     }
@@ -433,7 +436,7 @@ fn bubble(role: &str, content: String, from: Option<Uuid>) -> Option<AnyView> {
         .into_any(),
         "peer" => view! {
             <li class="max-w-[85%] rounded-lg border border-violet-200 bg-violet-50 px-3 py-2 text-sm text-violet-950" data-role="peer">
-                <p class="text-xs font-semibold">"Message from agent "{from.map(|f| f.to_string()).unwrap_or_default()}</p>
+                <p class="text-xs font-semibold">{format!("From agent {}", from.unwrap_or_default())}</p>
                 <p class="whitespace-pre-wrap">{content}</p>
             </li>
         }

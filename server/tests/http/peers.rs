@@ -59,7 +59,7 @@ async fn wait_idle(t: &Setup, session: &str) -> Value {
 
 #[tokio::test]
 async fn two_agents_message_each_other_and_the_reply_comes_back() {
-    let t = setup().await;
+    let mut t = setup().await;
     let researcher = researcher(&t).await;
     let session = t.session().await;
     // Helper asks; Researcher asks back before answering; Helper answers
@@ -131,6 +131,17 @@ async fn two_agents_message_each_other_and_the_reply_comes_back() {
     let asked = t.fake.requests().into_iter().find(|r| r.body["model"] == "small").unwrap();
     let turn = asked.body["messages"].as_array().unwrap().iter().find(|m| m["role"] == "user").unwrap().clone();
     assert_eq!(turn["content"], format!("[From agent Helper (id {})]\nWhat is 2+2?", t.agent));
+
+    // The lab shows the conversation from both sides: Researcher's session
+    // in the project's list, its peer message marked with Helper's name.
+    let project = data(&t.api.get(&format!("/projects/{}", t.project)).await);
+    let lab = format!("/{}/projects/{}", t.org, project["slug"].as_str().unwrap());
+    let page = t.browser.page(&format!("{lab}?session={peer_session}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Researcher ← Helper"), "listed: {}", page.body);
+    assert!(page.body.contains("From agent Helper") && page.body.contains("What is 2+2?"), "{}", page.body);
+    let mine = t.browser.page(&format!("{lab}?session={session}")).await;
+    assert!(mine.body.contains("message_agent") && mine.body.contains("Researcher says 4."), "{}", mine.body);
 }
 
 #[tokio::test]

@@ -690,6 +690,9 @@ async fn a_second_process_follows_and_cancels_a_run_of_the_first() {
     }
     let t = setup().await;
     let shared = t.server.database_url.clone();
+    // What travels between the processes: NOTIFY payloads of ids.
+    let mut listener = sqlx::postgres::PgListener::connect(&shared).await.unwrap();
+    listener.listen(app::domain::events::CHANNEL).await.unwrap();
     let other = start_with_config(&providers(&t.fake), move |s| s.database_url = Some(shared)).await;
     let b = Api::new(&other, Some(&t.key));
     let session = t.session().await;
@@ -717,6 +720,13 @@ async fn a_second_process_follows_and_cancels_a_run_of_the_first() {
     let last = seen.last().unwrap();
     assert_eq!((last.0.as_str(), last.2["stopReason"].as_str()), ("run.finished", Some("cancelled")));
     assert_eq!(data(&b.get(&format!("/runs/{}", run_id.as_str().unwrap())).await)["status"], "cancelled");
+
+    let mut payloads = Vec::new();
+    while let Ok(Ok(note)) = tokio::time::timeout(Duration::from_millis(200), listener.recv()).await {
+        payloads.push(note.payload().to_string());
+    }
+    assert!(payloads.contains(&format!("run_events:{session}")), "each stored batch is signalled: {payloads:?}");
+    assert!(payloads.contains(&format!("run_cancel:{}", run_id.as_str().unwrap())), "{payloads:?}");
 }
 
 #[tokio::test]

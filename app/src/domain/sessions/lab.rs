@@ -49,10 +49,23 @@ pub async fn chat(ctx: &Ctx, org: &OrgSummary, session_id: Uuid) -> DomainResult
     // page replays them), so its stored messages other than the user's
     // would show twice.
     let current = running.map(|r| r.id);
-    let messages = rows
+    let messages: Vec<_> = rows
         .into_iter()
-        .filter(|m| current.is_none() || m.run_id != current || m.role == "user")
+        .filter(|m| current.is_none() || m.run_id != current || m.role == "user" || m.role == "peer")
         .map(MessageRow::view)
         .collect();
-    Ok(ChatView { session, agent_name, messages, last_run, follow_after })
+    // Who wrote the peer messages, by name (deleted agents stay named).
+    let mut peer_names: Vec<(Uuid, String)> = Vec::new();
+    for id in messages.iter().filter_map(|m| m.from_agent_id) {
+        if !peer_names.iter().any(|(known, _)| *known == id) {
+            let name: Option<String> =
+                on_db!(&ctx.db, |p| sqlx::query_scalar("SELECT name FROM agents WHERE org_id = $1 AND id = $2")
+                    .bind(org.id)
+                    .bind(id)
+                    .fetch_optional(p)
+                    .await)?;
+            peer_names.push((id, name.unwrap_or_else(|| "a deleted agent".into())));
+        }
+    }
+    Ok(ChatView { session, agent_name, messages, peer_names, last_run, follow_after })
 }

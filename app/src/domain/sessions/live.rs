@@ -9,7 +9,9 @@
 //! costs a handful of rows and writes, not one per token. A replay reads
 //! the rows; one that resumes inside a coalesced row skips exactly the
 //! parts it saw. Listeners in another process (or after this run ended)
-//! read the rows, polling while the run's row says `running`.
+//! read the rows, woken by the `run_events` signal each batch sends
+//! (`events`: LISTEN/NOTIFY on PostgreSQL), while the run's row says
+//! `running`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::db::on_db;
+use crate::domain::events::Topic;
 use crate::domain::{Ctx, DomainResult};
 
 /// How often new events are written, and a follower in another process
@@ -32,8 +35,12 @@ pub const FLUSH_EVERY: Duration = Duration::from_millis(200);
 /// older than [`STALE_AFTER`] belongs to a process that stopped.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
 pub const STALE_AFTER: Duration = Duration::from_secs(20);
-/// How often the owner looks for a cancel asked through another process.
+/// How often the owner reads the run row for a cancel asked through
+/// another process, in case its signal was missed.
 const CANCEL_CHECK_EVERY: Duration = Duration::from_millis(400);
+/// How often a follower in another process reads the rows without a
+/// signal.
+const FOLLOW_FALLBACK: Duration = Duration::from_secs(1);
 
 pub const DELTA: &str = "message.delta";
 pub const FINISHED: &str = "run.finished";
@@ -303,6 +310,8 @@ pub(super) async fn flush(ctx: &Ctx, live: &LiveRun) -> DomainResult<()> {
         live.unsave(count);
         return Err(e.into());
     }
+    // Followers in other processes read the rows when told.
+    ctx.events.publish(&ctx.db, Topic::RunEvents, live.session_id).await;
     Ok(())
 }
 
@@ -314,8 +323,17 @@ pub(super) async fn keep(ctx: Ctx, live: Arc<LiveRun>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_beat = tokio::time::Instant::now();
     let mut last_cancel_check = tokio::time::Instant::now();
+    let mut cancel_asked = ctx.events.subscribe(Topic::RunCancel, live.run_id);
     while !live.is_finished() {
-        tick.tick().await;
+        // A cancel sent to another process arrives as a signal at once;
+        // the run row is still read now and then in case one was missed.
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = cancel_asked.changed() => {
+                live.cancel.cancel();
+                continue;
+            }
+        }
         if let Err(e) = flush(&ctx, &live).await {
             tracing::warn!(run = %live.run_id, error = %e, "writing a run's events failed; trying again");
         }
@@ -390,6 +408,9 @@ async fn pump(
     until_run: Option<Uuid>,
     tx: &mpsc::Sender<RunEvent>,
 ) -> DomainResult<()> {
+    // Subscribed before the first read, so no signal falls between the
+    // read and the wait.
+    let mut stored_more = ctx.events.subscribe(Topic::RunEvents, session_id);
     // Answers whether to stop: the listener left, or the awaited run ended.
     let send = |event: RunEvent| async move {
         let last = event.kind == FINISHED && until_run.is_none_or(|id| id == event.run_id);
@@ -436,8 +457,10 @@ async fn pump(
             }
             return Ok(());
         }
+        // The owner's process signals each stored batch; without a signal
+        // (a dropped LISTEN connection) the rows are read every second.
         tokio::select! {
-            () = tokio::time::sleep(FLUSH_EVERY) => {}
+            _ = stored_more.wait(FOLLOW_FALLBACK) => {}
             () = tx.closed() => return Ok(()),
         }
     }

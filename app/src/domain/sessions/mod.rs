@@ -507,8 +507,8 @@ fn spawn_run(ctx: &Ctx, live: Arc<LiveRun>, plan: Plan, tools: Vec<Arc<dyn tools
 }
 
 /// Cancels the session's run: at once when it runs in this process, else
-/// through the run row, which its process looks at every 400 ms. 409 when
-/// nothing runs.
+/// by the `run_cancel` signal to its process (which also reads the run
+/// row every 400 ms, should the signal be missed). 409 when nothing runs.
 pub async fn cancel(ctx: &Ctx, actor: &Actor, org: &OrgSummary, session_id: Uuid) -> DomainResult<RunView> {
     let session = find(ctx, org, session_id).await?;
     let Some(run_id) = session.last_run_id else {
@@ -524,6 +524,8 @@ pub async fn cancel(ctx: &Ctx, actor: &Actor, org: &OrgSummary, session_id: Uuid
     if changed == 0 {
         return Err(nothing_runs());
     }
+    // The run's process, this one or another, stops it on this signal.
+    ctx.events.publish(&ctx.db, super::events::Topic::RunCancel, run_id).await;
     // A stop someone asked for: who, and which run.
     let event = AuditEvent {
         org_id: Some(org.id),

@@ -33,6 +33,7 @@ use super::store::{SessionRow, SESSION_COLUMNS};
 use super::tools::{Tool, ToolContext, ToolFailure, ToolSource};
 use super::{launch, resolve_model, session_agent, Turn, TurnEntry};
 use crate::db::{exec_on_db, on_db};
+use crate::domain::events::Topic;
 use crate::domain::providers::ToolSpec;
 use crate::domain::{Ctx, DomainResult};
 use crate::model::{AgentView, ErrorCode, OrgSummary};
@@ -42,9 +43,10 @@ pub const HOP_BUDGET: i64 = 8;
 const MESSAGE_MAX_CHARS: u64 = 20_000;
 const DEFAULT_WAIT_SECONDS: u64 = 30;
 const MAX_WAIT_SECONDS: u64 = 120;
-/// How often a waiting `check_messages` looks at its inbox (the database,
-/// so a reply written by another server process counts too).
-const POLL_EVERY: Duration = Duration::from_millis(200);
+/// A waiting `check_messages` reads its inbox when a message is posted to
+/// it (the `peer_inbox` signal, from any process), and at least this
+/// often: also to see a peer start waiting on it (a deadlock).
+const POLL_EVERY: Duration = Duration::from_secs(1);
 
 pub struct PeerTools;
 
@@ -293,6 +295,7 @@ impl Letter {
         let id = Uuid::new_v4();
         let now = ctx.clock.now();
         exec_on_db!(&ctx.db, |p| bind_letter!(self, id, org_id, now).execute(p).await)?;
+        ctx.events.publish(&ctx.db, Topic::PeerInbox, self.to.0).await;
         Ok(id)
     }
 
@@ -321,7 +324,11 @@ impl Letter {
             Ok(true)
         }
         .await);
-        Ok(posted?.then_some(id))
+        if posted? {
+            ctx.events.publish(&ctx.db, Topic::PeerInbox, self.to.0).await;
+            return Ok(Some(id));
+        }
+        Ok(None)
     }
 }
 
@@ -563,6 +570,7 @@ impl Tool for CheckMessages {
         let wait = arguments["timeoutSeconds"].as_u64().unwrap_or(DEFAULT_WAIT_SECONDS).min(MAX_WAIT_SECONDS);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
         let mut waiting = false;
+        let mut posted = cx.ctx.events.subscribe(Topic::PeerInbox, cx.session_id);
         let answer = loop {
             let got = take_inbox(&cx.ctx, cx.session_id, cx.ctx.clock.now()).await.map_err(unreadable)?;
             if !got.is_empty() {
@@ -583,8 +591,9 @@ impl Tool for CheckMessages {
                 set_status(cx, "running", "awaiting_peer").await;
                 waiting = true;
             }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             tokio::select! {
-                () = tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + POLL_EVERY)) => {}
+                _ = posted.wait(left.min(POLL_EVERY)) => {}
                 () = cx.cancel.cancelled() => break Err(failure("The run was cancelled")),
             }
         };
