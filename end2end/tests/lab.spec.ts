@@ -1,7 +1,8 @@
 // The lab: a project's sessions and the chat with an agent. The e2e
 // server's provider is a stand-in model (xtask's fake_model) that answers
-// "You said: <message>" a word at a time, and streams "word0 word1 …"
-// slowly when asked to go "slowly".
+// "You said: <message>" a word at a time, streams "word0 word1 …" slowly
+// when asked to go "slowly", calls get_time for "what time", and reports
+// more tokens than any balance pays for "expensive".
 import { createOrg, expect, expectH1, screenshot, signUp, test, uniqueEmail, uniqueSlug, visit } from './helpers';
 import type { Page } from '@playwright/test';
 
@@ -13,30 +14,37 @@ async function reloadWhileStreaming(page: Page): Promise<void> {
   });
 }
 
-test('lab: chat with an agent, the reply streams, a reload picks it up, cancel stops it', async ({ page }) => {
+/** Signs up, creates an org, an agent on `model` and a project, and opens
+ *  a session with the agent in the project's lab. */
+async function openLab(page: Page, tag: string, agent: string, model: string, project: string): Promise<string> {
   const slug = uniqueSlug();
-  await signUp(page, uniqueEmail('lab'));
-  await createOrg(page, 'E2E Lab Org', slug);
+  await signUp(page, uniqueEmail(tag));
+  await createOrg(page, `E2E ${project} Org`, slug);
 
   await visit(page, `/${slug}/agents`);
   const form = page.getByRole('region', { name: 'Create an agent' });
-  await form.getByLabel('Name').fill('Echo');
-  await form.getByLabel('Model').selectOption('e2e/small');
+  await form.getByLabel('Name').fill(agent);
+  await form.getByLabel('Model').selectOption(model);
   await form.getByRole('button', { name: 'Create agent' }).click();
-  await expect(page.getByRole('heading', { name: 'Echo', exact: true })).toBeVisible();
+  await expect(page.getByRole('heading', { name: agent, exact: true })).toBeVisible();
 
   await visit(page, `/${slug}/projects`);
-  await page.getByLabel('Name', { exact: true }).fill('Moon Base');
+  await page.getByLabel('Name', { exact: true }).fill(project);
   await page.getByRole('button', { name: 'Create project' }).click();
-  await page.getByRole('link', { name: 'Moon Base' }).click();
-  await expectH1(page, 'Moon Base');
+  await page.getByRole('link', { name: project }).click();
+  await expectH1(page, project);
   await expect(page.getByText('No sessions yet.')).toBeVisible();
 
-  // A session with Echo.
-  await page.getByLabel('Agent', { exact: true }).selectOption({ label: 'Echo' });
+  await page.getByLabel('Agent', { exact: true }).selectOption({ label: agent });
   await page.getByRole('button', { name: 'New session' }).click();
   await expect(page).toHaveURL(/\?session=[0-9a-f-]{36}$/);
-  await expect(page.getByRole('heading', { name: 'Chat with Echo' })).toBeVisible();
+  await expect(page.getByRole('heading', { name: `Chat with ${agent}` })).toBeVisible();
+  return slug;
+}
+
+test('lab: chat with an agent, the reply streams, a reload picks it up, cancel stops it', async ({ page }) => {
+  // A session with Echo.
+  await openLab(page, 'lab', 'Echo', 'e2e/small', 'Moon Base');
 
   // A message: the reply streams in, then is the stored answer.
   const transcript = page.getByTestId('transcript');
@@ -75,22 +83,7 @@ test('lab: chat with an agent, the reply streams, a reload picks it up, cancel s
 });
 
 test('lab: a tool call is a card, and a run the credits cannot pay ends on the billing card', async ({ page }) => {
-  const slug = uniqueSlug();
-  await signUp(page, uniqueEmail('lab-tools'));
-  await createOrg(page, 'E2E Lab Tools Org', slug);
-  await visit(page, `/${slug}/agents`);
-  const form = page.getByRole('region', { name: 'Create an agent' });
-  await form.getByLabel('Name').fill('Clock');
-  await form.getByLabel('Model').selectOption('e2e/large');
-  await form.getByRole('button', { name: 'Create agent' }).click();
-  await expect(page.getByRole('heading', { name: 'Clock', exact: true })).toBeVisible();
-  await visit(page, `/${slug}/projects`);
-  await page.getByLabel('Name', { exact: true }).fill('Timekeeping');
-  await page.getByRole('button', { name: 'Create project' }).click();
-  await page.getByRole('link', { name: 'Timekeeping' }).click();
-  await page.getByLabel('Agent', { exact: true }).selectOption({ label: 'Clock' });
-  await page.getByRole('button', { name: 'New session' }).click();
-  await expect(page).toHaveURL(/\?session=[0-9a-f-]{36}$/);
+  const slug = await openLab(page, 'lab-tools', 'Clock', 'e2e/large', 'Timekeeping');
 
   // The model calls get_time; the card has its arguments and output.
   const transcript = page.getByTestId('transcript');

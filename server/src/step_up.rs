@@ -42,6 +42,7 @@ pub const OPEN_SERVER_FNS: &[&str] = &[
     "list_workspaces",
     "list_models",
     "list_agents",
+    "list_agent_last_runs",
     "list_byok_providers",
     "list_api_keys",
     "take_minted_api_key",

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::support::*;
 #[cfg(feature = "ssr")]
 use crate::domain;
-use crate::model::{AgentView, AppError, Page};
+use crate::model::{AgentLastRun, AgentView, AppError, Page};
 
 /// The newest 100 agents.
 #[server(prefix = "/fn", endpoint = "list_agents")]
@@ -21,6 +21,15 @@ pub async fn list_agents(org: String) -> Result<Page<AgentView>, AppError> {
     let org = member_of(&ctx, &actor, &org).await?;
     let page = domain::paging::PageRequest::parse(Some(domain::paging::MAX_LIMIT), None)?;
     domain::agents::list(&ctx, &org, page).await
+}
+
+/// Each agent's latest run (the list's "last run").
+#[server(prefix = "/fn", endpoint = "list_agent_last_runs")]
+pub async fn list_agent_last_runs(org: String) -> Result<Vec<AgentLastRun>, AppError> {
+    let actor = require_actor().await?;
+    let ctx = ctx()?;
+    let org = member_of(&ctx, &actor, &org).await?;
+    domain::sessions::last_runs(&ctx, &org).await
 }
 
 #[cfg(feature = "ssr")]

@@ -593,6 +593,15 @@ pub struct RunView {
     pub finished_at: Option<String>,
 }
 
+/// An agent's latest run, as the agents page lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentLastRun {
+    pub agent_id: Uuid,
+    pub status: String,
+    pub started_at: String,
+}
+
 /// An org's own model provider (BYOK), as the agents page shows it: the
 /// key only as its last four characters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -5,14 +5,17 @@
 use leptos::html;
 use leptos::prelude::*;
 
-use crate::api::agents::{list_agents, CreateAgent, DeleteAgent, SetAgentRestrictions, UpdateAgent};
+use crate::api::agents::{
+    list_agent_last_runs, list_agents, CreateAgent, DeleteAgent, SetAgentRestrictions, UpdateAgent,
+};
 use crate::api::byok::{list_byok_providers, AddByokProvider, RemoveByokProvider};
 use crate::api::models::list_models;
 use crate::components::forms::{
     action_error, loaded, Field, FormError, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD, INPUT,
 };
 use crate::components::layout::{use_org_slug, PageHeader};
-use crate::model::{AgentView, ByokProviderView, ModelView};
+use crate::components::time::UtcTime;
+use crate::model::{AgentLastRun, AgentView, ByokProviderView, ModelView};
 
 const AGENT_FIELDS: &[&str] = &["name", "model", "systemPrompt", "maxSteps"];
 
@@ -46,6 +49,7 @@ pub fn AgentsPage() -> impl IntoView {
         move || (slug.get(), create.version().get(), changed.get(), delete.version().get()),
         |(slug, ..)| list_agents(slug),
     );
+    let last_runs = Resource::new(move || slug.get(), list_agent_last_runs);
     let create_error = action_error(create);
     let update_error = action_error(update);
     let restrict_error = action_error(restrict);
@@ -102,6 +106,7 @@ pub fn AgentsPage() -> impl IntoView {
             <Transition fallback=|| view! { <p class="mt-3 text-sm text-slate-600">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     let catalogue = models.await.map(|p| p.items).unwrap_or_default();
+                    let runs = last_runs.await.unwrap_or_default();
                     loaded(agents.await, move |page| {
                         if page.items.is_empty() {
                             return view! {
@@ -115,7 +120,8 @@ pub fn AgentsPage() -> impl IntoView {
                         view! {
                             <ul class="mt-1 divide-y divide-slate-100">
                                 {page.items.into_iter().map(|a| {
-                                    view! { <AgentRow a=a all=all.clone() models=catalogue.clone() update=update restrict=restrict delete=delete/> }
+                                    let last_run = runs.iter().find(|r| r.agent_id == a.id).cloned();
+                                    view! { <AgentRow a=a all=all.clone() models=catalogue.clone() last_run=last_run update=update restrict=restrict delete=delete/> }
                                 }).collect_view()}
                             </ul>
                         }
@@ -252,6 +258,7 @@ fn AgentRow(
     a: AgentView,
     all: Vec<AgentView>,
     models: Vec<ModelView>,
+    last_run: Option<AgentLastRun>,
     update: ServerAction<UpdateAgent>,
     restrict: ServerAction<SetAgentRestrictions>,
     delete: ServerAction<DeleteAgent>,
@@ -293,7 +300,11 @@ fn AgentRow(
                     Some(s) => format!(" · fast mode: runs {s}"),
                     None => " · fast mode (this model has no faster sibling: ignored)".to_string(),
                 })}
-                {format!(" · up to {} steps · never run yet", a.max_steps)}
+                {format!(" · up to {} steps · ", a.max_steps)}
+                {match last_run {
+                    Some(run) => view! { <span>"last run "<UtcTime iso=run.started_at/>{format!(" ({})", run.status)}</span> }.into_any(),
+                    None => view! { <span>"never run yet"</span> }.into_any(),
+                }}
             </p>
             <p class="mt-0.5 text-sm text-slate-600">{format!("May use {tools_summary}; may message {peers_summary}.")}</p>
             <div class="mt-2 flex flex-wrap items-start gap-x-6 gap-y-2">

@@ -214,6 +214,10 @@ async fn a_message_gets_the_reply_and_the_step_is_charged_once() {
     );
     let page = t.browser.page(&format!("/{}", t.org)).await;
     assert!(page.body.contains("2 runs in the last 30 days"), "{}", page.body);
+    // And the agents page says when the agent last ran.
+    let agents = t.browser.page(&format!("/{}/agents", t.org)).await;
+    assert!(agents.body.contains("last run ") && agents.body.contains(" (completed)"), "{}", agents.body);
+    assert!(!agents.body.contains("never run yet"), "{}", agents.body);
 }
 
 #[tokio::test]
