@@ -811,3 +811,27 @@ output_credits_per_mtok = 1500
     assert_eq!(last["content"][0]["tool_use_id"], "toolu_1");
     assert!(last["content"][0]["content"].as_str().unwrap().contains("\"timezone\":\"UTC\""), "{last}");
 }
+
+#[tokio::test]
+async fn a_client_that_read_run_finished_may_send_the_next_message_at_once() {
+    let t = setup().await;
+    let session = t.session().await;
+    // Each stream is read to its end (`run.finished`), and the next
+    // message goes straight after: the session is free by then.
+    for n in 0..15 {
+        t.fake.push(Scripted::text(&["ok"]));
+        let res = t
+            .api
+            .raw()
+            .post(format!("{}/api/v1/sessions/{session}/messages", t.server.base))
+            .bearer_auth(&t.key)
+            .header("Accept", "text/event-stream")
+            .json(&json!({ "content": format!("message {n}") }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "message {n}: {}", res.text().await.unwrap());
+        let events = parse_sse(&res.text().await.unwrap());
+        assert_eq!(events.last().map(|e| e.0.as_str()), Some("run.finished"), "message {n}");
+    }
+}

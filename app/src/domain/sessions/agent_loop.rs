@@ -115,8 +115,10 @@ pub async fn drive(ctx: Ctx, live: Arc<LiveRun>, plan: Plan, tools: Vec<Arc<dyn 
 /// then lets the listeners go.
 pub async fn finish(ctx: &Ctx, live: &LiveRun, plan: &Plan, outcome: Outcome, totals: Totals) {
     let session_status = outcome.session_status();
-    live.emit("session.status", json!({ "status": session_status }));
-    live.emit(
+    // Held back from listeners until the end is recorded below, so a
+    // client that reads `run.finished` finds the session free.
+    live.emit_held("session.status", json!({ "status": session_status }));
+    live.emit_held(
         FINISHED,
         json!({ "status": outcome.status(), "stopReason": outcome.stop_reason, "error": outcome.error }),
     );

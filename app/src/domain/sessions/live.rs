@@ -70,6 +70,9 @@ impl RunEvent {
 
 struct LiveState {
     log: Vec<RunEvent>,
+    /// `log[..visible]` is what listeners may read: a run's closing
+    /// events are held back until its end is recorded (`emit_held`).
+    visible: usize,
     /// `log[saved..]` is not in the database yet.
     saved: usize,
     next_seq: i64,
@@ -98,7 +101,13 @@ impl LiveRun {
             session_id,
             first_seq,
             cancel: CancellationToken::new(),
-            state: Mutex::new(LiveState { log: Vec::new(), saved: 0, next_seq: first_seq, finished: false }),
+            state: Mutex::new(LiveState {
+                log: Vec::new(),
+                visible: 0,
+                saved: 0,
+                next_seq: first_seq,
+                finished: false,
+            }),
             changed: watch::Sender::new(0),
             writing: tokio::sync::Mutex::new(()),
         }
@@ -110,20 +119,39 @@ impl LiveRun {
 
     /// Records an event and wakes the listeners.
     pub fn emit(&self, kind: &str, data: Value) -> RunEvent {
-        let event = {
-            let mut state = self.lock();
-            let event = RunEvent { seq: state.next_seq, run_id: self.run_id, kind: kind.to_string(), data };
-            state.next_seq += 1;
-            state.log.push(event.clone());
-            event
-        };
+        let event = self.push(kind, data, true);
         self.changed.send_modify(|n| *n += 1);
         event
     }
 
-    /// After `run.finished`: listeners stop once they have read it all.
+    /// Records an event listeners do not see until [`LiveRun::finish`]:
+    /// the closing `session.status` and `run.finished`, which must not
+    /// reach a client before the session is free in the database (a
+    /// client that posts again on `run.finished` would get 409 "busy").
+    /// They are stored with the others.
+    pub fn emit_held(&self, kind: &str, data: Value) -> RunEvent {
+        self.push(kind, data, false)
+    }
+
+    fn push(&self, kind: &str, data: Value, visible: bool) -> RunEvent {
+        let mut state = self.lock();
+        let event = RunEvent { seq: state.next_seq, run_id: self.run_id, kind: kind.to_string(), data };
+        state.next_seq += 1;
+        state.log.push(event.clone());
+        if visible {
+            state.visible = state.log.len();
+        }
+        event
+    }
+
+    /// After its end is recorded: listeners get the held events, and stop
+    /// once they have read it all.
     pub fn finish(&self) {
-        self.lock().finished = true;
+        {
+            let mut state = self.lock();
+            state.finished = true;
+            state.visible = state.log.len();
+        }
         self.changed.send_modify(|n| *n += 1);
     }
 
@@ -131,11 +159,14 @@ impl LiveRun {
         self.lock().finished
     }
 
-    /// The events after `seq`, and whether the run has ended.
+    /// The events after `seq` listeners may read, and whether the run has
+    /// ended. The log is in seq order, so this finds its place by bisection
+    /// rather than reading a long answer's every delta for each new one.
     pub fn events_after(&self, seq: i64) -> (Vec<RunEvent>, bool) {
         let state = self.lock();
-        let events = state.log.iter().filter(|e| e.seq > seq).cloned().collect();
-        (events, state.finished)
+        let shown = &state.log[..state.visible];
+        let from = shown.partition_point(|e| e.seq <= seq);
+        (shown[from..].to_vec(), state.finished)
     }
 
     pub fn subscribe(&self) -> watch::Receiver<u64> {
