@@ -112,18 +112,51 @@ fn stream(command: &mut Command) -> Result<String> {
     Ok(summary)
 }
 
-/// `<target>/schemathesis-venv/bin/schemathesis` at the pinned version,
-/// installed with pip on first use.
+/// The interpreter the virtualenv is made with: the newest of 3.13 and
+/// 3.12 that runs (directly, or as a pyenv version), else `python3`.
+/// CPython before 3.13 can fail `ast.parse` with "AST constructor recursion
+/// depth mismatch" (gh-106905) when Hypothesis describes one of
+/// schemathesis's filters, which ends the run with a runtime error that is
+/// no finding about the API.
+fn python() -> Command {
+    let runs = |command: &mut Command| command.arg("--version").output().is_ok_and(|o| o.status.success());
+    for name in ["python3.13", "python3.12"] {
+        if runs(&mut Command::new(name)) {
+            return Command::new(name);
+        }
+    }
+    if util::on_path("pyenv") {
+        let installed = util::output(Command::new("pyenv").args(["versions", "--bare"])).unwrap_or_default();
+        for minor in ["3.13", "3.12"] {
+            let prefix = format!("{minor}.");
+            let Some(version) = installed.lines().map(str::trim).rfind(|v| v.starts_with(&prefix)) else {
+                continue;
+            };
+            let with_pyenv = || {
+                let mut command = Command::new(format!("python{minor}"));
+                command.env("PYENV_VERSION", version);
+                command
+            };
+            if runs(&mut with_pyenv()) {
+                return with_pyenv();
+            }
+        }
+    }
+    Command::new(if util::on_path("python3") { "python3" } else { "python" })
+}
+
+/// `<target>/schemathesis-venv-2/bin/schemathesis` at the pinned version,
+/// installed with pip on first use (the `-2`: made with `python()`, not
+/// the interpreter an older venv has).
 fn ensure_schemathesis(paths: &Paths) -> Result<PathBuf> {
-    let venv = paths.target.join("schemathesis-venv");
+    let venv = paths.target.join("schemathesis-venv-2");
     let tool = venv.join("bin/schemathesis");
     let version = || util::output(Command::new(&tool).arg("--version")).unwrap_or_default();
     if version().contains(SCHEMATHESIS) {
         return Ok(tool);
     }
     util::heading(&format!("installing schemathesis {SCHEMATHESIS} into {}", venv.display()));
-    let python = if util::on_path("python3") { "python3" } else { "python" };
-    util::run(Command::new(python).args(["-m", "venv", "--clear"]).arg(&venv))
+    util::run(python().args(["-m", "venv", "--clear"]).arg(&venv))
         .context("creating the schemathesis virtualenv (needs python3 with venv)")?;
     util::run(
         Command::new(venv.join("bin/pip"))
