@@ -99,7 +99,7 @@ export ALUMIA_DATA_DIR="$work/data" ALUMIA_ADDR="127.0.0.1:$app_port" ALUMIA_PUB
 export ALUMIA_CONFIG="$config" ALUMIA_OLLAMA_URL=off
 # Development only for DISABLE_RATE_LIMIT: the chat route otherwise takes
 # 60 messages a minute per user, and this sends thousands.
-export ALUMIA_ENV=development DISABLE_RATE_LIMIT=1 RUST_LOG=warn
+export ALUMIA_ENV=development DISABLE_RATE_LIMIT=1 RUST_LOG=${BENCH_RUST_LOG:-warn}
 unset DATABASE_URL
 
 echo "==> seeding: an org, a key, a project, an agent per model"

@@ -124,6 +124,13 @@ fn carries_text(block: &[u8]) -> bool {
     block.windows(KEY.len()).position(|w| w == KEY).is_some_and(|at| block.get(at + KEY.len()) != Some(&b'"'))
 }
 
+/// The stand-in's tokens in an Alumia delta: each is the text `tok `
+/// (fast_model.rs).
+fn count_tokens(block: &[u8]) -> u64 {
+    const TOKEN: &[u8] = b"tok ";
+    block.windows(TOKEN.len()).filter(|w| *w == TOKEN).count() as u64
+}
+
 /// The `status` of a `run.finished` event block.
 fn finished_status(block: &[u8]) -> String {
     let text = String::from_utf8_lossy(block);
@@ -164,19 +171,22 @@ async fn read_stream(
 }
 
 fn on_block(block: &[u8], wire: Wire, sent: Instant, first_seen: Option<&AtomicUsize>, seen: &mut Seen) {
-    let token = match wire {
+    let tokens = match wire {
         Wire::OpenAi if block.starts_with(b"data: [DONE]") => {
             seen.ended = Some("done".into());
-            false
+            0
         }
-        Wire::OpenAi => carries_text(block),
+        Wire::OpenAi => u64::from(carries_text(block)),
         Wire::Alumia if block.starts_with(b"event: run.finished") => {
             seen.ended = Some(finished_status(block));
-            false
+            0
         }
-        Wire::Alumia => block.starts_with(b"event: message.delta"),
+        // Alumia sends the deltas that reached it together as one event:
+        // its tokens are the stand-in's, counted in the text.
+        Wire::Alumia if block.starts_with(b"event: message.delta") => count_tokens(block),
+        Wire::Alumia => 0,
     };
-    if !token {
+    if tokens == 0 {
         return;
     }
     let now = Instant::now();
@@ -188,7 +198,7 @@ fn on_block(block: &[u8], wire: Wire, sent: Instant, first_seen: Option<&AtomicU
         }
     }
     seen.last_at = Some(now);
-    seen.tokens += 1;
+    seen.tokens += tokens;
 }
 
 // ---------------------------------------------------------------- clients

@@ -42,6 +42,49 @@ pub use exec_on_db;
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
+pub mod writer;
+
+mod sqlite_busy {
+    //! What a connection does while another holds SQLite's write lock.
+    //!
+    //! SQLite's own busy handler (what `busy_timeout` installs) sleeps 1,
+    //! 2, 5, 10, 15, 20, 25, 25, 25, 50, 50 then 100 ms between tries: a
+    //! writer that finds the lock taken for a millisecond may sleep for
+    //! 100. Under many small writes (a hundred chats starting at once)
+    //! those sleeps, not the writes, were the wait: the pool's connections
+    //! spent most of their time asleep with the lock free. This handler
+    //! tries again after 50 µs for the first 50 ms, then every 2 ms, and
+    //! gives up after 10 s as before. It runs on the connection's own
+    //! thread (sqlx gives each SQLite connection one), so sleeping there
+    //! blocks no async task.
+
+    use std::ffi::{c_int, c_void};
+    use std::ptr::NonNull;
+    use std::time::Duration;
+
+    const FAST_TRIES: c_int = 1_000;
+    const FAST_WAIT: Duration = Duration::from_micros(50);
+    const SLOW_WAIT: Duration = Duration::from_millis(2);
+    /// 50 ms of fast tries, then slow ones to 10 s in all.
+    const MAX_TRIES: c_int = FAST_TRIES + 4_975;
+
+    extern "C" fn wait(_: *mut c_void, tries: c_int) -> c_int {
+        if tries >= MAX_TRIES {
+            return 0;
+        }
+        std::thread::sleep(if tries < FAST_TRIES { FAST_WAIT } else { SLOW_WAIT });
+        1
+    }
+
+    pub(super) fn install(db: NonNull<libsqlite3_sys::sqlite3>) {
+        // SAFETY: `db` is the open connection sqlx holds locked for us;
+        // the handler is a plain function with no state.
+        unsafe {
+            libsqlite3_sys::sqlite3_busy_handler(db.as_ptr(), Some(wait), std::ptr::null_mut());
+        }
+    }
+}
+
 impl Db {
     /// Opens the pool for `url` (`sqlite://…` or `postgres://…`).
     pub async fn connect(url: &str) -> Result<Db, sqlx::Error> {
@@ -58,8 +101,18 @@ impl Db {
                 .synchronous(sqlx::sqlite::SqliteSynchronous::Normal);
             // An embedded file cannot hang up: sqlx's ping before every
             // checkout would only add a trip to the connection's thread.
-            let pool =
-                SqlitePoolOptions::new().max_connections(8).test_before_acquire(false).connect_with(opts).await?;
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .test_before_acquire(false)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        let mut handle = conn.lock_handle().await?;
+                        sqlite_busy::install(handle.as_raw_handle());
+                        Ok(())
+                    })
+                })
+                .connect_with(opts)
+                .await?;
             Ok(Db::Sqlite(pool))
         }
     }

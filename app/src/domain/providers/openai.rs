@@ -3,8 +3,11 @@
 //! decoder reads JSON values rather than strict structs: unknown fields,
 //! `null`s, usage in the last choice chunk or nowhere are all fine.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use serde::de::IgnoredAny;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{ChatEvent, ChatMessage, ChatRequest, Decoder, FinishReason, ProviderError, ToolCall};
@@ -158,6 +161,49 @@ impl Decode {
     }
 }
 
+/// The usual chunk: a piece of text and nothing else (no error, usage,
+/// tool call or finish reason). Read into these borrowed types rather
+/// than a `Value`, since it comes once per token; anything else goes the
+/// general way.
+#[derive(Deserialize)]
+struct TextChunk<'a> {
+    #[serde(borrow)]
+    choices: Vec<TextChoice<'a>>,
+    #[serde(default)]
+    error: Option<IgnoredAny>,
+    #[serde(default)]
+    usage: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct TextChoice<'a> {
+    #[serde(borrow)]
+    delta: TextDelta<'a>,
+    #[serde(default)]
+    finish_reason: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct TextDelta<'a> {
+    #[serde(default, borrow)]
+    content: Option<Cow<'a, str>>,
+    #[serde(default)]
+    tool_calls: Option<IgnoredAny>,
+    #[serde(default)]
+    function_call: Option<IgnoredAny>,
+}
+
+fn text_only(data: &str) -> Option<String> {
+    let chunk: TextChunk = serde_json::from_str(data).ok()?;
+    let [choice] = chunk.choices.as_slice() else { return None };
+    let plain = chunk.error.is_none()
+        && chunk.usage.is_none()
+        && choice.finish_reason.is_none()
+        && choice.delta.tool_calls.is_none()
+        && choice.delta.function_call.is_none();
+    plain.then(|| choice.delta.content.as_deref().unwrap_or_default().to_string())
+}
+
 impl Decoder for Decode {
     fn event(&mut self, _name: &str, data: &str) -> Result<Vec<ChatEvent>, ProviderError> {
         let mut out = Vec::new();
@@ -167,6 +213,12 @@ impl Decoder for Decode {
             return Ok(out);
         }
         if data.is_empty() {
+            return Ok(out);
+        }
+        if let Some(text) = text_only(data) {
+            if !text.is_empty() {
+                out.push(ChatEvent::TextDelta(text));
+            }
             return Ok(out);
         }
         let chunk: Value = serde_json::from_str(data)
@@ -215,6 +267,31 @@ mod tests {
         events.extend(d.event("message", "[DONE]").unwrap());
         assert!(d.done());
         events
+    }
+
+    #[test]
+    fn a_text_only_chunk_reads_the_quick_way_and_others_the_general_way() {
+        let text = |content: Value| json!({ "id": "x", "choices": [{ "index": 0, "delta": { "content": content }, "finish_reason": null }] });
+        assert_eq!(text_only(&text(json!("caf\u{e9} \"ok\"")).to_string()).as_deref(), Some("café \"ok\""));
+        assert_eq!(text_only(&text(Value::Null).to_string()).as_deref(), Some(""));
+        let with_usage = json!({ "choices": [{ "delta": { "content": "a" } }], "usage": { "prompt_tokens": 3 } });
+        let finishing = json!({ "choices": [{ "delta": { "content": "a" }, "finish_reason": "stop" }] });
+        for general in
+            [with_usage, finishing, call(0, Some("c"), Some("f"), "{}"), json!({ "error": { "message": "x" } })]
+        {
+            assert_eq!(text_only(&general.to_string()), None, "{general}");
+        }
+        // Both ways give the same events.
+        let chunks =
+            [text(json!("Hel")), text(json!("lo")), json!({ "choices": [{ "delta": {}, "finish_reason": "stop" }] })];
+        assert_eq!(
+            done(&chunks),
+            vec![
+                ChatEvent::TextDelta("Hel".into()),
+                ChatEvent::TextDelta("lo".into()),
+                ChatEvent::Finished { reason: FinishReason::EndTurn }
+            ]
+        );
     }
 
     fn call(index: u64, id: Option<&str>, name: Option<&str>, args: &str) -> Value {

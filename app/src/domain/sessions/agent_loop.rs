@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::stream::{FuturesUnordered, StreamExt};
+use futures::FutureExt;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -41,6 +42,8 @@ const MAX_TOOL_OUTPUT_CHARS: usize = 100_000;
 /// The estimate `authorize` checks: the history's characters / 4 as input
 /// tokens, and this many output tokens.
 const ESTIMATED_OUTPUT_TOKENS: u64 = 500;
+/// Text deltas that arrived together are sent as one event up to this size.
+const MAX_DELTA_BYTES: usize = 8 * 1024;
 
 /// What a run needs, resolved when it was started.
 #[derive(Clone)]
@@ -122,19 +125,35 @@ pub async fn finish(ctx: &Ctx, live: &LiveRun, plan: &Plan, outcome: Outcome, to
         FINISHED,
         json!({ "status": outcome.status(), "stopReason": outcome.stop_reason, "error": outcome.error }),
     );
-    // The events first: a listener elsewhere stops polling once the run
-    // row no longer says `running`, so by then they must all be stored.
+    // The last events and the end in one transaction: a listener
+    // elsewhere stops reading once the run row no longer says `running`,
+    // so by then they must all be stored.
+    let end = live::RunEnd {
+        run_id: plan.run_id,
+        status: outcome.status(),
+        stop_reason: outcome.stop_reason,
+        error: outcome.error.clone(),
+        session_status,
+        totals,
+    };
+    let mut recorded = false;
     for attempt in 0..5 {
-        match live::flush(ctx, live).await {
-            Ok(()) => break,
+        match live::flush_with(ctx, live, Some(end.clone())).await {
+            Ok(()) => {
+                recorded = true;
+                break;
+            }
             Err(e) => {
-                tracing::warn!(run = %plan.run_id, attempt, error = %e, "writing a run's last events failed");
+                tracing::warn!(run = %plan.run_id, attempt, error = %e, "writing a run's end failed");
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             }
         }
     }
-    if let Err(e) = store::record_end(ctx, plan, &outcome, totals).await {
-        tracing::error!(run = %plan.run_id, error = %e, "recording the end of a run failed");
+    // Without its last events, the end at least: the session is free again.
+    if !recorded {
+        if let Err(e) = store::record_end(ctx, plan, &outcome, totals).await {
+            tracing::error!(run = %plan.run_id, error = %e, "recording the end of a run failed");
+        }
     }
     let source = plan.source.map_or("free", Source::label);
     let seconds = plan.started.elapsed().as_secs_f64();
@@ -301,17 +320,35 @@ async fn call_model(ctx: &Ctx, live: &LiveRun, plan: &Plan, request: &ChatReques
             return answer;
         }
     };
+    // An event read ahead while gathering text deltas, to handle next.
+    let mut ahead = None;
     loop {
-        let next = tokio::select! {
-            next = stream.next() => next,
-            // Dropping the stream aborts the HTTP body.
-            () = live.cancel.cancelled() => {
-                answer.stop = Some(Outcome::stop("cancelled"));
-                return answer;
-            }
+        let next = match ahead.take() {
+            Some(next) => next,
+            None => tokio::select! {
+                next = stream.next() => next,
+                // Dropping the stream aborts the HTTP body.
+                () = live.cancel.cancelled() => {
+                    answer.stop = Some(Outcome::stop("cancelled"));
+                    return answer;
+                }
+            },
         };
         match next {
-            Some(Ok(ChatEvent::TextDelta(text))) => {
+            Some(Ok(ChatEvent::TextDelta(mut text))) => {
+                // The deltas that have already arrived go out as one event:
+                // a model streaming faster than it is read costs one event
+                // per read rather than per token, and nothing waits for it.
+                while text.len() < MAX_DELTA_BYTES {
+                    match stream.next().now_or_never() {
+                        Some(Some(Ok(ChatEvent::TextDelta(more)))) => text.push_str(&more),
+                        Some(other) => {
+                            ahead = Some(other);
+                            break;
+                        }
+                        None => break,
+                    }
+                }
                 answer.text.push_str(&text);
                 live.emit(live::DELTA, json!({ "text": text }));
             }

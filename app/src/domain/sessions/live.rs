@@ -56,6 +56,27 @@ pub struct RunEvent {
 }
 
 impl RunEvent {
+    /// The SSE `data:` text, `{"seq":…,"runId":"…",…fields}`, written
+    /// straight rather than through a merged `Value` (this runs for every
+    /// delta to every listener).
+    pub fn payload_json(&self) -> String {
+        let fields = self.data.to_string();
+        let mut out = String::with_capacity(fields.len() + 64);
+        out.push_str("{\"seq\":");
+        out.push_str(&self.seq.to_string());
+        out.push_str(",\"runId\":\"");
+        out.push_str(&self.run_id.to_string());
+        out.push('"');
+        match fields.strip_prefix('{') {
+            Some(rest) if rest != "}" && self.data.is_object() => {
+                out.push(',');
+                out.push_str(rest);
+            }
+            _ => out.push('}'),
+        }
+        out
+    }
+
     /// The SSE `data:` object: `{"seq", "runId", …fields}`.
     pub fn payload(&self) -> Value {
         let mut out = json!({ "seq": self.seq, "runId": self.run_id });
@@ -69,6 +90,9 @@ impl RunEvent {
 }
 
 struct LiveState {
+    /// The run's events not yet both stored and shown: what is stored
+    /// and visible is dropped after each write, so a long answer does not
+    /// stay in memory (a listener that falls behind reads the rows).
     log: Vec<RunEvent>,
     /// `log[..visible]` is what listeners may read: a run's closing
     /// events are held back until its end is recorded (`emit_held`).
@@ -159,14 +183,16 @@ impl LiveRun {
         self.lock().finished
     }
 
-    /// The events after `seq` listeners may read, and whether the run has
-    /// ended. The log is in seq order, so this finds its place by bisection
-    /// rather than reading a long answer's every delta for each new one.
-    pub fn events_after(&self, seq: i64) -> (Vec<RunEvent>, bool) {
+    /// The events after `seq` listeners may read, whether the run has
+    /// ended, and the seq memory starts at: events before it (and after
+    /// `seq`) are stored, to be read there. The log is in seq order, so
+    /// this finds its place by bisection.
+    pub fn events_after(&self, seq: i64) -> (Vec<RunEvent>, bool, i64) {
         let state = self.lock();
+        let kept_from = state.log.first().map_or(state.next_seq, |e| e.seq);
         let shown = &state.log[..state.visible];
         let from = shown.partition_point(|e| e.seq <= seq);
-        (shown[from..].to_vec(), state.finished)
+        (shown[from..].to_vec(), state.finished, kept_from)
     }
 
     pub fn subscribe(&self) -> watch::Receiver<u64> {
@@ -188,6 +214,15 @@ impl LiveRun {
         let out = state.log[state.saved..].to_vec();
         state.saved = state.log.len();
         out
+    }
+
+    /// After a write: drops what is both stored and shown.
+    fn forget_stored(&self) {
+        let mut state = self.lock();
+        let gone = state.saved.min(state.visible);
+        state.log.drain(..gone);
+        state.saved -= gone;
+        state.visible -= gone;
     }
 
     /// Puts back events whose write failed, to be tried again.
@@ -288,9 +323,12 @@ fn coalesce(events: Vec<RunEvent>) -> Vec<(RunEvent, i64, Option<Vec<usize>>)> {
                 if last.kind == DELTA && last.seq + 1 == event.seq {
                     let piece = event.data.get("text").and_then(Value::as_str).unwrap_or_default();
                     parts.push(piece.chars().count());
-                    let joined =
-                        format!("{}{piece}", last.data.get("text").and_then(Value::as_str).unwrap_or_default());
-                    last.data = json!({ "text": joined });
+                    // Appended in place: a batch of a fast answer holds
+                    // thousands of pieces.
+                    match last.data.get_mut("text") {
+                        Some(Value::String(text)) => text.push_str(piece),
+                        _ => last.data = json!({ "text": piece }),
+                    }
                     last.seq = event.seq;
                     continue;
                 }
@@ -306,43 +344,96 @@ fn coalesce(events: Vec<RunEvent>) -> Vec<(RunEvent, i64, Option<Vec<usize>>)> {
     rows
 }
 
+/// How a run ended, recorded with its last events.
+#[derive(Clone)]
+pub(super) struct RunEnd {
+    pub run_id: Uuid,
+    pub status: &'static str,
+    pub stop_reason: &'static str,
+    pub error: Option<String>,
+    pub session_status: &'static str,
+    pub totals: super::agent_loop::Totals,
+}
+
 /// Writes what `live` has not written yet, in one transaction.
 pub(super) async fn flush(ctx: &Ctx, live: &LiveRun) -> DomainResult<()> {
+    flush_with(ctx, live, None).await
+}
+
+/// [`flush`], and with `end` the run's end and its session's status after
+/// it in the same transaction: a follower in another process that sees
+/// the run ended finds all its events stored.
+pub(super) async fn flush_with(ctx: &Ctx, live: &LiveRun, end: Option<RunEnd>) -> DomainResult<()> {
     let _writing = live.writing.lock().await;
     let events = live.take_unsaved();
-    if events.is_empty() {
+    if events.is_empty() && end.is_none() {
         return Ok(());
     }
     let count = events.len();
     let rows = coalesce(events);
     let now = ctx.clock.now();
-    let written: Result<(), sqlx::Error> = on_db!(&ctx.db, |p| async {
-        let mut tx = p.begin().await?;
-        for (event, first_seq, parts) in &rows {
-            sqlx::query(
-                "INSERT INTO run_events (session_id, seq, first_seq, run_id, kind, data, parts, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(live.session_id)
-            .bind(event.seq)
-            .bind(first_seq)
-            .bind(event.run_id)
-            .bind(&event.kind)
-            .bind(Json(&event.data))
-            .bind(parts.as_ref().map(Json))
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+    let session_id = live.session_id;
+    let written = crate::db::writer::write(&ctx.db, move |db| async move {
+        on_db!(&db, |p| async {
+            let mut tx = p.begin().await?;
+            for (event, first_seq, parts) in &rows {
+                sqlx::query(
+                    "INSERT INTO run_events (session_id, seq, first_seq, run_id, kind, data, parts, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(session_id)
+                .bind(event.seq)
+                .bind(first_seq)
+                .bind(event.run_id)
+                .bind(&event.kind)
+                .bind(Json(&event.data))
+                .bind(parts.as_ref().map(Json))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            if let Some(end) = &end {
+                let t = end.totals;
+                sqlx::query(
+                    "UPDATE runs SET status = $2, stop_reason = $3, error = $4, finished_at = $5, steps = $6, \
+                     input_tokens = $7, output_tokens = $8, credit_microunits = $9, omitted_messages = $10, \
+                     omitted_tokens = $11 WHERE id = $1",
+                )
+                .bind(end.run_id)
+                .bind(end.status)
+                .bind(end.stop_reason)
+                .bind(&end.error)
+                .bind(now)
+                .bind(t.steps)
+                .bind(t.input_tokens)
+                .bind(t.output_tokens)
+                .bind(t.credit_microunits)
+                .bind(t.omitted_messages)
+                .bind(t.omitted_tokens)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("UPDATE chat_sessions SET status = $3, updated_at = $4 WHERE id = $1 AND last_run_id = $2")
+                    .bind(session_id)
+                    .bind(end.run_id)
+                    .bind(end.session_status)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await
         }
-        tx.commit().await
-    }
-    .await);
+        .await)
+    })
+    .await;
     if let Err(e) = written {
         live.unsave(count);
         return Err(e.into());
     }
+    live.forget_stored();
     // Followers in other processes read the rows when told.
-    ctx.events.publish(&ctx.db, Topic::RunEvents, live.session_id).await;
+    if count > 0 {
+        ctx.events.publish(&ctx.db, Topic::RunEvents, live.session_id).await;
+    }
     Ok(())
 }
 
@@ -355,6 +446,10 @@ pub(super) async fn keep(ctx: Ctx, live: Arc<LiveRun>) {
     let mut last_beat = tokio::time::Instant::now();
     let mut last_cancel_check = tokio::time::Instant::now();
     let mut cancel_asked = ctx.events.subscribe(Topic::RunCancel, live.run_id);
+    // On SQLite this is the only process: a cancel always arrives as the
+    // in-process signal, and no other process judges the run by its
+    // heartbeat, so neither is read nor written each tick.
+    let shared = !matches!(ctx.db, crate::db::Db::Sqlite(_));
     while !live.is_finished() {
         // A cancel sent to another process arrives as a signal at once;
         // the run row is still read now and then in case one was missed.
@@ -368,7 +463,7 @@ pub(super) async fn keep(ctx: Ctx, live: Arc<LiveRun>) {
         if let Err(e) = flush(&ctx, &live).await {
             tracing::warn!(run = %live.run_id, error = %e, "writing a run's events failed; trying again");
         }
-        if last_cancel_check.elapsed() >= CANCEL_CHECK_EVERY && !live.cancel.is_cancelled() {
+        if shared && last_cancel_check.elapsed() >= CANCEL_CHECK_EVERY && !live.cancel.is_cancelled() {
             last_cancel_check = tokio::time::Instant::now();
             let asked: Result<Option<Option<DateTime<Utc>>>, sqlx::Error> =
                 on_db!(&ctx.db, |p| sqlx::query_scalar("SELECT cancel_requested_at FROM runs WHERE id = $1")
@@ -379,7 +474,7 @@ pub(super) async fn keep(ctx: Ctx, live: Arc<LiveRun>) {
                 live.cancel.cancel();
             }
         }
-        if last_beat.elapsed() >= HEARTBEAT_EVERY {
+        if shared && last_beat.elapsed() >= HEARTBEAT_EVERY {
             last_beat = tokio::time::Instant::now();
             let _ = crate::db::exec_on_db!(&ctx.db, |p| sqlx::query(
                 "UPDATE runs SET heartbeat_at = $2 WHERE id = $1 AND status = 'running'"
@@ -457,7 +552,20 @@ async fn pump(
             }
             let mut changed = live.subscribe();
             loop {
-                let (events, finished) = live.events_after(cursor);
+                let (events, finished, kept_from) = live.events_after(cursor);
+                if cursor + 1 < kept_from {
+                    // Fallen behind what memory keeps: the rows have it
+                    // (a write stores whole batches, so no row straddles
+                    // `kept_from`).
+                    for event in stored(ctx, session_id, cursor, Some(kept_from)).await? {
+                        cursor = event.seq;
+                        if send(event).await {
+                            return Ok(());
+                        }
+                    }
+                    cursor = cursor.max(kept_from - 1);
+                    continue;
+                }
                 for event in events {
                     cursor = event.seq;
                     if send(event).await {
@@ -503,6 +611,16 @@ mod tests {
 
     fn delta(seq: i64, text: &str) -> RunEvent {
         RunEvent { seq, run_id: Uuid::nil(), kind: DELTA.into(), data: json!({ "text": text }) }
+    }
+
+    #[test]
+    fn the_payload_text_is_the_payload_object() {
+        let with = delta(7, "a \"quoted\" word");
+        let without = RunEvent { seq: 8, run_id: Uuid::new_v4(), kind: "x".into(), data: json!({}) };
+        for event in [with, without] {
+            let parsed: Value = serde_json::from_str(&event.payload_json()).unwrap();
+            assert_eq!(parsed, event.payload());
+        }
     }
 
     #[test]

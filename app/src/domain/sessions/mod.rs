@@ -428,84 +428,94 @@ async fn begin_run(
     turn: &Turn,
 ) -> DomainResult<i64> {
     let now = ctx.clock.now();
-    let result: Result<Result<i64, AppError>, sqlx::Error> = on_db!(&ctx.db, |p| async {
-        let mut tx = p.begin().await?;
-        let claimed = sqlx::query(
-            "UPDATE chat_sessions SET status = 'running', last_run_id = $2, updated_at = $3 \
-             WHERE id = $1 AND status NOT IN ('running', 'awaiting_peer')",
-        )
-        .bind(session.id)
-        .bind(run_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if claimed == 0 {
-            return Ok(Err(busy()));
-        }
-        sqlx::query(
-            "INSERT INTO runs (id, org_id, session_id, agent_id, status, requested_model, resolved_model, steps, \
-             input_tokens, output_tokens, credit_microunits, owner, heartbeat_at, started_at) \
-             VALUES ($1, $2, $3, $4, 'running', $5, $6, 0, 0, 0, 0, $7, $8, $8)",
-        )
-        .bind(run_id)
-        .bind(org.id)
-        .bind(session.id)
-        .bind(agent.id)
-        .bind(&agent.model)
-        .bind(resolved)
-        .bind(&ctx.hub.instance)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        for id in &turn.delivers {
-            let taken = sqlx::query(
-                "UPDATE peer_messages SET delivered_at = $2, run_id = $3 WHERE id = $1 AND delivered_at IS NULL",
+    // Owned, for the writer (`db::writer`).
+    let (session_id, org_id, agent_id, model) = (session.id, org.id, agent.id, agent.model.clone());
+    let (resolved, instance) = (resolved.to_string(), ctx.hub.instance.clone());
+    let delivers = turn.delivers.clone();
+    let entries: Vec<(&'static str, String, Option<Uuid>)> =
+        turn.entries.iter().map(|e| (e.role, e.content.clone(), e.from_agent_id)).collect();
+    let first_client_id = turn.client_id.clone();
+    let result: Result<Result<i64, AppError>, sqlx::Error> = crate::db::writer::write(&ctx.db, move |db| async move {
+        on_db!(&db, |p| async {
+            let mut tx = p.begin().await?;
+            let claimed = sqlx::query(
+                "UPDATE chat_sessions SET status = 'running', last_run_id = $2, updated_at = $3 \
+                 WHERE id = $1 AND status NOT IN ('running', 'awaiting_peer')",
             )
-            .bind(id)
-            .bind(now)
+            .bind(session_id)
             .bind(run_id)
+            .bind(now)
             .execute(&mut *tx)
             .await?
             .rows_affected();
-            if taken == 0 {
-                // Delivered meanwhile (a `check_messages`, another process).
+            if claimed == 0 {
                 return Ok(Err(busy()));
             }
-        }
-        for (i, entry) in turn.entries.iter().enumerate() {
-            let client_id = if i == 0 { turn.client_id.as_deref() } else { None };
-            let inserted = sqlx::query(
-                "INSERT INTO messages (id, org_id, session_id, run_id, position, role, content, from_agent_id, \
-                 client_message_id, created_at) SELECT $1, $2, $3, $4, COALESCE(MAX(position), 0) + 1, $5, $6, $7, \
-                 $8, $9 FROM messages WHERE session_id = $3",
+            sqlx::query(
+                "INSERT INTO runs (id, org_id, session_id, agent_id, status, requested_model, resolved_model, steps, \
+                 input_tokens, output_tokens, credit_microunits, owner, heartbeat_at, started_at) \
+                 VALUES ($1, $2, $3, $4, 'running', $5, $6, 0, 0, 0, 0, $7, $8, $8)",
             )
-            .bind(Uuid::new_v4())
-            .bind(org.id)
-            .bind(session.id)
             .bind(run_id)
-            .bind(entry.role)
-            .bind(&entry.content)
-            .bind(entry.from_agent_id)
-            .bind(client_id)
+            .bind(org_id)
+            .bind(session_id)
+            .bind(agent_id)
+            .bind(&model)
+            .bind(&resolved)
+            .bind(&instance)
             .bind(now)
             .execute(&mut *tx)
-            .await;
-            match inserted {
-                Err(e) if is_unique_violation(&e, "client_message_id") => {
-                    return Ok(Err(AppError::new(ErrorCode::Conflict, "This message was already sent")));
-                }
-                other => other?,
-            };
-        }
-        let last: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM run_events WHERE session_id = $1")
-            .bind(session.id)
-            .fetch_one(&mut *tx)
             .await?;
-        tx.commit().await?;
-        Ok(Ok(last.unwrap_or(0) + 1))
-    }
-    .await);
+            for id in &delivers {
+                let taken = sqlx::query(
+                    "UPDATE peer_messages SET delivered_at = $2, run_id = $3 WHERE id = $1 AND delivered_at IS NULL",
+                )
+                .bind(id)
+                .bind(now)
+                .bind(run_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if taken == 0 {
+                    // Delivered meanwhile (a `check_messages`, another process).
+                    return Ok(Err(busy()));
+                }
+            }
+            for (i, (role, content, from_agent_id)) in entries.iter().enumerate() {
+                let client_id = if i == 0 { first_client_id.as_deref() } else { None };
+                let inserted = sqlx::query(
+                    "INSERT INTO messages (id, org_id, session_id, run_id, position, role, content, from_agent_id, \
+                     client_message_id, created_at) SELECT $1, $2, $3, $4, COALESCE(MAX(position), 0) + 1, $5, $6, $7, \
+                     $8, $9 FROM messages WHERE session_id = $3",
+                )
+                .bind(Uuid::new_v4())
+                .bind(org_id)
+                .bind(session_id)
+                .bind(run_id)
+                .bind(*role)
+                .bind(content)
+                .bind(*from_agent_id)
+                .bind(client_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await;
+                match inserted {
+                    Err(e) if is_unique_violation(&e, "client_message_id") => {
+                        return Ok(Err(AppError::new(ErrorCode::Conflict, "This message was already sent")));
+                    }
+                    other => other?,
+                };
+            }
+            let last: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM run_events WHERE session_id = $1")
+                .bind(session_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(Ok(last.unwrap_or(0) + 1))
+        }
+        .await)
+    })
+    .await;
     result?
 }
 
@@ -584,6 +594,10 @@ pub fn spawn_interrupted_sweeper(ctx: &Ctx) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(runs = n, "marked runs of a stopped server process interrupted"),
                 Err(e) => tracing::warn!(error = %e, "looking for interrupted runs failed"),
+            }
+            if single_process {
+                // Every run left is this process's own.
+                return;
             }
             first = false;
             tokio::time::sleep(live::HEARTBEAT_EVERY).await;

@@ -193,22 +193,30 @@ pub struct StoredMessage {
 /// so the next position is free; a unique index guards it anyway.
 pub async fn append(ctx: &Ctx, m: NewMessage<'_>) -> DomainResult<StoredMessage> {
     let id = Uuid::new_v4();
-    exec_on_db!(&ctx.db, |p| sqlx::query(
-        "INSERT INTO messages (id, org_id, session_id, run_id, position, role, content, tool_calls, tool_call_id, \
-         created_at) SELECT $1, $2, $3, $4, COALESCE(MAX(position), 0) + 1, $5, $6, $7, $8, $9 \
-         FROM messages WHERE session_id = $3"
-    )
-    .bind(id)
-    .bind(m.org_id)
-    .bind(m.session_id)
-    .bind(m.run_id)
-    .bind(m.role)
-    .bind(&m.content)
-    .bind(m.tool_calls.map(Json))
-    .bind(m.tool_call_id)
-    .bind(ctx.clock.now())
-    .execute(p)
-    .await)?;
+    let now = ctx.clock.now();
+    // Owned, for the writer (`db::writer`).
+    let (org_id, session_id, run_id, role, content) = (m.org_id, m.session_id, m.run_id, m.role, m.content.clone());
+    let tool_calls = m.tool_calls.map(<[ToolCall]>::to_vec);
+    let tool_call_id = m.tool_call_id.map(str::to_string);
+    crate::db::writer::write(&ctx.db, move |db| async move {
+        exec_on_db!(&db, |p| sqlx::query(
+            "INSERT INTO messages (id, org_id, session_id, run_id, position, role, content, tool_calls, \
+             tool_call_id, created_at) SELECT $1, $2, $3, $4, COALESCE(MAX(position), 0) + 1, $5, $6, $7, $8, $9 \
+             FROM messages WHERE session_id = $3"
+        )
+        .bind(id)
+        .bind(org_id)
+        .bind(session_id)
+        .bind(run_id)
+        .bind(role)
+        .bind(&content)
+        .bind(tool_calls.as_ref().map(Json))
+        .bind(&tool_call_id)
+        .bind(now)
+        .execute(p)
+        .await)
+    })
+    .await?;
     Ok(StoredMessage { id, role: m.role, content: m.content })
 }
 
@@ -274,19 +282,22 @@ pub async fn history(ctx: &Ctx, session_id: Uuid) -> DomainResult<Vec<ChatMessag
 }
 
 pub async fn record_totals(ctx: &Ctx, run_id: Uuid, t: Totals) -> DomainResult<()> {
-    exec_on_db!(&ctx.db, |p| sqlx::query(
-        "UPDATE runs SET steps = $2, input_tokens = $3, output_tokens = $4, credit_microunits = $5, \
-         omitted_messages = $6, omitted_tokens = $7 WHERE id = $1"
-    )
-    .bind(run_id)
-    .bind(t.steps)
-    .bind(t.input_tokens)
-    .bind(t.output_tokens)
-    .bind(t.credit_microunits)
-    .bind(t.omitted_messages)
-    .bind(t.omitted_tokens)
-    .execute(p)
-    .await)?;
+    crate::db::writer::write(&ctx.db, move |db| async move {
+        exec_on_db!(&db, |p| sqlx::query(
+            "UPDATE runs SET steps = $2, input_tokens = $3, output_tokens = $4, credit_microunits = $5, \
+             omitted_messages = $6, omitted_tokens = $7 WHERE id = $1"
+        )
+        .bind(run_id)
+        .bind(t.steps)
+        .bind(t.input_tokens)
+        .bind(t.output_tokens)
+        .bind(t.credit_microunits)
+        .bind(t.omitted_messages)
+        .bind(t.omitted_tokens)
+        .execute(p)
+        .await)
+    })
+    .await?;
     Ok(())
 }
 
