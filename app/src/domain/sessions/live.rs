@@ -1,10 +1,11 @@
 //! Live runs and their events (SPEC §10).
 //!
 //! A run's events are numbered per session (`seq`) as they happen and kept
-//! in memory for the run's lifetime, where listeners in this process read
-//! them — every text delta as the model sends it. They reach the database
-//! in batches: every 200 ms a writer takes what is new and stores it in
-//! one transaction, with consecutive text deltas coalesced into one row
+//! in memory until they are both stored and shown, where listeners in
+//! this process read them — every text delta as the model sends it (one
+//! that falls behind reads the rows). They reach the database in batches:
+//! every 200 ms a writer takes what is new and stores it in one
+//! transaction (on SQLite through `db::writer`), with consecutive text deltas coalesced into one row
 //! (its `first_seq`, last `seq`, and each part's length), so a long answer
 //! costs a handful of rows and writes, not one per token. A replay reads
 //! the rows; one that resumes inside a coalesced row skips exactly the
