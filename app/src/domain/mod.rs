@@ -23,6 +23,7 @@ pub mod projects;
 pub mod providers;
 pub mod rate_limit;
 pub mod recovery_codes;
+pub mod schedules;
 pub mod secrets;
 pub mod security;
 pub mod sessions;

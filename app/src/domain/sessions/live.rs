@@ -5,9 +5,10 @@
 //! this process read them — every text delta as the model sends it (one
 //! that falls behind reads the rows). They reach the database in batches:
 //! every 200 ms a writer takes what is new and stores it in one
-//! transaction (on SQLite through `db::writer`), with consecutive text deltas coalesced into one row
-//! (its `first_seq`, last `seq`, and each part's length), so a long answer
-//! costs a handful of rows and writes, not one per token. A replay reads
+//! transaction (on SQLite through `db::writer`), with consecutive text
+//! deltas coalesced into one row (its `first_seq`, last `seq`, and each
+//! part's length), so a long answer costs a handful of rows and writes,
+//! not one per token. A replay reads
 //! the rows; one that resumes inside a coalesced row skips exactly the
 //! parts it saw. Listeners in another process (or after this run ended)
 //! read the rows, woken by the `run_events` signal each batch sends
@@ -78,8 +79,10 @@ impl RunEvent {
         out
     }
 
-    /// The SSE `data:` object: `{"seq", "runId", …fields}`.
-    pub fn payload(&self) -> Value {
+    /// The SSE `data:` object: `{"seq", "runId", …fields}` (what
+    /// `payload_json` writes, as a value, for its test).
+    #[cfg(test)]
+    fn payload(&self) -> Value {
         let mut out = json!({ "seq": self.seq, "runId": self.run_id });
         if let (Some(out), Some(fields)) = (out.as_object_mut(), self.data.as_object()) {
             for (k, v) in fields {
