@@ -95,6 +95,10 @@ pub const OPEN_API_MUTATIONS: &[(&str, &str)] = &[
     ("POST", "/api/v1/sessions"),
     ("POST", "/api/v1/sessions/{id}/messages"),
     ("POST", "/api/v1/sessions/{id}/cancel"),
+    // Schedules: automation, so keys too, as for the agents they run.
+    ("POST", "/api/v1/schedules"),
+    ("PATCH", "/api/v1/schedules/{id}"),
+    ("DELETE", "/api/v1/schedules/{id}"),
     // Buying credits: owners and admins, with a key too.
     ("POST", "/api/v1/billing/top-ups/payment-intent"),
     // Stripe's signed events: no session, no key.

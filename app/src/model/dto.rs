@@ -667,3 +667,55 @@ pub struct RunStartedView {
     pub run: RunView,
     pub after: i64,
 }
+
+/// A schedule's latest firing, as its list shows it.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleLastRun {
+    pub id: Uuid,
+    /// `running | succeeded | failed | skipped`
+    pub status: String,
+    pub started_at: Option<String>,
+    pub session_id: Option<Uuid>,
+}
+
+/// A schedule (SPEC §11).
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleView {
+    pub id: Uuid,
+    pub name: String,
+    /// Five fields, or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`.
+    pub cron: String,
+    /// IANA time zone the expression is read in.
+    pub timezone: String,
+    /// The expression in words: "At 09:00 on Monday through Friday, Europe/Berlin".
+    pub description: String,
+    pub prompt: String,
+    pub agent_id: Uuid,
+    pub project_id: Uuid,
+    pub workspace_id: Option<Uuid>,
+    pub enabled: bool,
+    /// `skip` | `run_once`
+    pub missed_runs: String,
+    pub max_duration_seconds: i64,
+    /// `null` when disabled.
+    pub next_run_at: Option<String>,
+    pub last_run: Option<ScheduleLastRun>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// The next times of an expression (`GET /api/v1/schedules/preview`).
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SchedulePreview {
+    pub description: String,
+    /// UTC instants, RFC 3339.
+    pub times: Vec<String>,
+    /// The same instants as the zone's wall clock.
+    pub local_times: Vec<String>,
+}

@@ -11,6 +11,7 @@ pub mod health;
 pub mod members;
 pub mod models;
 pub mod projects;
+pub mod schedules;
 pub mod sessions;
 pub mod workspaces;
 
@@ -80,6 +81,9 @@ pub fn router_and_doc() -> (Router<Ctx>, serde_json::Value) {
         .routes(routes!(projects::get, projects::update, projects::delete))
         .routes(routes!(workspaces::list, workspaces::create))
         .routes(routes!(workspaces::delete))
+        .routes(routes!(schedules::list, schedules::create))
+        .routes(routes!(schedules::preview))
+        .routes(routes!(schedules::get, schedules::update, schedules::delete))
         .routes(routes!(members::list))
         .routes(routes!(models::list))
         .routes(routes!(sessions::list, sessions::create))

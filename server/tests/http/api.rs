@@ -417,6 +417,12 @@ const MOUNTED: &[(&str, &str)] = &[
     ("get", "/api/v1/sessions/{id}/events"),
     ("post", "/api/v1/sessions/{id}/cancel"),
     ("get", "/api/v1/runs/{id}"),
+    ("get", "/api/v1/schedules"),
+    ("post", "/api/v1/schedules"),
+    ("get", "/api/v1/schedules/preview"),
+    ("get", "/api/v1/schedules/{id}"),
+    ("patch", "/api/v1/schedules/{id}"),
+    ("delete", "/api/v1/schedules/{id}"),
     ("get", "/api/v1/openapi.json"),
 ];
 

@@ -76,6 +76,7 @@ struct Ids {
     member: String,
     session: String,
     run: String,
+    schedule: String,
 }
 
 /// How the walk calls each documented operation, as (path with real ids,
@@ -86,6 +87,10 @@ fn sample(method: &str, path: &str, ids: &Ids) -> Option<(String, Option<Value>,
     Some(match (method, path) {
         ("get", "/api/v1/agents/{id}") => (id("{id}", &ids.agent), None, false),
         ("get", "/api/v1/runs/{id}") => (id("{id}", &ids.run), None, false),
+        ("get", "/api/v1/schedules/{id}") => (id("{id}", &ids.schedule), None, false),
+        ("get", "/api/v1/schedules/preview") => {
+            ("/api/v1/schedules/preview?cron=0%209%20*%20*%201-5&timezone=Europe/Berlin".into(), None, false)
+        }
         ("get", p) if p.starts_with("/api/v1/sessions/{id}") => (id("{id}", &ids.session), None, false),
         ("get", _) => (id("{id}", &ids.project), None, false),
         ("post", "/api/v1/agents") => (path.into(), Some(json!({"name": "Walked", "model": WALK_MODEL})), false),
@@ -105,6 +110,14 @@ fn sample(method: &str, path: &str, ids: &Ids) -> Option<(String, Option<Value>,
             (format!("{}?wait=false", id("{id}", &ids.session)), Some(json!({"content": "walked"})), false)
         }
         ("post", "/api/v1/sessions/{id}/cancel") => (id("{id}", &ids.session), None, false),
+        ("post", "/api/v1/schedules") => (
+            path.into(),
+            Some(json!({"name": "Walked", "cron": "@daily", "prompt": "walk", "agentId": ids.agent,
+                        "projectId": ids.project})),
+            false,
+        ),
+        ("patch", "/api/v1/schedules/{id}") => (id("{id}", &ids.schedule), Some(json!({"enabled": false})), false),
+        ("delete", "/api/v1/schedules/{id}") => (id("{id}", &ids.schedule), None, false),
         ("post", "/api/v1/workspaces") => (path.into(), Some(json!({"name": "Second"})), true),
         ("delete", "/api/v1/workspaces/{id}") => (id("{id}", &ids.workspace), None, true),
         ("post", "/api/v1/api-keys") => (path.into(), Some(json!({"name": "walked"})), true),
@@ -172,7 +185,15 @@ async fn every_route_answers_pages_for_lists_and_camel_case_keys() {
     let session = data(&api.post("/sessions", json!({"projectId": project["id"], "agentId": agent["id"]})).await);
     let session_id = session["id"].as_str().unwrap().to_string();
     let started = api.post(&format!("/sessions/{session_id}/messages?wait=false"), json!({"content": "seed"})).await;
+    let schedule = api
+        .post(
+            "/schedules",
+            json!({"name": "Seed", "cron": "0 9 * * 1-5", "timezone": "Europe/Berlin", "prompt": "seed",
+                   "agentId": agent["id"], "projectId": project["id"]}),
+        )
+        .await;
     let ids = Ids {
+        schedule: data(&schedule)["id"].as_str().unwrap().into(),
         session: session_id,
         run: data(&started)["run"]["id"].as_str().unwrap().into(),
         agent: agent["id"].as_str().unwrap().into(),

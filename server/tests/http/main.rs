@@ -20,6 +20,7 @@ mod orgs;
 mod page_cache;
 mod peers;
 mod providers;
+mod schedules;
 mod security_headers;
 mod sessions;
 mod slow_clients;

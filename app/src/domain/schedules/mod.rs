@@ -4,3 +4,6 @@
 //! claims each due time once, the API and the page) builds on it.
 
 pub mod cron;
+pub mod store;
+
+pub use store::{create, delete, get, list, preview, update, NewSchedule, SchedulePatch};

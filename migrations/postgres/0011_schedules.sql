@@ -1,0 +1,52 @@
+-- Schedules and their firings (SPEC §11). `next_run_at` is the one due
+-- time not yet claimed (NULL when disabled or deleted); the runner claims
+-- it with a conditional update that moves it to the following time, so a
+-- due time fires once whatever the number of processes. The partial index
+-- keeps the due scan's cost to the schedules that are due.
+CREATE TABLE schedules (
+    id UUID PRIMARY KEY,
+    org_id UUID NOT NULL REFERENCES orgs (id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    cron TEXT NOT NULL,
+    timezone TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    agent_id UUID NOT NULL REFERENCES agents (id) ON DELETE CASCADE,
+    project_id UUID NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+    workspace_id UUID REFERENCES workspaces (id) ON DELETE SET NULL,
+    enabled BOOLEAN NOT NULL,
+    -- skip | run_once
+    missed_runs TEXT NOT NULL,
+    max_duration_seconds BIGINT NOT NULL,
+    next_run_at TIMESTAMPTZ,
+    created_by UUID REFERENCES users (id) ON DELETE SET NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL,
+    deleted_at TIMESTAMPTZ
+);
+CREATE INDEX schedules_org_idx ON schedules (org_id, created_at, id);
+CREATE INDEX schedules_due_idx ON schedules (next_run_at) WHERE next_run_at IS NOT NULL;
+
+-- One due time of a schedule: fired (`running`, then `succeeded` or
+-- `failed`), or `skipped` with its reason (the previous one still going,
+-- missed during downtime: `missed_count` times in one row).
+CREATE TABLE schedule_runs (
+    id UUID PRIMARY KEY,
+    schedule_id UUID NOT NULL REFERENCES schedules (id) ON DELETE CASCADE,
+    org_id UUID NOT NULL REFERENCES orgs (id) ON DELETE CASCADE,
+    scheduled_for TIMESTAMPTZ NOT NULL,
+    started_at TIMESTAMPTZ,
+    finished_at TIMESTAMPTZ,
+    -- running | succeeded | failed | skipped
+    status TEXT NOT NULL,
+    reason TEXT,
+    missed_count BIGINT NOT NULL DEFAULT 1,
+    session_id UUID REFERENCES chat_sessions (id) ON DELETE SET NULL,
+    run_id UUID REFERENCES runs (id) ON DELETE SET NULL,
+    credit_microunits BIGINT NOT NULL DEFAULT 0,
+    created_at TIMESTAMPTZ NOT NULL
+);
+-- A due time is recorded once; "run now" firings have no due time of
+-- their own (`manual` in `reason`) and use their start.
+CREATE UNIQUE INDEX schedule_runs_due_key ON schedule_runs (schedule_id, scheduled_for);
+CREATE INDEX schedule_runs_history_idx ON schedule_runs (schedule_id, created_at, id);
+CREATE INDEX schedule_runs_running_idx ON schedule_runs (status) WHERE status = 'running';
