@@ -38,7 +38,13 @@ CREATE TABLE schedule_runs (
     finished_at TEXT,
     -- running | succeeded | failed | skipped
     status TEXT NOT NULL,
+    -- Why it failed or was skipped (agent_disabled, agent_deleted,
+    -- workspace_deleted, payment_required, run_failed, stalled, cancelled,
+    -- interrupted, previous_running, missed), and what a person reads.
     reason TEXT,
+    error TEXT,
+    -- schedule (a due time) | manual (run now)
+    fired_by TEXT NOT NULL DEFAULT 'schedule',
     missed_count INTEGER NOT NULL DEFAULT 1,
     session_id BLOB REFERENCES chat_sessions (id) ON DELETE SET NULL,
     run_id BLOB REFERENCES runs (id) ON DELETE SET NULL,
@@ -46,7 +52,9 @@ CREATE TABLE schedule_runs (
     created_at TEXT NOT NULL
 );
 -- A due time is recorded once; "run now" firings have no due time of
--- their own (`manual` in `reason`) and use their start.
+-- their own and use their start.
 CREATE UNIQUE INDEX schedule_runs_due_key ON schedule_runs (schedule_id, scheduled_for);
 CREATE INDEX schedule_runs_history_idx ON schedule_runs (schedule_id, created_at, id);
-CREATE INDEX schedule_runs_running_idx ON schedule_runs (status) WHERE status = 'running';
+-- At most one firing of a schedule runs at a time (no overlap, whatever
+-- the number of processes); also the runner's pass over the runs going.
+CREATE UNIQUE INDEX schedule_runs_running_key ON schedule_runs (schedule_id) WHERE status = 'running';

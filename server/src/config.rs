@@ -23,7 +23,7 @@ pub struct Settings {
     /// step_up_seconds, master_key, billing, stripe_*, metrics_addr,
     /// log_format, header_timeout_secs, body_timeout_secs,
     /// idle_timeout_secs, max_connections, shutdown_grace_secs,
-    /// trusted_proxies, ollama_url, [[providers]], and the billing
+    /// trusted_proxies, ollama_url, schedule_tick_ms, [[providers]], and the billing
     /// catalogue: default_package, credits_per_dollar, [[packages]],
     /// [[credit_packs]]; see README).
     #[arg(long, env = "ALUMIA_CONFIG", global = true)]
@@ -114,6 +114,10 @@ pub struct Settings {
     /// [default: http://127.0.0.1:11434]
     #[arg(long, env = "ALUMIA_OLLAMA_URL", global = true)]
     pub ollama_url: Option<String>,
+    /// How often the schedule runner looks for due times, in
+    /// milliseconds; 0 turns it off in this process [default: 1000]
+    #[arg(long, env = "ALUMIA_SCHEDULE_TICK_MS", global = true)]
+    pub schedule_tick_ms: Option<u64>,
 }
 
 fn parse_flag(s: &str) -> Result<bool, String> {
@@ -158,6 +162,7 @@ struct FileSettings {
     shutdown_grace_secs: Option<u64>,
     trusted_proxies: Option<String>,
     ollama_url: Option<String>,
+    schedule_tick_ms: Option<u64>,
     providers: Option<Vec<ProviderConfig>>,
 }
 
@@ -249,6 +254,8 @@ pub struct Config {
     pub providers: Vec<ProviderConfig>,
     /// Where to discover Ollama; `None`: `off`.
     pub ollama_url: Option<String>,
+    /// The schedule runner's tick; `None`: not run in this process.
+    pub schedule_tick: Option<Duration>,
 }
 
 /// 32 bytes; `Debug` never shows them.
@@ -330,7 +337,12 @@ impl Config {
             Some(other) => anyhow::bail!("ALUMIA_OLLAMA_URL must be an http(s) URL or off, not {other:?}"),
             None => Some("http://127.0.0.1:11434".to_string()),
         };
+        let schedule_tick = match settings.schedule_tick_ms.or(file.schedule_tick_ms).unwrap_or(1000) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        };
         Ok(Config {
+            schedule_tick,
             limits,
             trusted_proxies,
             providers: file.providers.unwrap_or_default(),
@@ -465,6 +477,7 @@ impl fmt::Debug for Config {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("providers", &self.providers.iter().map(|p| &p.id).collect::<Vec<_>>())
             .field("ollama_url", &self.ollama_url)
+            .field("schedule_tick", &self.schedule_tick)
             .finish()
     }
 }

@@ -196,6 +196,9 @@ pub async fn build(config: &Config) -> anyhow::Result<Built> {
     spawn_billing_workers(&ctx);
     ctx.events.spawn_listener(&ctx.db);
     app::domain::sessions::spawn_interrupted_sweeper(&ctx);
+    if let Some(every) = config.schedule_tick {
+        app::domain::schedules::runner::spawn(&ctx, every);
+    }
     discover_models(&ctx).await;
     let mut router = router::build(config, ctx.clone(), store);
     let metrics = match config.metrics_addr {

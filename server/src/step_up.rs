@@ -99,6 +99,7 @@ pub const OPEN_API_MUTATIONS: &[(&str, &str)] = &[
     ("POST", "/api/v1/schedules"),
     ("PATCH", "/api/v1/schedules/{id}"),
     ("DELETE", "/api/v1/schedules/{id}"),
+    ("POST", "/api/v1/schedules/{id}/run"),
     // Buying credits: owners and admins, with a key too.
     ("POST", "/api/v1/billing/top-ups/payment-intent"),
     // Stripe's signed events: no session, no key.

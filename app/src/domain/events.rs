@@ -34,6 +34,9 @@ pub enum Topic {
     RunCancel,
     /// A peer message was posted to a session (id: the session).
     PeerInbox,
+    /// A notification was written for an org or one of its members (id:
+    /// the org).
+    Notification,
 }
 
 impl Topic {
@@ -42,11 +45,12 @@ impl Topic {
             Topic::RunEvents => "run_events",
             Topic::RunCancel => "run_cancel",
             Topic::PeerInbox => "peer_inbox",
+            Topic::Notification => "notification",
         }
     }
 
     fn parse(name: &str) -> Option<Topic> {
-        [Topic::RunEvents, Topic::RunCancel, Topic::PeerInbox].into_iter().find(|t| t.name() == name)
+        [Topic::RunEvents, Topic::RunCancel, Topic::PeerInbox, Topic::Notification].into_iter().find(|t| t.name() == name)
     }
 }
 

@@ -8,6 +8,7 @@ use uuid::Uuid;
 /// Kinds written so far.
 pub const BUDGET_THRESHOLD: &str = "budget.threshold";
 pub const CREDITS_EXHAUSTED: &str = "credits.exhausted";
+pub const SCHEDULE_FAILED: &str = "schedule.failed";
 
 /// Records a notification for the whole org (`user_id` None) or one of its
 /// members, inside the caller's transaction so it exists exactly when the

@@ -708,6 +708,38 @@ pub struct ScheduleView {
     pub updated_at: String,
 }
 
+/// One firing of a schedule (SPEC §11): a due time fired, skipped, or a
+/// "run now".
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleRunView {
+    pub id: Uuid,
+    pub schedule_id: Uuid,
+    /// The due time (for "run now", when it was asked for).
+    pub scheduled_for: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// `running | succeeded | failed | skipped`
+    pub status: String,
+    /// Why it failed or was skipped: `agent_disabled`, `agent_deleted`,
+    /// `project_deleted`, `workspace_deleted`, `payment_required`,
+    /// `run_failed`, `stalled`, `cancelled`, `interrupted`, `start_failed`,
+    /// `previous_running`, `missed`.
+    pub reason: Option<String>,
+    /// What a person reads about the reason.
+    pub error: Option<String>,
+    /// `schedule` (a due time) | `manual` (run now).
+    pub fired_by: String,
+    /// How many due times this row stands for (missed times are recorded
+    /// together in one row).
+    pub missed_count: i64,
+    pub session_id: Option<Uuid>,
+    pub run_id: Option<Uuid>,
+    pub credits: String,
+    pub credit_microunits: i64,
+}
+
 /// The next times of an expression (`GET /api/v1/schedules/preview`).
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -84,6 +84,8 @@ pub fn router_and_doc() -> (Router<Ctx>, serde_json::Value) {
         .routes(routes!(schedules::list, schedules::create))
         .routes(routes!(schedules::preview))
         .routes(routes!(schedules::get, schedules::update, schedules::delete))
+        .routes(routes!(schedules::run_now))
+        .routes(routes!(schedules::history))
         .routes(routes!(members::list))
         .routes(routes!(models::list))
         .routes(routes!(sessions::list, sessions::create))

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use app::domain::schedules::{self, NewSchedule, SchedulePatch};
 use app::domain::Ctx;
-use app::model::{Page, SchedulePreview, ScheduleView};
+use app::model::{Page, SchedulePreview, ScheduleRunView, ScheduleView};
 
 use super::envelope::{ApiError, ApiOk};
 use super::extract::{parse_id, ApiJson, ApiQuery, ListParams};
@@ -95,4 +95,28 @@ pub async fn preview(
     ApiQuery(params): ApiQuery<PreviewParams>,
 ) -> Result<ApiOk<SchedulePreview>, ApiError> {
     Ok(ApiOk(schedules::preview(&ctx, &params.cron, params.timezone.as_deref(), params.count)?))
+}
+
+#[utoipa::path(post, path = "/schedules/{id}/run", tag = "schedules", params(("id" = Uuid, Path)),
+    description = "Fires the schedule now, enabled or not, in a new session. The firing is answered at once: `running` with its session and run, or `failed` with its `reason` when the run could not start (the org is notified as for a due time).",
+    responses((status = 200, description = "The firing", body = Envelope<ScheduleRunView>),
+        (status = 409, description = "The previous firing is still going", body = ErrorEnvelope)))]
+pub async fn run_now(
+    State(ctx): State<Ctx>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<ApiOk<ScheduleRunView>, ApiError> {
+    Ok(ApiOk(schedules::run_now(&ctx, &caller.actor, &caller.org, parse_id(&id)?).await?))
+}
+
+#[utoipa::path(get, path = "/schedules/{id}/runs", tag = "schedules", params(("id" = Uuid, Path), ListParams),
+    description = "Every firing, newest first: fired, skipped (with its reason; missed due times in one row with their count) and run now.",
+    responses((status = 200, description = "The schedule's firings", body = Envelope<Page<ScheduleRunView>>)))]
+pub async fn history(
+    State(ctx): State<Ctx>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> Result<ApiOk<Page<ScheduleRunView>>, ApiError> {
+    Ok(ApiOk(schedules::history(&ctx, &caller.org, parse_id(&id)?, params.page()?).await?))
 }

@@ -423,6 +423,8 @@ const MOUNTED: &[(&str, &str)] = &[
     ("get", "/api/v1/schedules/{id}"),
     ("patch", "/api/v1/schedules/{id}"),
     ("delete", "/api/v1/schedules/{id}"),
+    ("post", "/api/v1/schedules/{id}/run"),
+    ("get", "/api/v1/schedules/{id}/runs"),
     ("get", "/api/v1/openapi.json"),
 ];
 

@@ -87,7 +87,7 @@ fn sample(method: &str, path: &str, ids: &Ids) -> Option<(String, Option<Value>,
     Some(match (method, path) {
         ("get", "/api/v1/agents/{id}") => (id("{id}", &ids.agent), None, false),
         ("get", "/api/v1/runs/{id}") => (id("{id}", &ids.run), None, false),
-        ("get", "/api/v1/schedules/{id}") => (id("{id}", &ids.schedule), None, false),
+        ("get", p) if p.starts_with("/api/v1/schedules/{id}") => (id("{id}", &ids.schedule), None, false),
         ("get", "/api/v1/schedules/preview") => {
             ("/api/v1/schedules/preview?cron=0%209%20*%20*%201-5&timezone=Europe/Berlin".into(), None, false)
         }
@@ -116,6 +116,8 @@ fn sample(method: &str, path: &str, ids: &Ids) -> Option<(String, Option<Value>,
                         "projectId": ids.project})),
             false,
         ),
+        // The walk's provider does not listen: the firing fails at once.
+        ("post", "/api/v1/schedules/{id}/run") => (id("{id}", &ids.schedule), None, false),
         ("patch", "/api/v1/schedules/{id}") => (id("{id}", &ids.schedule), Some(json!({"enabled": false})), false),
         ("delete", "/api/v1/schedules/{id}") => (id("{id}", &ids.schedule), None, false),
         ("post", "/api/v1/workspaces") => (path.into(), Some(json!({"name": "Second"})), true),

@@ -20,6 +20,7 @@ mod orgs;
 mod page_cache;
 mod peers;
 mod providers;
+mod schedule_runner;
 mod schedules;
 mod security_headers;
 mod sessions;

@@ -44,6 +44,7 @@ pub struct NewSchedule {
     pub enabled: Option<bool>,
     /// `skip` (default) or `run_once`.
     #[serde(default)]
+    #[schema(pattern = "^(skip|run_once)$", example = "skip")]
     pub missed_runs: Option<String>,
     /// Default 900.
     #[serde(default, deserialize_with = "crate::model::whole_number")]
@@ -69,6 +70,7 @@ pub struct SchedulePatch {
     #[schema(value_type = Option<Uuid>)]
     pub workspace_id: Option<Option<Uuid>>,
     pub enabled: Option<bool>,
+    #[schema(pattern = "^(skip|run_once)$")]
     pub missed_runs: Option<String>,
     #[serde(default, deserialize_with = "crate::model::whole_number")]
     #[schema(minimum = 60, maximum = 86400)]
@@ -160,11 +162,21 @@ fn check_duration(value: i64) -> DomainResult<i64> {
     Ok(value)
 }
 
-/// Every nested id names something live of this org, or it is a 404.
-async fn check_targets(ctx: &Ctx, org: &OrgSummary, f: &Fields) -> DomainResult<()> {
-    agents::get(ctx, org, f.agent_id).await?;
-    projects::get(ctx, org, f.project_id).await?;
-    if let Some(workspace) = f.workspace_id {
+/// Every nested id named here is something live of this org, or it is a 404.
+async fn check_targets(
+    ctx: &Ctx,
+    org: &OrgSummary,
+    agent: Option<Uuid>,
+    project: Option<Uuid>,
+    workspace: Option<Uuid>,
+) -> DomainResult<()> {
+    if let Some(agent) = agent {
+        agents::get(ctx, org, agent).await?;
+    }
+    if let Some(project) = project {
+        projects::get(ctx, org, project).await?;
+    }
+    if let Some(workspace) = workspace {
         workspaces::get(ctx, org, workspace).await?;
     }
     Ok(())
@@ -237,7 +249,7 @@ pub async fn create(ctx: &Ctx, actor: &Actor, org: &OrgSummary, input: NewSchedu
         missed_runs: check_missed(input.missed_runs, "skip")?,
         max_duration_seconds: check_duration(input.max_duration_seconds.unwrap_or(DEFAULT_MAX_DURATION))?,
     };
-    check_targets(ctx, org, &fields).await?;
+    check_targets(ctx, org, Some(fields.agent_id), Some(fields.project_id), fields.workspace_id).await?;
     let id = Uuid::new_v4();
     let now = ctx.clock.now();
     let next = fields.next_run(&schedule, now);
@@ -322,7 +334,17 @@ pub async fn update(
         missed_runs: check_missed(patch.missed_runs, &current.missed_runs)?,
         max_duration_seconds: check_duration(patch.max_duration_seconds.unwrap_or(current.max_duration_seconds))?,
     };
-    check_targets(ctx, org, &fields).await?;
+    // Only the ids this edit changes are checked: renaming a schedule whose
+    // agent was deleted must still work (the runner reports that agent).
+    let changed = |new: Option<Uuid>, old: Option<Uuid>| new.filter(|n| Some(*n) != old);
+    check_targets(
+        ctx,
+        org,
+        changed(Some(fields.agent_id), Some(current.agent_id)),
+        changed(Some(fields.project_id), Some(current.project_id)),
+        changed(fields.workspace_id, current.workspace_id),
+    )
+    .await?;
     let now = ctx.clock.now();
     let next = fields.next_run(&schedule, now);
     let f = &fields;

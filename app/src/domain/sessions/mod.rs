@@ -14,6 +14,7 @@ pub mod live;
 mod peers;
 pub mod store;
 pub mod tools;
+pub mod unattended;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -89,10 +90,22 @@ pub async fn create(ctx: &Ctx, actor: &Actor, org: &OrgSummary, input: NewSessio
     if let Some(workspace) = input.workspace_id {
         workspaces::get(ctx, org, workspace).await?;
     }
-    let title = match validate::optional_text("title", input.title, TITLE_MAX_CHARS)? {
+    let title = match validate::optional_text("title", input.title.clone(), TITLE_MAX_CHARS)? {
         Some(title) => title,
         None => format!("Chat with {}", agent.name),
     };
+    let id = insert_session(ctx, org, &input, &title, Some(actor.user_id())).await?;
+    get(ctx, org, id).await
+}
+
+/// Records an idle session (its ids already checked against the org).
+async fn insert_session(
+    ctx: &Ctx,
+    org: &OrgSummary,
+    input: &NewSession,
+    title: &str,
+    created_by: Option<Uuid>,
+) -> DomainResult<Uuid> {
     let id = Uuid::new_v4();
     let now = ctx.clock.now();
     exec_on_db!(&ctx.db, |p| sqlx::query(
@@ -104,12 +117,12 @@ pub async fn create(ctx: &Ctx, actor: &Actor, org: &OrgSummary, input: NewSessio
     .bind(input.project_id)
     .bind(input.agent_id)
     .bind(input.workspace_id)
-    .bind(&title)
-    .bind(actor.user_id())
+    .bind(title)
+    .bind(created_by)
     .bind(now)
     .execute(p)
     .await)?;
-    get(ctx, org, id).await
+    Ok(id)
 }
 
 pub async fn list(
@@ -544,18 +557,9 @@ pub async fn cancel(ctx: &Ctx, actor: &Actor, org: &OrgSummary, session_id: Uuid
     let Some(run_id) = session.last_run_id else {
         return Err(nothing_runs());
     };
-    let changed = exec_on_db!(&ctx.db, |p| sqlx::query(
-        "UPDATE runs SET cancel_requested_at = $2 WHERE id = $1 AND status = 'running'"
-    )
-    .bind(run_id)
-    .bind(ctx.clock.now())
-    .execute(p)
-    .await)?;
-    if changed == 0 {
+    if !request_stop(ctx, run_id).await? {
         return Err(nothing_runs());
     }
-    // The run's process, this one or another, stops it on this signal.
-    ctx.events.publish(&ctx.db, super::events::Topic::RunCancel, run_id).await;
     // A stop someone asked for: who, and which run.
     let event = AuditEvent {
         org_id: Some(org.id),
@@ -575,6 +579,27 @@ pub async fn cancel(ctx: &Ctx, actor: &Actor, org: &OrgSummary, session_id: Uuid
         }
     }
     run(ctx, org, run_id).await
+}
+
+/// Asks the run to stop, in whichever process it runs, without waiting:
+/// `false` when it is not running.
+pub(crate) async fn request_stop(ctx: &Ctx, run_id: Uuid) -> DomainResult<bool> {
+    let changed = exec_on_db!(&ctx.db, |p| sqlx::query(
+        "UPDATE runs SET cancel_requested_at = $2 WHERE id = $1 AND status = 'running'"
+    )
+    .bind(run_id)
+    .bind(ctx.clock.now())
+    .execute(p)
+    .await)?;
+    if changed == 0 {
+        return Ok(false);
+    }
+    // The run's process, this one or another, stops it on this signal.
+    ctx.events.publish(&ctx.db, super::events::Topic::RunCancel, run_id).await;
+    if let Some(live) = ctx.hub.by_run(run_id) {
+        live.cancel.cancel();
+    }
+    Ok(true)
 }
 
 fn nothing_runs() -> AppError {

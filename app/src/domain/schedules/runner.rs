@@ -1,0 +1,377 @@
+//! The schedule runner (SPEC §11): every tick, in every server process,
+//! it settles the firings whose run ended (or ran too long), then fires
+//! what is due.
+//!
+//! - The due scan reads `next_run_at <= now` through the partial index
+//!   `schedules_due_idx`, so its cost follows the number of schedules due,
+//!   not the number of schedules.
+//! - A due time is claimed by one conditional update (`next_run_at` moves
+//!   from that time to the next one only where it still holds that time),
+//!   in the transaction that records the firing: it fires once, whatever
+//!   the number of processes on one database.
+//! - A firing whose previous one still runs is recorded `skipped`
+//!   (`previous_running`); a unique index makes a second running firing
+//!   impossible even if two processes raced past the check.
+//! - After downtime the due times that passed are recorded as one
+//!   `skipped` row with their count (`missed`); `run_once` fires the
+//!   latest of them, `skip` fires only a time that is still on time.
+//! - A run past `maxDurationSeconds` is asked to stop and its firing ends
+//!   `stalled`.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use uuid::Uuid;
+
+use super::cron;
+use super::firings::{self, End, Failure, Target, TARGET_COLUMNS};
+use crate::db::on_db;
+use crate::domain::sessions;
+use crate::domain::{Ctx, DomainResult};
+
+/// A due time later than this when the runner gets to it was missed (the
+/// server was down): `skip` records it instead of firing it late.
+pub const ON_TIME: chrono::Duration = chrono::Duration::seconds(60);
+/// Schedules claimed per scan; a tick scans again while it finds a full batch.
+const BATCH: i64 = 200;
+/// Runs started at once by one tick.
+const STARTS_AT_ONCE: usize = 16;
+/// Missed times counted at most (a minutely schedule down for months).
+const COUNT_MAX: i64 = 100_000;
+/// A firing whose run never started (its process stopped in between)
+/// ends `interrupted` after this long.
+const START_TIMEOUT: chrono::Duration = chrono::Duration::minutes(2);
+
+/// What one tick did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tick {
+    /// Due schedules found.
+    pub due: usize,
+    /// Due times this process claimed.
+    pub claimed: usize,
+    /// Runs started.
+    pub fired: usize,
+    /// Firings recorded skipped (overlap, missed).
+    pub skipped: usize,
+    /// Firings that ended.
+    pub settled: usize,
+}
+
+/// Runs `tick` every `every`, for as long as the process lives.
+pub fn spawn(ctx: &Ctx, every: Duration) {
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            if let Err(e) = tick(&ctx).await {
+                tracing::warn!(error = %e.message, "a schedule runner pass failed");
+            }
+        }
+    });
+}
+
+/// One pass: settle what ended, then fire what is due.
+pub async fn tick(ctx: &Ctx) -> DomainResult<Tick> {
+    let mut report = Tick { settled: settle_ended(ctx).await?, ..Tick::default() };
+    loop {
+        let now = ctx.clock.now();
+        let due = scan(ctx, now).await?;
+        let full = due.len() as i64 == BATCH;
+        report.due += due.len();
+        let mut claims = Vec::new();
+        for row in due {
+            if let Some(claim) = claim(ctx, row, now).await? {
+                report.claimed += 1;
+                report.skipped += claim.skipped;
+                if let Some(fire) = claim.fire {
+                    claims.push((claim.target, fire));
+                }
+            }
+        }
+        report.fired += claims.len();
+        // Starting a run reads the agent, the model and the balance:
+        // several at once keep a minute with many due times on time.
+        futures::stream::iter(claims)
+            .for_each_concurrent(STARTS_AT_ONCE, |(target, (firing_id, when))| async move {
+                if let Err(e) = firings::start(ctx, &target, firing_id, when).await {
+                    tracing::warn!(schedule = %target.id, error = %e.message, "starting a scheduled run failed");
+                }
+            })
+            .await;
+        if !full {
+            return Ok(report);
+        }
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct DueRow {
+    #[sqlx(flatten)]
+    target: Target,
+    cron: String,
+    timezone: String,
+    missed_runs: String,
+    next_run_at: DateTime<Utc>,
+}
+
+async fn scan(ctx: &Ctx, now: DateTime<Utc>) -> DomainResult<Vec<DueRow>> {
+    let sql = format!(
+        "SELECT {TARGET_COLUMNS}, s.cron, s.timezone, s.missed_runs, s.next_run_at FROM schedules s \
+         JOIN orgs o ON o.id = s.org_id \
+         WHERE s.next_run_at IS NOT NULL AND s.next_run_at <= $1 ORDER BY s.next_run_at LIMIT $2"
+    );
+    Ok(on_db!(&ctx.db, |p| sqlx::query_as(&sql).bind(now).bind(BATCH).fetch_all(p).await)?)
+}
+
+/// A claimed due time: the firing to start (its id and due time), and
+/// how many rows were recorded skipped.
+struct Claim {
+    target: Target,
+    fire: Option<(Uuid, DateTime<Utc>)>,
+    skipped: usize,
+}
+
+/// What a claim decides for the due times that passed.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Decision {
+    /// The due time to fire.
+    pub fire: Option<DateTime<Utc>>,
+    /// The first missed time and how many were missed.
+    pub missed: Option<(DateTime<Utc>, i64)>,
+    /// The next due time (after now).
+    pub next: Option<DateTime<Utc>>,
+}
+
+/// Sorts the due times from `first` up to `now` into fired and missed.
+pub(crate) fn decide(
+    schedule: &cron::CronSchedule,
+    first: DateTime<Utc>,
+    now: DateTime<Utc>,
+    missed_runs: &str,
+) -> Decision {
+    // Every due time in [first, now]: the latest, and how many.
+    let (mut latest, mut count) = (first, 1_i64);
+    while count < COUNT_MAX {
+        match schedule.next_after(latest) {
+            Some(t) if t <= now => {
+                latest = t;
+                count += 1;
+            }
+            _ => break,
+        }
+    }
+    let on_time = now - latest <= ON_TIME;
+    let fire = (on_time || missed_runs == "run_once").then_some(latest);
+    let missed_count = if fire.is_some() { count - 1 } else { count };
+    Decision {
+        fire,
+        missed: (missed_count > 0).then_some((first, missed_count)),
+        next: schedule.next_after(now),
+    }
+}
+
+/// Claims the row's due time and records what it decides, in one
+/// transaction; `None` when another process claimed it first.
+async fn claim(ctx: &Ctx, row: DueRow, now: DateTime<Utc>) -> DomainResult<Option<Claim>> {
+    let decision = match cron::parse(&row.cron, &row.timezone) {
+        Ok(schedule) => decide(&schedule, row.next_run_at, now, &row.missed_runs),
+        Err(e) => {
+            // Stored expressions were checked; one that no longer reads
+            // (a zone gone from the database) stops instead of looping.
+            tracing::warn!(schedule = %row.target.id, error = %e.message, "a schedule's expression no longer reads");
+            Decision { fire: None, missed: None, next: None }
+        }
+    };
+    let (schedule_id, org_id, due) = (row.target.id, row.target.org_id, row.next_run_at);
+    let fire_id = Uuid::new_v4();
+    let (fire, missed, next) = (decision.fire, decision.missed, decision.next);
+    let outcome = crate::db::writer::write(&ctx.db, move |db| async move {
+        on_db!(&db, |p| async {
+            let mut tx = p.begin().await?;
+            let claimed = sqlx::query(
+                "UPDATE schedules SET next_run_at = $3 WHERE id = $1 AND next_run_at = $2 AND deleted_at IS NULL",
+            )
+            .bind(schedule_id)
+            .bind(due)
+            .bind(next)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if claimed == 0 {
+                return Ok(None);
+            }
+            let mut skipped = 0;
+            if let Some((first, count)) = missed {
+                let error = if count >= COUNT_MAX {
+                    format!("At least {count} due times passed while the server was not running")
+                } else if count == 1 {
+                    "The due time passed while the server was not running".to_string()
+                } else {
+                    format!("{count} due times passed while the server was not running")
+                };
+                sqlx::query(
+                    "INSERT INTO schedule_runs (id, schedule_id, org_id, scheduled_for, finished_at, status, reason, \
+                     error, missed_count, created_at) VALUES ($1, $2, $3, $4, $5, 'skipped', 'missed', $6, $7, $5)",
+                )
+                .bind(Uuid::new_v4())
+                .bind(schedule_id)
+                .bind(org_id)
+                .bind(first)
+                .bind(now)
+                .bind(error)
+                .bind(count)
+                .execute(&mut *tx)
+                .await?;
+                skipped += 1;
+            }
+            let mut fired = None;
+            if let Some(when) = fire {
+                let running: Option<Uuid> = sqlx::query_scalar(
+                    "SELECT id FROM schedule_runs WHERE schedule_id = $1 AND status = 'running'",
+                )
+                .bind(schedule_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let (status, reason, error) = match running {
+                    Some(_) => ("skipped", Some("previous_running"), Some("The previous run was still going")),
+                    None => ("running", None, None),
+                };
+                sqlx::query(
+                    "INSERT INTO schedule_runs (id, schedule_id, org_id, scheduled_for, started_at, finished_at, \
+                     status, reason, error, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $5)",
+                )
+                .bind(fire_id)
+                .bind(schedule_id)
+                .bind(org_id)
+                .bind(when)
+                .bind(now)
+                .bind(running.map(|_| now))
+                .bind(status)
+                .bind(reason)
+                .bind(error)
+                .execute(&mut *tx)
+                .await?;
+                if running.is_some() {
+                    skipped += 1;
+                } else {
+                    fired = Some((fire_id, when));
+                }
+            }
+            tx.commit().await?;
+            Ok(Some((fired, skipped)))
+        }
+        .await)
+    })
+    .await?;
+    Ok(outcome.map(|(fire, skipped)| Claim { target: row.target, fire, skipped }))
+}
+
+#[derive(sqlx::FromRow)]
+struct RunningRow {
+    id: Uuid,
+    schedule_id: Uuid,
+    org_id: Uuid,
+    started_at: Option<DateTime<Utc>>,
+    session_id: Option<Uuid>,
+    run_id: Option<Uuid>,
+    name: String,
+    max_duration_seconds: i64,
+    run_status: Option<String>,
+    stop_reason: Option<String>,
+    run_error: Option<String>,
+    credit_microunits: Option<i64>,
+}
+
+/// Ends the firings whose run ended, ran too long, or never started.
+async fn settle_ended(ctx: &Ctx) -> DomainResult<usize> {
+    let rows: Vec<RunningRow> = on_db!(&ctx.db, |p| sqlx::query_as(
+        "SELECT f.id, f.schedule_id, f.org_id, f.started_at, f.session_id, f.run_id, s.name, s.max_duration_seconds, \
+         r.status AS run_status, r.stop_reason, r.error AS run_error, r.credit_microunits \
+         FROM schedule_runs f JOIN schedules s ON s.id = f.schedule_id LEFT JOIN runs r ON r.id = f.run_id \
+         WHERE f.status = 'running'"
+    )
+    .fetch_all(p)
+    .await)?;
+    let now = ctx.clock.now();
+    let mut settled = 0;
+    for row in rows {
+        let started = row.started_at.unwrap_or(now);
+        let end = match (row.run_id, row.run_status.as_deref()) {
+            (Some(_), Some("completed")) => End::Succeeded,
+            (Some(run_id), Some("running")) => {
+                if now - started <= chrono::Duration::seconds(row.max_duration_seconds) {
+                    continue;
+                }
+                sessions::request_stop(ctx, run_id).await?;
+                End::Failed(Failure::new(
+                    "stalled",
+                    format!("The run went past its {} s limit and was stopped", row.max_duration_seconds),
+                ))
+            }
+            (Some(_), Some("cancelled")) => End::Failed(Failure {
+                notify: false,
+                ..Failure::new("cancelled", "The run was stopped by a person")
+            }),
+            (Some(_), Some(_)) => {
+                let stop = row.stop_reason.clone().unwrap_or_else(|| "error".into());
+                let error = row.run_error.clone().unwrap_or_else(|| format!("The run ended: {stop}"));
+                End::Failed(Failure { stop_reason: Some(stop), ..Failure::new("run_failed", error) })
+            }
+            // Starting (another task or process is on it), unless for long.
+            (None, _) if now - started <= START_TIMEOUT => continue,
+            (None, _) | (Some(_), None) => {
+                End::Failed(Failure::new("interrupted", "The server stopped before the run started"))
+            }
+        };
+        let ids = (row.session_id, row.run_id);
+        let credits = row.credit_microunits.unwrap_or(0);
+        if firings::settle(ctx, (&row.schedule_id, &row.name), row.id, row.org_id, ids, credits, end).await? {
+            settled += 1;
+        }
+    }
+    Ok(settled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn an_on_time_due_time_fires_whatever_the_policy() {
+        let hourly = cron::parse("0 * * * *", "UTC").unwrap();
+        for policy in ["skip", "run_once"] {
+            let d = decide(&hourly, at("2027-01-01T10:00:00Z"), at("2027-01-01T10:00:02Z"), policy);
+            assert_eq!(d.fire, Some(at("2027-01-01T10:00:00Z")));
+            assert_eq!(d.missed, None);
+            assert_eq!(d.next, Some(at("2027-01-01T11:00:00Z")));
+        }
+    }
+
+    #[test]
+    fn after_downtime_skip_records_all_and_run_once_fires_the_latest() {
+        let hourly = cron::parse("0 * * * *", "UTC").unwrap();
+        let (first, now) = (at("2027-01-01T10:00:00Z"), at("2027-01-01T13:30:00Z"));
+        let skip = decide(&hourly, first, now, "skip");
+        assert_eq!(skip.fire, None);
+        assert_eq!(skip.missed, Some((first, 4)));
+        let once = decide(&hourly, first, now, "run_once");
+        assert_eq!(once.fire, Some(at("2027-01-01T13:00:00Z")));
+        assert_eq!(once.missed, Some((first, 3)));
+        assert_eq!(once.next, Some(at("2027-01-01T14:00:00Z")));
+    }
+
+    #[test]
+    fn a_late_tick_with_the_latest_time_on_time_fires_it_and_counts_the_rest() {
+        let minutely = cron::parse("* * * * *", "UTC").unwrap();
+        let d = decide(&minutely, at("2027-01-01T10:00:00Z"), at("2027-01-01T10:02:10Z"), "skip");
+        assert_eq!(d.fire, Some(at("2027-01-01T10:02:00Z")));
+        assert_eq!(d.missed, Some((at("2027-01-01T10:00:00Z"), 2)));
+    }
+}
