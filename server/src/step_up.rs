@@ -100,6 +100,8 @@ pub const OPEN_API_MUTATIONS: &[(&str, &str)] = &[
     ("PATCH", "/api/v1/schedules/{id}"),
     ("DELETE", "/api/v1/schedules/{id}"),
     ("POST", "/api/v1/schedules/{id}/run"),
+    ("POST", "/api/v1/notifications/{id}/read"),
+    ("POST", "/api/v1/notifications/read-all"),
     // Buying credits: owners and admins, with a key too.
     ("POST", "/api/v1/billing/top-ups/payment-intent"),
     // Stripe's signed events: no session, no key.

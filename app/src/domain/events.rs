@@ -50,7 +50,9 @@ impl Topic {
     }
 
     fn parse(name: &str) -> Option<Topic> {
-        [Topic::RunEvents, Topic::RunCancel, Topic::PeerInbox, Topic::Notification].into_iter().find(|t| t.name() == name)
+        [Topic::RunEvents, Topic::RunCancel, Topic::PeerInbox, Topic::Notification]
+            .into_iter()
+            .find(|t| t.name() == name)
     }
 }
 
@@ -135,17 +137,23 @@ impl Events {
         Subscription { events: self.clone(), signal, rx }
     }
 
-    fn wake(&self, signal: Signal) {
+    fn wake_signal(&self, signal: Signal) {
         if let Some((_, sender)) = self.lock().get(&signal) {
             sender.send_modify(|n| *n = n.wrapping_add(1));
         }
+    }
+
+    /// Tells this process only: for what other processes hear of another
+    /// way (a notification's row: PostgreSQL's trigger NOTIFYs at commit).
+    pub fn wake(&self, topic: Topic, id: Uuid) {
+        self.wake_signal(Signal { topic, id });
     }
 
     /// Tells this process at once, and the others through PostgreSQL. A
     /// failed NOTIFY is logged: the others find out at their next look.
     pub async fn publish(&self, db: &Db, topic: Topic, id: Uuid) {
         let signal = Signal { topic, id };
-        self.wake(signal);
+        self.wake_signal(signal);
         if let Db::Postgres(pool) = db {
             let sent = sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(signal.payload()).execute(pool).await;
             if let Err(e) = sent {
@@ -167,7 +175,7 @@ impl Events {
                             match listener.recv().await {
                                 Ok(note) => {
                                     if let Some(signal) = Signal::parse(note.payload()) {
-                                        events.wake(signal);
+                                        events.wake_signal(signal);
                                     }
                                 }
                                 Err(e) => {
@@ -204,10 +212,10 @@ mod tests {
         let events = Arc::new(Events::default());
         let (mine, other) = (Uuid::new_v4(), Uuid::new_v4());
         let mut sub = events.subscribe(Topic::RunEvents, mine);
-        events.wake(Signal { topic: Topic::RunEvents, id: other });
-        events.wake(Signal { topic: Topic::RunCancel, id: mine });
+        events.wake_signal(Signal { topic: Topic::RunEvents, id: other });
+        events.wake_signal(Signal { topic: Topic::RunCancel, id: mine });
         assert!(!sub.wait(Duration::from_millis(20)).await, "not its signal");
-        events.wake(Signal { topic: Topic::RunEvents, id: mine });
+        events.wake_signal(Signal { topic: Topic::RunEvents, id: mine });
         assert!(sub.wait(Duration::from_secs(5)).await, "published before the wait: still seen");
         assert!(!sub.wait(Duration::from_millis(20)).await, "once");
         drop(sub);

@@ -751,3 +751,44 @@ pub struct SchedulePreview {
     /// The same instants as the zone's wall clock.
     pub local_times: Vec<String>,
 }
+
+/// A notification (SPEC §12), as one member sees it: its read state is
+/// theirs.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationView {
+    pub id: Uuid,
+    /// `schedule.failed`, `budget.threshold`, `credits.exhausted`…
+    pub kind: String,
+    /// One line a person reads.
+    pub title: String,
+    /// What happened and what to do, in words.
+    pub body: String,
+    /// The facts, by kind (ids, reasons, amounts).
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
+    pub payload: serde_json::Value,
+    /// Where in the dashboard its source is (a path).
+    pub link: Option<String>,
+    pub created_at: String,
+    pub read_at: Option<String>,
+}
+
+/// A page of notifications, with how many of the member's are unread.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationPage {
+    pub items: Vec<NotificationView>,
+    pub next_cursor: Option<String>,
+    pub has_more: bool,
+    pub unread_count: i64,
+}
+
+/// After marking read: how many are left unread.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationsRead {
+    pub unread_count: i64,
+}

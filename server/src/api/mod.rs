@@ -10,9 +10,11 @@ pub mod extract;
 pub mod health;
 pub mod members;
 pub mod models;
+pub mod notifications;
 pub mod projects;
 pub mod schedules;
 pub mod sessions;
+pub mod sse;
 pub mod workspaces;
 
 use axum::extract::{DefaultBodyLimit, Request};
@@ -86,6 +88,10 @@ pub fn router_and_doc() -> (Router<Ctx>, serde_json::Value) {
         .routes(routes!(schedules::get, schedules::update, schedules::delete))
         .routes(routes!(schedules::run_now))
         .routes(routes!(schedules::history))
+        .routes(routes!(notifications::list))
+        .routes(routes!(notifications::read_all))
+        .routes(routes!(notifications::stream))
+        .routes(routes!(notifications::mark_read))
         .routes(routes!(members::list))
         .routes(routes!(models::list))
         .routes(routes!(sessions::list, sessions::create))

@@ -4,14 +4,13 @@
 //! stream of a session with replay, and cancel.
 
 use std::convert::Infallible;
-use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, State};
 use axum::response::{IntoResponse, Response};
 use futures::stream;
-use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use http::header::{ACCEPT, RETRY_AFTER};
+use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -24,9 +23,7 @@ use super::extract::{parse_id, ApiJson, ApiQuery, ListParams};
 use crate::auth::ApiCaller;
 use crate::openapi::{Envelope, ErrorEnvelope};
 
-/// SPEC §10: a comment line every 15 s keeps proxies from closing a quiet
-/// stream.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
+use super::sse::{self, KEEP_ALIVE, KEEP_ALIVE_FRAME};
 
 #[utoipa::path(post, path = "/sessions", tag = "sessions", request_body = NewSession,
     responses((status = 200, description = "The session", body = Envelope<SessionView>),
@@ -193,7 +190,7 @@ fn event_stream(ctx: &Ctx, session_id: Uuid, after: i64, until_run: Option<Uuid>
         let first = match tokio::time::timeout(KEEP_ALIVE, events.recv()).await {
             Ok(Some(event)) => event,
             Ok(None) => return None,
-            Err(_) => return Some((Ok::<_, Infallible>(Bytes::from_static(b":\n\n")), events)),
+            Err(_) => return Some((Ok::<_, Infallible>(Bytes::from_static(KEEP_ALIVE_FRAME)), events)),
         };
         let mut frame = String::new();
         write_event(&mut frame, &first);
@@ -205,16 +202,7 @@ fn event_stream(ctx: &Ctx, session_id: Uuid, after: i64, until_run: Option<Uuid>
         }
         Some((Ok(Bytes::from(frame)), events))
     });
-    (
-        [
-            (CONTENT_TYPE, HeaderValue::from_static("text/event-stream")),
-            (CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-            // Proxies such as nginx would otherwise hold the stream back.
-            (HeaderName::from_static("x-accel-buffering"), HeaderValue::from_static("no")),
-        ],
-        Body::from_stream(frames),
-    )
-        .into_response()
+    sse::response(frames)
 }
 
 /// One event as SSE: `event:`, `id:` (its seq), `data:` (one line: the

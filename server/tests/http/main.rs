@@ -16,6 +16,7 @@ mod fake_stripe;
 mod members;
 mod metrics;
 mod models;
+mod notifications;
 mod orgs;
 mod page_cache;
 mod peers;

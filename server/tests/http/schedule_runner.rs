@@ -120,11 +120,13 @@ async fn racing_runners_fire_each_due_time_once() {
     let other = match postgres_url() {
         Some(_) => {
             let shared = t.server.database_url.clone();
-            Some(start_with_config(&providers(&t.fake), move |s| {
-                s.database_url = Some(shared);
-                s.schedule_tick_ms = Some(0);
-            })
-            .await)
+            Some(
+                start_with_config(&providers(&t.fake), move |s| {
+                    s.database_url = Some(shared);
+                    s.schedule_tick_ms = Some(0);
+                })
+                .await,
+            )
         }
         None => None,
     };
@@ -149,11 +151,10 @@ async fn racing_runners_fire_each_due_time_once() {
         assert_eq!(rows.len(), 1, "{rows:?}");
         assert_eq!(rows[0]["scheduledFor"], s["nextRunAt"]);
     }
-    let sessions: i64 =
-        app::db::on_db!(&t.server.ctx.db, |p| sqlx::query_scalar("SELECT COUNT(*) FROM chat_sessions")
-            .fetch_one(p)
-            .await)
-        .unwrap();
+    let sessions: i64 = app::db::on_db!(&t.server.ctx.db, |p| sqlx::query_scalar("SELECT COUNT(*) FROM chat_sessions")
+        .fetch_one(p)
+        .await)
+    .unwrap();
     assert_eq!(sessions, 12, "one session per due time");
 }
 
@@ -256,7 +257,8 @@ async fn a_disabled_schedule_does_not_fire_and_run_now_tries_it_anyway() {
 async fn each_failure_reason_reaches_the_notifications() {
     let mut t = setup().await;
     // A workspace (made in the browser: workspaces are browser-only).
-    let made = t.browser.api(Method::POST, &format!("/api/v1/workspaces?org={}", t.org), json!({ "name": "Scratch" })).await;
+    let made =
+        t.browser.api(Method::POST, &format!("/api/v1/workspaces?org={}", t.org), json!({ "name": "Scratch" })).await;
     assert_eq!(made.status, StatusCode::OK, "{}", made.body);
     let workspace = data(&made)["id"].as_str().unwrap().to_string();
     let t = t;

@@ -144,9 +144,11 @@ pub(crate) async fn settle(
         End::Succeeded => ("succeeded", None),
         End::Failed(f) => ("failed", Some(f)),
     };
-    let payload = failure.as_ref().filter(|f| f.notify).map(|f| {
-        failed_payload(schedule_id, &schedule_name, firing_id, f, session_id, run_id)
-    });
+    let payload = failure
+        .as_ref()
+        .filter(|f| f.notify)
+        .map(|f| failed_payload(schedule_id, &schedule_name, firing_id, f, session_id, run_id));
+    let payload_written = payload.is_some();
     let (reason, error) = match &failure {
         Some(f) => (Some(f.reason.clone()), Some(f.error.clone())),
         None => (None, None),
@@ -182,8 +184,9 @@ pub(crate) async fn settle(
         .await)
     })
     .await?;
-    if settled && status == "failed" {
-        ctx.events.publish(&ctx.db, crate::domain::events::Topic::Notification, org_id).await;
+    if settled && payload_written {
+        // Other processes hear of it from the row's trigger (PostgreSQL).
+        ctx.events.wake(crate::domain::events::Topic::Notification, org_id);
     }
     Ok(settled)
 }

@@ -166,11 +166,7 @@ pub(crate) fn decide(
     let on_time = now - latest <= ON_TIME;
     let fire = (on_time || missed_runs == "run_once").then_some(latest);
     let missed_count = if fire.is_some() { count - 1 } else { count };
-    Decision {
-        fire,
-        missed: (missed_count > 0).then_some((first, missed_count)),
-        next: schedule.next_after(now),
-    }
+    Decision { fire, missed: (missed_count > 0).then_some((first, missed_count)), next: schedule.next_after(now) }
 }
 
 /// Claims the row's due time and records what it decides, in one
@@ -229,12 +225,11 @@ async fn claim(ctx: &Ctx, row: DueRow, now: DateTime<Utc>) -> DomainResult<Optio
             }
             let mut fired = None;
             if let Some(when) = fire {
-                let running: Option<Uuid> = sqlx::query_scalar(
-                    "SELECT id FROM schedule_runs WHERE schedule_id = $1 AND status = 'running'",
-                )
-                .bind(schedule_id)
-                .fetch_optional(&mut *tx)
-                .await?;
+                let running: Option<Uuid> =
+                    sqlx::query_scalar("SELECT id FROM schedule_runs WHERE schedule_id = $1 AND status = 'running'")
+                        .bind(schedule_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
                 let (status, reason, error) = match running {
                     Some(_) => ("skipped", Some("previous_running"), Some("The previous run was still going")),
                     None => ("running", None, None),
@@ -287,14 +282,16 @@ struct RunningRow {
 
 /// Ends the firings whose run ended, ran too long, or never started.
 async fn settle_ended(ctx: &Ctx) -> DomainResult<usize> {
-    let rows: Vec<RunningRow> = on_db!(&ctx.db, |p| sqlx::query_as(
+    let rows: Vec<RunningRow> = on_db!(&ctx.db, |p| {
+        sqlx::query_as(
         "SELECT f.id, f.schedule_id, f.org_id, f.started_at, f.session_id, f.run_id, s.name, s.max_duration_seconds, \
          r.status AS run_status, r.stop_reason, r.error AS run_error, r.credit_microunits \
          FROM schedule_runs f JOIN schedules s ON s.id = f.schedule_id LEFT JOIN runs r ON r.id = f.run_id \
          WHERE f.status = 'running'"
     )
     .fetch_all(p)
-    .await)?;
+    .await
+    })?;
     let now = ctx.clock.now();
     let mut settled = 0;
     for row in rows {
@@ -311,10 +308,9 @@ async fn settle_ended(ctx: &Ctx) -> DomainResult<usize> {
                     format!("The run went past its {} s limit and was stopped", row.max_duration_seconds),
                 ))
             }
-            (Some(_), Some("cancelled")) => End::Failed(Failure {
-                notify: false,
-                ..Failure::new("cancelled", "The run was stopped by a person")
-            }),
+            (Some(_), Some("cancelled")) => {
+                End::Failed(Failure { notify: false, ..Failure::new("cancelled", "The run was stopped by a person") })
+            }
             (Some(_), Some(_)) => {
                 let stop = row.stop_reason.clone().unwrap_or_else(|| "error".into());
                 let error = row.run_error.clone().unwrap_or_else(|| format!("The run ended: {stop}"));

@@ -37,7 +37,10 @@ pub enum Refused {
     WorkspaceDeleted,
     /// 402: the billing reason (`no_credits`, `budget_exceeded`,
     /// `package_blocks`…) and its message.
-    PaymentRequired { reason: String, message: String },
+    PaymentRequired {
+        reason: String,
+        message: String,
+    },
     /// Anything else (no provider, the model gone, the database): its message.
     Failed(AppError),
 }
@@ -102,12 +105,8 @@ pub async fn start(ctx: &Ctx, org: &OrgSummary, what: Unattended<'_>) -> Result<
             }
         })?;
     }
-    let input = NewSession {
-        project_id: what.project_id,
-        agent_id: agent.id,
-        workspace_id: what.workspace_id,
-        title: None,
-    };
+    let input =
+        NewSession { project_id: what.project_id, agent_id: agent.id, workspace_id: what.workspace_id, title: None };
     let session_id = insert_session(ctx, org, &input, &what.title, what.created_by).await.map_err(Refused::Failed)?;
     let session = find(ctx, org, session_id).await.map_err(Refused::Failed)?;
     let turn = Turn { entries: vec![TurnEntry::user(what.prompt.to_string())], client_id: None, delivers: Vec::new() };

@@ -1,6 +1,13 @@
 //! Notifications (SPEC §12): what the dashboard tells an org's members.
-//! Sources write them with `notify`; the notifications page and API read
-//! them (a later capability).
+//! Sources write them with `notify` (or `notify_in_tx!`, inside the change
+//! that causes them); `inbox` reads them for one member with their read
+//! state, `describe` says them in words. Every process hears of a new one:
+//! on PostgreSQL a trigger NOTIFYs at commit (migration 0012), in one
+//! process the writer wakes the `Notification` topic or the stream looks
+//! again within a couple of seconds.
+
+pub mod describe;
+pub mod inbox;
 
 use serde_json::Value;
 use uuid::Uuid;
@@ -46,6 +53,7 @@ pub async fn notify(
         tx.commit().await
     }
     .await)?;
+    ctx.events.wake(super::events::Topic::Notification, org_id);
     Ok(())
 }
 
