@@ -21,8 +21,6 @@ use components::layout::OrgShell;
 use components::not_found::NotFound;
 use components::step_up::{provide_step_up_prompt, StepUpDialog};
 use pages::connectors::ConnectorsPage;
-use pages::notifications::NotificationsPage;
-use pages::schedules::SchedulesPage;
 use pages::skills::SkillsPage;
 use routes::*;
 
@@ -81,10 +79,10 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("agents") view={Lazy::<AgentsRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("projects") view={Lazy::<ProjectsRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("projects/:project") view={Lazy::<LabRoute>::new()} ssr=SsrMode::Async/>
-                    <Route path=path!("schedules") view=SchedulesPage ssr=SsrMode::Async/>
+                    <Route path=path!("schedules") view={Lazy::<SchedulesRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("skills") view=SkillsPage ssr=SsrMode::Async/>
                     <Route path=path!("connectors") view=ConnectorsPage ssr=SsrMode::Async/>
-                    <Route path=path!("notifications") view=NotificationsPage ssr=SsrMode::Async/>
+                    <Route path=path!("notifications") view={Lazy::<NotificationsRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("billing") view={Lazy::<BillingRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("developers") view={Lazy::<DevelopersRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("members") view={Lazy::<MembersRoute>::new()} ssr=SsrMode::Async/>

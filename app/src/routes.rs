@@ -17,8 +17,10 @@ use crate::pages::billing::BillingPage;
 use crate::pages::developers::DevelopersPage;
 use crate::pages::lab::LabPage;
 use crate::pages::members::{InvitePage, MembersPage};
+use crate::pages::notifications::NotificationsPage;
 use crate::pages::orgs::{HomePage, NewOrgPage, OverviewPage};
 use crate::pages::projects::ProjectsPage;
+use crate::pages::schedules::SchedulesPage;
 use crate::pages::security::SecurityPage;
 
 /// `Route => Page`: a unit struct `Route` whose lazily loaded view is the
@@ -55,6 +57,8 @@ lazy_pages! {
     AgentsRoute => AgentsPage,
     ProjectsRoute => ProjectsPage,
     LabRoute => LabPage,
+    SchedulesRoute => SchedulesPage,
+    NotificationsRoute => NotificationsPage,
     BillingRoute => BillingPage,
     DevelopersRoute => DevelopersPage,
     MembersRoute => MembersPage,

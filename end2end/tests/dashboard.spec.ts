@@ -17,6 +17,8 @@ import {
 } from './helpers';
 
 test('sign up, create an org, visit every section, sign out and back in', async ({ page }) => {
+  // Eleven full page loads of a debug server, each with its screenshot.
+  test.setTimeout(120_000);
   const email = uniqueEmail('owner');
   const slug = uniqueSlug();
 

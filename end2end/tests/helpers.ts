@@ -69,7 +69,37 @@ const HYDRATION_HOOK = `
 }
 `;
 
+// Every dashboard page keeps the live notifications stream open, so the
+// network is never idle and `hydrated()` could not wait for it. Tests that
+// do not look at live notifications answer the stream 204 No Content,
+// which closes an EventSource for good; `liveNotifications` lets it through.
+const NOTIFICATION_STREAM = /\/api\/v1\/notifications\/stream/;
+
+async function quietNotifications(context: BrowserContext): Promise<void> {
+  await context.route(NOTIFICATION_STREAM, (route) => route.fulfill({ status: 204 }));
+}
+
+/** Let the pages of `context` follow new notifications live (then wait
+ *  with `visitLive`: the network stays busy). */
+export async function liveNotifications(context: BrowserContext): Promise<void> {
+  await context.unroute(NOTIFICATION_STREAM);
+}
+
+/** `visit` for pages with the live stream open. The frame opens the stream
+ *  once the page (its lazy chunk included) has hydrated: that request is
+ *  the sign, as the network never goes idle. */
+export async function visitLive(page: Page, url: string): Promise<void> {
+  const streamOpened = page.waitForRequest(NOTIFICATION_STREAM, { timeout: 20_000 });
+  const response = await page.goto(url);
+  expect(response!.status(), `HTTP status of ${url}`).toBe(200);
+  await streamOpened;
+  await page.waitForFunction(() => (window as { __e2eHydrated?: boolean }).__e2eHydrated === true, undefined, {
+    timeout: 20_000,
+  });
+}
+
 async function trackHydration(context: BrowserContext): Promise<void> {
+  await quietNotifications(context);
   await context.route(/\/pkg\/alumia\.js(\?.*)?$/, async (route) => {
     const response = await route.fetch();
     const body = await response.text();

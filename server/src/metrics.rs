@@ -47,6 +47,11 @@ fn recorder() -> anyhow::Result<PrometheusHandle> {
                     names::RUN_DURATION_BUCKETS,
                 )
                 .map_err(|e| format!("metrics buckets: {e}"))?
+                .set_buckets_for_metric(
+                    Matcher::Full(names::SCHEDULE_LAG_SECONDS.to_string()),
+                    names::SCHEDULE_LAG_BUCKETS,
+                )
+                .map_err(|e| format!("metrics buckets: {e}"))?
                 .build_recorder();
             let handle = recorder.handle();
             metrics::set_global_recorder(recorder)

@@ -48,6 +48,12 @@ pub const OPEN_SERVER_FNS: &[&str] = &[
     "take_minted_api_key",
     "get_lab",
     "get_chat",
+    "list_schedules",
+    "schedule_pickers",
+    "schedule_history",
+    "preview_schedule",
+    "list_notifications",
+    "unread_notifications",
     // signing in and out
     "sign_up",
     "sign_in",
@@ -78,6 +84,14 @@ pub const OPEN_SERVER_FNS: &[&str] = &[
     "start_session",
     "send_chat_message",
     "cancel_chat_run",
+    // schedules and notifications, as /api/v1
+    "create_schedule",
+    "update_schedule",
+    "set_schedule_enabled",
+    "run_schedule_now",
+    "delete_schedule",
+    "mark_notification_read",
+    "mark_all_notifications_read",
 ];
 
 /// `/api/v1` mutations API keys may make. Every other route that is not a

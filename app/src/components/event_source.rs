@@ -1,6 +1,7 @@
-//! Following a run's events in the browser: an `EventSource` on
-//! `/api/v1/sessions/{id}/events`, closed when the run ends or the view
-//! that opened it goes away. The server ends the stream after
+//! Following server-sent events in the browser: an `EventSource` on
+//! `/api/v1/sessions/{id}/events` (a run's) or
+//! `/api/v1/notifications/stream`, closed when the view that opened it
+//! goes away (or, for a run, when it ends). The server ends the stream after
 //! `run.finished`; an `EventSource` would reconnect then, so we close it
 //! first. A dropped connection reconnects by itself, with `Last-Event-ID`,
 //! and the server resumes after it.
@@ -36,17 +37,24 @@ impl Drop for Following {
     }
 }
 
-/// Opens `url` and calls `on_event(type, data)` for each event; `None`
-/// where there is no browser (the server's render).
+/// The event type of the notifications stream (SPEC §12).
+pub const NOTIFICATION_EVENTS: &[&str] = &["notification.created"];
+
+/// Opens `url` and calls `on_event(type, data)` for each event of `kinds`;
+/// `None` where there is no browser (the server's render).
 #[cfg(feature = "hydrate")]
-pub fn follow(url: &str, on_event: impl Fn(&str, serde_json::Value) + Clone + 'static) -> Option<Following> {
+pub fn follow(
+    url: &str,
+    kinds: &'static [&'static str],
+    on_event: impl Fn(&str, serde_json::Value) + Clone + 'static,
+) -> Option<Following> {
     use leptos::wasm_bindgen::closure::Closure;
     use leptos::wasm_bindgen::JsCast;
     use leptos::web_sys::{EventSource, MessageEvent};
 
     let source = EventSource::new(url).ok()?;
     let mut listeners = Vec::new();
-    for kind in RUN_EVENTS {
+    for kind in kinds {
         let on_event = on_event.clone();
         let name = kind.to_string();
         let listener = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
@@ -72,6 +80,10 @@ pub fn follow(url: &str, on_event: impl Fn(&str, serde_json::Value) + Clone + 's
 }
 
 #[cfg(not(feature = "hydrate"))]
-pub fn follow(_url: &str, _on_event: impl Fn(&str, serde_json::Value) + Clone + 'static) -> Option<Following> {
+pub fn follow(
+    _url: &str,
+    _kinds: &'static [&'static str],
+    _on_event: impl Fn(&str, serde_json::Value) + Clone + 'static,
+) -> Option<Following> {
     None
 }

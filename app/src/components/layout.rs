@@ -6,7 +6,9 @@ use leptos_router::components::{Outlet, Redirect, A};
 use leptos_router::hooks::{use_location, use_params_map};
 
 use crate::api::accounts::SignOut;
+use crate::api::notifications::unread_notifications;
 use crate::api::orgs::get_org_context;
+use crate::components::event_source::{follow, Following, NOTIFICATION_EVENTS};
 use crate::model::{ErrorCode, OrgContext};
 
 /// Sections of an org, in sidebar order: (label, path below the org).
@@ -22,6 +24,12 @@ pub const SECTIONS: &[(&str, &str)] = &[
     ("Developers", "/developers"),
     ("Members", "/members"),
 ];
+
+/// Bumped when the member's notifications change: one arrived on the
+/// live stream, or they marked some read. The sidebar's badge and the
+/// notifications page load again on it.
+#[derive(Clone, Copy)]
+pub struct NotificationsChanged(pub RwSignal<u32>);
 
 /// The org slug of the current `/<orgSlug>/…` page.
 pub fn use_org_slug() -> Signal<String> {
@@ -40,6 +48,16 @@ pub fn OrgShell() -> impl IntoView {
     let context = Resource::new(move || slug.get(), get_org_context);
     let base = format!("/{}", slug.get_untracked());
     let location = use_location();
+    let changed = RwSignal::new(0u32);
+    provide_context(NotificationsChanged(changed));
+    // One stream per open dashboard tab: new notifications show at once,
+    // whichever server process wrote them. The effect's value is the
+    // stream, closed when the org changes or the frame goes away.
+    Effect::new(move |previous: Option<Option<Following>>| {
+        drop(previous);
+        let url = format!("/api/v1/notifications/stream?org={}", slug.get());
+        follow(&url, NOTIFICATION_EVENTS, move |_, _| changed.update(|n| *n += 1))
+    });
     view! {
         <div class="min-h-screen bg-slate-50 md:flex">
             <aside class="border-b border-slate-200 bg-white md:min-h-screen md:w-60 md:border-b-0 md:border-r">
@@ -72,6 +90,7 @@ pub fn OrgShell() -> impl IntoView {
                                             }
                                         >
                                             {*label}
+                                            {(*path == "/notifications").then(|| view! { <UnreadBadge/> })}
                                         </A>
                                     </li>
                                 }
@@ -108,6 +127,33 @@ pub fn OrgShell() -> impl IntoView {
                 </main>
             </div>
         </div>
+    }
+}
+
+/// How many notifications the member has not read, beside the sidebar's
+/// "Notifications"; nothing when none.
+#[component]
+fn UnreadBadge() -> impl IntoView {
+    let slug = use_org_slug();
+    let changed = use_context::<NotificationsChanged>().map(|c| c.0);
+    let unread = Resource::new(move || (slug.get(), changed.map(|c| c.get())), |(slug, _)| unread_notifications(slug));
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                unread.await.ok().filter(|n| *n > 0).map(|n| {
+                    let shown = if n > 99 { "99+".to_string() } else { n.to_string() };
+                    view! {
+                        <span
+                            data-testid="unread-badge"
+                            class="ml-2 inline-flex min-w-5 items-center justify-center rounded-full bg-red-700 px-1.5 text-xs font-semibold text-white"
+                        >
+                            {shown}
+                            <span class="sr-only">" unread"</span>
+                        </span>
+                    }
+                })
+            })}
+        </Transition>
     }
 }
 

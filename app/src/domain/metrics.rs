@@ -11,10 +11,18 @@
 //! bounded: a kind, an outcome, a route template — never an org, user,
 //! agent or usage id, which would make one series per tenant.
 //!
-//! Room is kept for what later capabilities record, with names chosen
-//! in this style: schedule lag (`schedule_lag_seconds`, a histogram).
+//! Later capabilities add theirs in the same style.
 
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit};
+
+/// Histogram: how late a schedule's due time fired (claim time minus due
+/// time), in seconds.
+pub const SCHEDULE_LAG_SECONDS: &str = "schedule_lag_seconds";
+/// Counter: schedule firings ended, by `status` (`succeeded`, `failed`,
+/// `skipped`) and `reason` (SPEC §11's, or `none`).
+pub const SCHEDULE_FIRINGS_TOTAL: &str = "schedule_firings_total";
+/// Schedule lag buckets: on time is well under a second.
+pub const SCHEDULE_LAG_BUCKETS: &[f64] = &[0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 30.0, 60.0];
 
 /// Counter: HTTP requests answered, by `method`, `route` (the matched
 /// route template, or `unmatched`) and `status`.
@@ -66,6 +74,19 @@ pub fn describe() {
     describe_counter!(RUNS_TOTAL, "Agent runs ended, by status and stop reason");
     describe_histogram!(RUN_DURATION_SECONDS, Unit::Seconds, "How long agent runs took, by status");
     describe_counter!(MODEL_TOKENS_TOTAL, "Model tokens of agent runs, by direction and source");
+    describe_histogram!(SCHEDULE_LAG_SECONDS, Unit::Seconds, "How late schedules' due times fired");
+    describe_counter!(SCHEDULE_FIRINGS_TOTAL, "Schedule firings ended, by status and reason");
+}
+
+/// A due time fired `seconds` after it was due.
+pub fn schedule_fired(seconds: f64) {
+    histogram!(SCHEDULE_LAG_SECONDS).record(seconds.max(0.0));
+}
+
+/// A firing ended `status` for `reason` (a name from a fixed set).
+pub fn schedule_firing_ended(status: &'static str, reason: &str) {
+    let labels = [("status", status.to_string()), ("reason", reason.to_string())];
+    counter!(SCHEDULE_FIRINGS_TOTAL, &labels).increment(1);
 }
 
 /// One agent run ended, after `seconds`, having used these tokens on a

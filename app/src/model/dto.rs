@@ -703,6 +703,8 @@ pub struct ScheduleView {
     pub max_duration_seconds: i64,
     /// `null` when disabled.
     pub next_run_at: Option<String>,
+    /// The next run as the zone's wall clock: `2027-03-28 09:00 CEST`.
+    pub next_run_local: Option<String>,
     pub last_run: Option<ScheduleLastRun>,
     pub created_at: String,
     pub updated_at: String,
@@ -791,4 +793,21 @@ pub struct NotificationPage {
 #[serde(rename_all = "camelCase")]
 pub struct NotificationsRead {
     pub unread_count: i64,
+}
+
+/// Something a form picks (an agent, a project, a workspace).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PickerItem {
+    pub id: Uuid,
+    pub name: String,
+    /// Projects: where their lab is.
+    pub slug: Option<String>,
+}
+
+/// What the schedules page's forms pick from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PickerLists {
+    pub agents: Vec<PickerItem>,
+    pub projects: Vec<PickerItem>,
+    pub workspaces: Vec<PickerItem>,
 }

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::api::sessions::{get_chat, get_lab, CancelChatRun, SendChatMessage, StartSession};
 use crate::components::billing_card::{is_payment_required, BillingCard};
-use crate::components::event_source::{follow, Following, STREAM_CLOSED};
+use crate::components::event_source::{follow, Following, RUN_EVENTS, STREAM_CLOSED};
 use crate::components::forms::{action_error, loaded, FormError, BUTTON, BUTTON_SECONDARY, CARD, INPUT};
 use crate::components::layout::use_org_slug;
 use crate::model::{AppError, ChatView, ErrorCode, LabView, MessageView, SessionView};
@@ -283,7 +283,7 @@ fn Chat(session: Uuid) -> impl IntoView {
         drop(previous);
         let after = follow_after.get()?;
         let url = format!("/api/v1/sessions/{session}/events?org={}&after={after}", slug.get_untracked());
-        follow(&url, move |kind, data| {
+        follow(&url, RUN_EVENTS, move |kind, data| {
             live.update(|l| l.apply(kind, &data));
             if kind == "run.finished" || kind == STREAM_CLOSED {
                 follow_after.set(None);

@@ -149,6 +149,7 @@ pub(crate) async fn settle(
         .filter(|f| f.notify)
         .map(|f| failed_payload(schedule_id, &schedule_name, firing_id, f, session_id, run_id));
     let payload_written = payload.is_some();
+    let reason_label = failure.as_ref().map(|f| f.reason.clone());
     let (reason, error) = match &failure {
         Some(f) => (Some(f.reason.clone()), Some(f.error.clone())),
         None => (None, None),
@@ -184,6 +185,9 @@ pub(crate) async fn settle(
         .await)
     })
     .await?;
+    if settled {
+        crate::domain::metrics::schedule_firing_ended(status, reason_label.as_deref().unwrap_or("none"));
+    }
     if settled && payload_written {
         // Other processes hear of it from the row's trigger (PostgreSQL).
         ctx.events.wake(crate::domain::events::Topic::Notification, org_id);

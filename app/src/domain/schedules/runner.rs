@@ -58,19 +58,42 @@ pub struct Tick {
     pub settled: usize,
 }
 
-/// Runs `tick` every `every`, for as long as the process lives.
+/// The shortest pause between passes, should a due time stay due (a
+/// claim that keeps failing): the runner never spins.
+const PAUSE_MIN: Duration = Duration::from_millis(50);
+
+/// Runs `tick` for as long as the process lives: again at the earliest
+/// next run of any schedule, and at least every `every` (which is also
+/// how soon it sees a schedule edited to fire sooner, and a run that
+/// ended). Waking at the due time rather than on a fixed beat keeps a
+/// firing's lag to the pass's own work.
 pub fn spawn(ctx: &Ctx, every: Duration) {
     let ctx = ctx.clone();
     tokio::spawn(async move {
-        let mut interval = tokio::time::interval(every);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            interval.tick().await;
             if let Err(e) = tick(&ctx).await {
                 tracing::warn!(error = %e.message, "a schedule runner pass failed");
             }
+            let pause = match earliest_due(&ctx).await {
+                Ok(Some(due)) => (due - ctx.clock.now()).to_std().unwrap_or_default().min(every),
+                Ok(None) => every,
+                Err(e) => {
+                    tracing::warn!(error = %e.message, "reading the next due time failed");
+                    every
+                }
+            };
+            tokio::time::sleep(pause.max(PAUSE_MIN)).await;
         }
     });
+}
+
+/// The earliest next run of any schedule (the due index's first entry).
+pub async fn earliest_due(ctx: &Ctx) -> DomainResult<Option<DateTime<Utc>>> {
+    Ok(on_db!(&ctx.db, |p| sqlx::query_scalar(
+        "SELECT next_run_at FROM schedules WHERE next_run_at IS NOT NULL ORDER BY next_run_at LIMIT 1"
+    )
+    .fetch_optional(p)
+    .await)?)
 }
 
 /// One pass: settle what ended, then fire what is due.
@@ -261,6 +284,18 @@ async fn claim(ctx: &Ctx, row: DueRow, now: DateTime<Utc>) -> DomainResult<Optio
         .await)
     })
     .await?;
+    if let Some((fired, skipped)) = &outcome {
+        if let Some((_, when)) = fired {
+            let lag = (now - *when).num_microseconds().unwrap_or(0) as f64 / 1e6;
+            crate::domain::metrics::schedule_fired(lag);
+        }
+        if missed.is_some() {
+            crate::domain::metrics::schedule_firing_ended("skipped", "missed");
+        }
+        if *skipped > usize::from(missed.is_some()) {
+            crate::domain::metrics::schedule_firing_ended("skipped", "previous_running");
+        }
+    }
     Ok(outcome.map(|(fire, skipped)| Claim { target: row.target, fire, skipped }))
 }
 

@@ -100,7 +100,9 @@ pub(crate) const COLUMNS: &str = "id, name, cron, timezone, prompt, agent_id, pr
 
 impl ScheduleRow {
     fn view(self, last_run: Option<ScheduleLastRun>) -> ScheduleView {
-        let description = cron::parse(&self.cron, &self.timezone).map_or_else(|_| self.cron.clone(), |c| c.describe());
+        let parsed = cron::parse(&self.cron, &self.timezone).ok();
+        let description = parsed.as_ref().map_or_else(|| self.cron.clone(), |c| c.describe());
+        let next_run_local = parsed.zip(self.next_run_at).map(|(c, t)| c.local(t));
         ScheduleView {
             id: self.id,
             name: self.name,
@@ -115,6 +117,7 @@ impl ScheduleRow {
             missed_runs: self.missed_runs,
             max_duration_seconds: self.max_duration_seconds,
             next_run_at: self.next_run_at.map(clock::iso),
+            next_run_local,
             last_run,
             created_at: clock::iso(self.created_at),
             updated_at: clock::iso(self.updated_at),
@@ -400,6 +403,7 @@ pub async fn delete(ctx: &Ctx, actor: &Actor, org: &OrgSummary, id: Uuid) -> Dom
     audit::record(ctx, actor.into(), event).await?;
     let mut view = view_of(ctx, row).await?;
     view.next_run_at = None;
+    view.next_run_local = None;
     Ok(view)
 }
 
