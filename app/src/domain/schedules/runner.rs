@@ -21,7 +21,6 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
 use uuid::Uuid;
 
 use super::cron;
@@ -36,7 +35,7 @@ pub const ON_TIME: chrono::Duration = chrono::Duration::seconds(60);
 /// Schedules claimed per scan; a tick scans again while it finds a full batch.
 const BATCH: i64 = 200;
 /// Runs started at once by one tick.
-const STARTS_AT_ONCE: usize = 16;
+const STARTS_AT_ONCE: usize = 32;
 /// Missed times counted at most (a minutely schedule down for months).
 const COUNT_MAX: i64 = 100_000;
 /// A firing whose run never started (its process stopped in between)
@@ -99,35 +98,35 @@ pub async fn earliest_due(ctx: &Ctx) -> DomainResult<Option<DateTime<Utc>>> {
 /// One pass: settle what ended, then fire what is due.
 pub async fn tick(ctx: &Ctx) -> DomainResult<Tick> {
     let mut report = Tick { settled: settle_ended(ctx).await?, ..Tick::default() };
+    // Starting a run reads the agent, the model and the balance: several
+    // start at once, while the next batch is claimed.
+    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(STARTS_AT_ONCE));
+    let mut starts = tokio::task::JoinSet::new();
     loop {
         let now = ctx.clock.now();
         let due = scan(ctx, now).await?;
         let full = due.len() as i64 == BATCH;
         report.due += due.len();
-        let mut claims = Vec::new();
-        for row in due {
-            if let Some(claim) = claim(ctx, row, now).await? {
-                report.claimed += 1;
-                report.skipped += claim.skipped;
-                if let Some(fire) = claim.fire {
-                    claims.push((claim.target, fire));
-                }
-            }
-        }
-        report.fired += claims.len();
-        // Starting a run reads the agent, the model and the balance:
-        // several at once keep a minute with many due times on time.
-        futures::stream::iter(claims)
-            .for_each_concurrent(STARTS_AT_ONCE, |(target, (firing_id, when))| async move {
-                if let Err(e) = firings::start(ctx, &target, firing_id, when).await {
+        for claim in claim_batch(ctx, due, now).await? {
+            report.claimed += 1;
+            report.skipped += claim.skipped;
+            let Some((firing_id, when)) = claim.fire else { continue };
+            report.fired += 1;
+            let (ctx, permits, target) = (ctx.clone(), permits.clone(), claim.target);
+            starts.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                if let Err(e) = firings::start(&ctx, &target, firing_id, when).await {
                     tracing::warn!(schedule = %target.id, error = %e.message, "starting a scheduled run failed");
                 }
-            })
-            .await;
+            });
+        }
         if !full {
-            return Ok(report);
+            break;
         }
     }
+    // The pass ends once its runs have started (or failed to).
+    while starts.join_next().await.is_some() {}
+    Ok(report)
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -144,7 +143,7 @@ async fn scan(ctx: &Ctx, now: DateTime<Utc>) -> DomainResult<Vec<DueRow>> {
     let sql = format!(
         "SELECT {TARGET_COLUMNS}, s.cron, s.timezone, s.missed_runs, s.next_run_at FROM schedules s \
          JOIN orgs o ON o.id = s.org_id \
-         WHERE s.next_run_at IS NOT NULL AND s.next_run_at <= $1 ORDER BY s.next_run_at LIMIT $2"
+         WHERE s.next_run_at IS NOT NULL AND s.next_run_at <= $1 ORDER BY s.next_run_at, s.id LIMIT $2"
     );
     Ok(on_db!(&ctx.db, |p| sqlx::query_as(&sql).bind(now).bind(BATCH).fetch_all(p).await)?)
 }
@@ -192,9 +191,17 @@ pub(crate) fn decide(
     Decision { fire, missed: (missed_count > 0).then_some((first, missed_count)), next: schedule.next_after(now) }
 }
 
-/// Claims the row's due time and records what it decides, in one
-/// transaction; `None` when another process claimed it first.
-async fn claim(ctx: &Ctx, row: DueRow, now: DateTime<Utc>) -> DomainResult<Option<Claim>> {
+/// What a claim will write for one due row, decided before the
+/// transaction (reading the expression needs no database).
+struct Planned {
+    schedule_id: Uuid,
+    org_id: Uuid,
+    due: DateTime<Utc>,
+    fire_id: Uuid,
+    decision: Decision,
+}
+
+fn plan(row: &DueRow, now: DateTime<Utc>) -> Planned {
     let decision = match cron::parse(&row.cron, &row.timezone) {
         Ok(schedule) => decide(&schedule, row.next_run_at, now, &row.missed_runs),
         Err(e) => {
@@ -204,99 +211,129 @@ async fn claim(ctx: &Ctx, row: DueRow, now: DateTime<Utc>) -> DomainResult<Optio
             Decision { fire: None, missed: None, next: None }
         }
     };
-    let (schedule_id, org_id, due) = (row.target.id, row.target.org_id, row.next_run_at);
-    let fire_id = Uuid::new_v4();
-    let (fire, missed, next) = (decision.fire, decision.missed, decision.next);
-    let outcome = crate::db::writer::write(&ctx.db, move |db| async move {
+    Planned {
+        schedule_id: row.target.id,
+        org_id: row.target.org_id,
+        due: row.next_run_at,
+        fire_id: Uuid::new_v4(),
+        decision,
+    }
+}
+
+fn missed_text(count: i64) -> String {
+    if count >= COUNT_MAX {
+        format!("At least {count} due times passed while the server was not running")
+    } else if count == 1 {
+        "The due time passed while the server was not running".to_string()
+    } else {
+        format!("{count} due times passed while the server was not running")
+    }
+}
+
+/// Per claimed row: its schedule, the firing to start (its id and due
+/// time), whether missed times and an overlap were recorded.
+type Written = (Uuid, Option<(Uuid, DateTime<Utc>)>, bool, bool);
+
+/// Claims the rows' due times and records what each decides, all in one
+/// transaction (one commit for a minute's worth of due times). A row
+/// another process claimed first is left out. The rows come in the scan's
+/// order (due time, then id), the same in every process, so concurrent
+/// batches lock schedules in one order and never deadlock.
+async fn claim_batch(ctx: &Ctx, rows: Vec<DueRow>, now: DateTime<Utc>) -> DomainResult<Vec<Claim>> {
+    let plans: Vec<Planned> = rows.iter().map(|r| plan(r, now)).collect();
+    let written: Vec<Written> = crate::db::writer::write(&ctx.db, move |db| async move {
         on_db!(&db, |p| async {
             let mut tx = p.begin().await?;
-            let claimed = sqlx::query(
-                "UPDATE schedules SET next_run_at = $3 WHERE id = $1 AND next_run_at = $2 AND deleted_at IS NULL",
-            )
-            .bind(schedule_id)
-            .bind(due)
-            .bind(next)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if claimed == 0 {
-                return Ok(None);
-            }
-            let mut skipped = 0;
-            if let Some((first, count)) = missed {
-                let error = if count >= COUNT_MAX {
-                    format!("At least {count} due times passed while the server was not running")
-                } else if count == 1 {
-                    "The due time passed while the server was not running".to_string()
-                } else {
-                    format!("{count} due times passed while the server was not running")
-                };
-                sqlx::query(
-                    "INSERT INTO schedule_runs (id, schedule_id, org_id, scheduled_for, finished_at, status, reason, \
-                     error, missed_count, created_at) VALUES ($1, $2, $3, $4, $5, 'skipped', 'missed', $6, $7, $5)",
+            let mut out = Vec::with_capacity(plans.len());
+            for plan in &plans {
+                let Decision { fire, missed, next } = &plan.decision;
+                let claimed = sqlx::query(
+                    "UPDATE schedules SET next_run_at = $3 WHERE id = $1 AND next_run_at = $2 AND deleted_at IS NULL",
                 )
-                .bind(Uuid::new_v4())
-                .bind(schedule_id)
-                .bind(org_id)
-                .bind(first)
-                .bind(now)
-                .bind(error)
-                .bind(count)
+                .bind(plan.schedule_id)
+                .bind(plan.due)
+                .bind(*next)
                 .execute(&mut *tx)
-                .await?;
-                skipped += 1;
-            }
-            let mut fired = None;
-            if let Some(when) = fire {
-                let running: Option<Uuid> =
-                    sqlx::query_scalar("SELECT id FROM schedule_runs WHERE schedule_id = $1 AND status = 'running'")
-                        .bind(schedule_id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                let (status, reason, error) = match running {
-                    Some(_) => ("skipped", Some("previous_running"), Some("The previous run was still going")),
-                    None => ("running", None, None),
-                };
-                sqlx::query(
-                    "INSERT INTO schedule_runs (id, schedule_id, org_id, scheduled_for, started_at, finished_at, \
-                     status, reason, error, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $5)",
-                )
-                .bind(fire_id)
-                .bind(schedule_id)
-                .bind(org_id)
-                .bind(when)
-                .bind(now)
-                .bind(running.map(|_| now))
-                .bind(status)
-                .bind(reason)
-                .bind(error)
-                .execute(&mut *tx)
-                .await?;
-                if running.is_some() {
-                    skipped += 1;
-                } else {
-                    fired = Some((fire_id, when));
+                .await?
+                .rows_affected();
+                if claimed == 0 {
+                    continue;
                 }
+                if let Some((first, count)) = missed {
+                    sqlx::query(
+                        "INSERT INTO schedule_runs (id, schedule_id, org_id, scheduled_for, finished_at, status, \
+                         reason, error, missed_count, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, 'skipped', 'missed', $6, $7, $5)",
+                    )
+                    .bind(Uuid::new_v4())
+                    .bind(plan.schedule_id)
+                    .bind(plan.org_id)
+                    .bind(*first)
+                    .bind(now)
+                    .bind(missed_text(*count))
+                    .bind(*count)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                let (mut fired, mut overlapped) = (None, false);
+                if let Some(when) = fire {
+                    let running: Option<Uuid> = sqlx::query_scalar(
+                        "SELECT id FROM schedule_runs WHERE schedule_id = $1 AND status = 'running'",
+                    )
+                    .bind(plan.schedule_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let (status, reason, error) = match running {
+                        Some(_) => ("skipped", Some("previous_running"), Some("The previous run was still going")),
+                        None => ("running", None, None),
+                    };
+                    sqlx::query(
+                        "INSERT INTO schedule_runs (id, schedule_id, org_id, scheduled_for, started_at, finished_at, \
+                         status, reason, error, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $5)",
+                    )
+                    .bind(plan.fire_id)
+                    .bind(plan.schedule_id)
+                    .bind(plan.org_id)
+                    .bind(*when)
+                    .bind(now)
+                    .bind(running.map(|_| now))
+                    .bind(status)
+                    .bind(reason)
+                    .bind(error)
+                    .execute(&mut *tx)
+                    .await?;
+                    if running.is_some() {
+                        overlapped = true;
+                    } else {
+                        fired = Some((plan.fire_id, *when));
+                    }
+                }
+                out.push((plan.schedule_id, fired, missed.is_some(), overlapped));
             }
             tx.commit().await?;
-            Ok(Some((fired, skipped)))
+            Ok(out)
         }
         .await)
     })
     .await?;
-    if let Some((fired, skipped)) = &outcome {
-        if let Some((_, when)) = fired {
-            let lag = (now - *when).num_microseconds().unwrap_or(0) as f64 / 1e6;
+    let mut targets: std::collections::HashMap<Uuid, Target> =
+        rows.into_iter().map(|r| (r.target.id, r.target)).collect();
+    let mut claims = Vec::with_capacity(written.len());
+    for (schedule_id, fire, missed, overlapped) in written {
+        let Some(target) = targets.remove(&schedule_id) else { continue };
+        if let Some((_, when)) = fire {
+            let lag = (now - when).num_microseconds().unwrap_or(0) as f64 / 1e6;
             crate::domain::metrics::schedule_fired(lag);
         }
-        if missed.is_some() {
+        if missed {
             crate::domain::metrics::schedule_firing_ended("skipped", "missed");
         }
-        if *skipped > usize::from(missed.is_some()) {
+        if overlapped {
             crate::domain::metrics::schedule_firing_ended("skipped", "previous_running");
         }
+        claims.push(Claim { target, fire, skipped: usize::from(missed) + usize::from(overlapped) });
     }
-    Ok(outcome.map(|(fire, skipped)| Claim { target: row.target, fire, skipped }))
+    Ok(claims)
 }
 
 #[derive(sqlx::FromRow)]
