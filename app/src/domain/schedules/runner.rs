@@ -102,6 +102,21 @@ pub async fn tick(ctx: &Ctx) -> DomainResult<Tick> {
     // start at once, while the next batch is claimed.
     let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(STARTS_AT_ONCE));
     let mut starts = tokio::task::JoinSet::new();
+    let passed = fire_due(ctx, &mut report, &permits, &mut starts).await;
+    // The pass ends once its runs have started (or failed to), also when
+    // a later batch failed: dropping the set would abort claimed starts.
+    while starts.join_next().await.is_some() {}
+    passed.map(|()| report)
+}
+
+/// Claims what is due, batch after batch, and spawns each firing's start
+/// into `starts`.
+async fn fire_due(
+    ctx: &Ctx,
+    report: &mut Tick,
+    permits: &std::sync::Arc<tokio::sync::Semaphore>,
+    starts: &mut tokio::task::JoinSet<()>,
+) -> DomainResult<()> {
     loop {
         let now = ctx.clock.now();
         let due = scan(ctx, now).await?;
@@ -121,12 +136,9 @@ pub async fn tick(ctx: &Ctx) -> DomainResult<Tick> {
             });
         }
         if !full {
-            break;
+            return Ok(());
         }
     }
-    // The pass ends once its runs have started (or failed to).
-    while starts.join_next().await.is_some() {}
-    Ok(report)
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
