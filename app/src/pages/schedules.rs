@@ -63,6 +63,20 @@ pub fn SchedulesPage() -> impl IntoView {
         |(slug, ..)| list_schedules(slug),
     );
     let pickers = Resource::new(move || slug.get(), schedule_pickers);
+    // The selected schedule's firings. Made here, not in the panel: a
+    // resource made inside a `Suspend` takes its id in the order the
+    // server resolved things, which the browser's hydration need not
+    // follow. `tick` looks again while a run is in progress.
+    let tick = RwSignal::new(0u32);
+    let history = Resource::new(
+        move || (slug.get(), selected.get(), run.version().get(), tick.get()),
+        |(slug, id, ..)| async move {
+            match id {
+                Some(id) => schedule_history(slug, id).await.map(Some),
+                None => Ok(None),
+            }
+        },
+    );
     let draft = (RwSignal::new(DEFAULT_CRON.to_string()), RwSignal::new("UTC".to_string()));
     let create_error = action_error(create);
     let update_error = action_error(update);
@@ -86,7 +100,7 @@ pub fn SchedulesPage() -> impl IntoView {
                 let id = selected.get()?;
                 let (list, pickers) = (list.await.ok()?, pickers.await.ok()?);
                 let found = list.items.iter().find(|s| s.id == id).cloned();
-                Some(view! { <HistoryPanel id=id schedule=found projects=pickers.projects run=run refresh=refresh/> })
+                Some(view! { <HistoryPanel schedule=found projects=pickers.projects history=history tick=tick refresh=refresh/> })
             })}
         </Transition>
         <section class=CARD aria-labelledby="create-schedule">
@@ -111,7 +125,7 @@ pub fn SchedulesPage() -> impl IntoView {
                             <ActionForm action=create node_ref=form attr:class="mt-4 space-y-4">
                                 <FormError error=create_error inline=FIELDS/>
                                 <input type="hidden" name="org" value=move || slug.get()/>
-                                <ScheduleFields prefix="new" current=None draft=Some(draft) pickers=pickers error=create_error/>
+                                <ScheduleFields prefix="new" current=None draft=Some(draft) pickers=pickers error=create_error active=Signal::stored(true)/>
                                 <label class="flex items-center gap-2 text-sm text-slate-800">
                                     <input type="checkbox" name="enabled" checked=true class="h-4 w-4 rounded border-slate-300"/>
                                     "Enabled: fire at the times above"
@@ -213,6 +227,9 @@ fn ScheduleRow(
         (None, _) => view! { <span>"No time matches this expression"</span> }.into_any(),
     };
     let last = s.last_run.clone().map(|r| view! { <span>"Last run: "<StatusBadge status=r.status/></span> });
+    // The edit form previews its times only while it is open.
+    let edit = NodeRef::<html::Details>::new();
+    let edit_open = RwSignal::new(false);
     view! {
         <li class="py-4" data-testid="schedule">
             <div class="flex flex-wrap items-baseline justify-between gap-x-4 gap-y-1">
@@ -242,7 +259,8 @@ fn ScheduleRow(
                 <a href=format!("?schedule={id}") class="self-center text-sm font-medium text-indigo-700 hover:underline">
                     "History"<span class="sr-only">" of "{name.clone()}</span>
                 </a>
-                <details class="self-center open:basis-full">
+                <details class="self-center open:basis-full" node_ref=edit
+                    on:toggle=move |_| edit_open.set(edit.get_untracked().is_some_and(|d| d.open()))>
                     <summary class="cursor-pointer text-sm font-medium text-indigo-700 hover:underline">
                         "Edit"<span class="sr-only">" "{edit_name}</span>
                     </summary>
@@ -250,7 +268,7 @@ fn ScheduleRow(
                         <FormError error=row_error inline=FIELDS/>
                         <input type="hidden" name="org" value=move || slug.get()/>
                         <input type="hidden" name="id" value=id.to_string()/>
-                        <ScheduleFields prefix="edit" current=Some(s.clone()) draft=None pickers=pickers error=row_error/>
+                        <ScheduleFields prefix="edit" current=Some(s.clone()) draft=None pickers=pickers error=row_error active=edit_open.into()/>
                         <button type="submit" class=BUTTON_SECONDARY>"Save changes"</button>
                     </ActionForm>
                 </details>
@@ -273,7 +291,8 @@ fn ScheduleRow(
 /// The fields of the create and edit forms, with the live preview of the
 /// next five times as the expression and zone are typed. `draft` holds
 /// the expression and zone when the caller keeps them (the create form);
-/// an edit form starts from the schedule's.
+/// an edit form starts from the schedule's. The preview loads while
+/// `active` (a closed edit form asks nothing).
 #[component]
 fn ScheduleFields(
     prefix: &'static str,
@@ -281,6 +300,7 @@ fn ScheduleFields(
     draft: Option<(RwSignal<String>, RwSignal<String>)>,
     pickers: Pickers,
     error: Signal<Option<AppError>>,
+    active: Signal<bool>,
 ) -> impl IntoView {
     let slug = use_org_slug();
     let key = current.as_ref().map_or_else(|| prefix.to_string(), |c| format!("{prefix}-{}", c.id));
@@ -292,11 +312,22 @@ fn ScheduleFields(
             RwSignal::new(c.map_or_else(|| "UTC".to_string(), |c| c.timezone.clone())),
         )
     });
-    // Made untracked: this component is built inside the page's `Suspend`,
-    // which would otherwise follow what the source reads and rebuild the
-    // whole form at each keystroke.
+    // Loaded in the browser only: this component is built inside the
+    // page's `Suspend`s, where a serialized resource would take an id in
+    // the order the server happened to resolve them (not the order the
+    // browser hydrates in), and each row's closed edit form would cost the
+    // server a preview. Untracked so the page's `Suspend` does not follow
+    // what it reads and rebuild the form at each keystroke.
     let preview = untrack(|| {
-        Resource::new(move || (slug.get(), cron.get(), zone.get()), |(slug, c, z)| preview_schedule(slug, c, z))
+        LocalResource::new(move || {
+            let asked = active.get().then(|| (slug.get(), cron.get(), zone.get()));
+            async move {
+                match asked {
+                    Some((slug, cron, zone)) => preview_schedule(slug, cron, zone).await.map(Some),
+                    None => Ok(None),
+                }
+            }
+        })
     });
     let (agents, projects, workspaces) = pickers;
     let pick = |items: Vec<PickerItem>, chosen: Option<Uuid>| {
@@ -336,7 +367,8 @@ fn ScheduleFields(
                 <Transition fallback=|| view! { <p class="text-sm text-slate-600">"Reading the expression…"</p> }>
                     {move || Suspend::new(async move {
                         match preview.await {
-                            Ok(p) => view! {
+                            Ok(None) => ().into_any(),
+                            Ok(Some(p)) => view! {
                                 <p class="text-sm font-medium text-slate-900">{p.description}</p>
                                 <ol class="mt-1 space-y-0.5 text-sm text-slate-700">
                                     {p.local_times.into_iter().zip(p.times).map(|(local, utc)| view! {
@@ -424,24 +456,16 @@ fn StatusBadge(status: String) -> impl IntoView {
 /// One schedule's firings, newest first, with the sessions they opened.
 #[component]
 fn HistoryPanel(
-    id: Uuid,
     schedule: Option<ScheduleView>,
     projects: Vec<PickerItem>,
-    run: ServerAction<RunScheduleNow>,
+    history: Resource<Result<Option<Page<ScheduleRunView>>, AppError>>,
+    tick: RwSignal<u32>,
     refresh: RwSignal<u32>,
 ) -> impl IntoView {
     let slug = use_org_slug();
     // A run in progress is looked at again every 2 s until it ends; then
     // the list learns its last run.
-    let tick = RwSignal::new(0u32);
     let watching = StoredValue::new(false);
-    // Untracked, as in `ScheduleFields`: built inside the page's `Suspend`.
-    let history = untrack(|| {
-        Resource::new(
-            move || (slug.get(), id, run.version().get(), tick.get()),
-            |(slug, id, ..)| schedule_history(slug, id),
-        )
-    });
     let lab = schedule
         .as_ref()
         .and_then(|s| projects.iter().find(|p| p.id == s.project_id))
@@ -459,6 +483,7 @@ fn HistoryPanel(
                     let lab = lab.clone();
                     Suspend::new(async move {
                         loaded(history.await, move |page| {
+                            let Some(page) = page else { return ().into_any() };
                             if page.items.iter().any(|r| r.status == "running") {
                                 watching.set_value(true);
                                 set_timeout(move || tick.update(|n| *n += 1), std::time::Duration::from_secs(2));
