@@ -158,6 +158,8 @@ fn StatusBadge(#[prop(into)] status: String) -> impl IntoView {
 /// What the page shows of a run that is going on, built from its events.
 #[derive(Clone, Debug, Default, PartialEq)]
 struct LiveRun {
+    /// The run the events are of (each event names it).
+    run_id: Option<Uuid>,
     items: Vec<LiveItem>,
     status: Option<String>,
     billing: Option<AppError>,
@@ -183,6 +185,9 @@ struct ToolCard {
 impl LiveRun {
     fn apply(&mut self, kind: &str, data: &Value) {
         let text = |key: &str| data.get(key).and_then(Value::as_str).unwrap_or_default().to_string();
+        if let Some(run) = data.get("runId").and_then(Value::as_str).and_then(|r| r.parse().ok()) {
+            self.run_id = Some(run);
+        }
         match kind {
             "message.delta" => match self.items.last_mut() {
                 Some(LiveItem::Text(t)) => t.push_str(&text("text")),
@@ -324,6 +329,10 @@ fn Chat(session: Uuid) -> impl IntoView {
                     let agent = view.agent_name.clone();
                     let billing_run = view.last_run.clone();
                     let failed_run = view.last_run.clone();
+                    // A transcript loaded after the followed run ended
+                    // holds what its events showed: shown once, not twice
+                    // until the effect above clears them.
+                    let ended_run = view.last_run.as_ref().filter(|r| r.status != "running").map(|r| r.id);
                     view! {
                         <div class="flex flex-wrap items-center justify-between gap-2">
                             <h2 id="chat-heading" class="text-base font-semibold text-slate-900">{title}</h2>
@@ -331,7 +340,12 @@ fn Chat(session: Uuid) -> impl IntoView {
                         </div>
                         <ol class="mt-4 space-y-3" data-testid="transcript" aria-live="polite">
                             <Transcript messages=view.messages.clone() names=view.peer_names.clone()/>
-                            {move || live.get().items.into_iter().map(live_item).collect_view()}
+                            {move || {
+                                live.with(|l| if l.run_id.is_some() && l.run_id == ended_run { Vec::new() } else { l.items.clone() })
+                                    .into_iter()
+                                    .map(live_item)
+                                    .collect_view()
+                            }}
                         </ol>
                         {move || {
                             let stopped_by_billing = billing_run

@@ -5,6 +5,7 @@
 
 use leptos::html;
 use leptos::prelude::*;
+use leptos::task::spawn_local;
 use leptos_router::hooks::use_query_map;
 use uuid::Uuid;
 
@@ -15,7 +16,7 @@ use crate::api::schedules::{
 use crate::components::forms::{action_error, loaded, FormError, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD, INPUT};
 use crate::components::layout::{use_org_slug, NotificationsChanged, PageHeader};
 use crate::components::time::UtcTime;
-use crate::model::{AppError, Page, PickerItem, PickerLists, ScheduleRunView, ScheduleView};
+use crate::model::{AppError, Page, PickerItem, PickerLists, SchedulePreview, ScheduleRunView, ScheduleView};
 
 /// What a new schedule's expression starts as.
 const DEFAULT_CRON: &str = "0 9 * * 1-5";
@@ -312,22 +313,26 @@ fn ScheduleFields(
             RwSignal::new(c.map_or_else(|| "UTC".to_string(), |c| c.timezone.clone())),
         )
     });
-    // Loaded in the browser only: this component is built inside the
-    // page's `Suspend`s, where a serialized resource would take an id in
-    // the order the server happened to resolve them (not the order the
-    // browser hydrates in), and each row's closed edit form would cost the
-    // server a preview. Untracked so the page's `Suspend` does not follow
-    // what it reads and rebuild the form at each keystroke.
-    let preview = untrack(|| {
-        LocalResource::new(move || {
-            let asked = active.get().then(|| (slug.get(), cron.get(), zone.get()));
-            async move {
-                match asked {
-                    Some((slug, cron, zone)) => preview_schedule(slug, cron, zone).await.map(Some),
-                    None => Ok(None),
-                }
+    // Asked by the browser only, after hydration (an effect), and kept in
+    // a signal rather than a resource: a resource made inside the page's
+    // `Suspend`s takes its hydration id in the order the server resolved
+    // them, and each row's closed edit form would cost the server a
+    // preview. `asked` drops an answer overtaken by a later keystroke.
+    let preview = RwSignal::new(None::<Result<SchedulePreview, AppError>>);
+    let asked = StoredValue::new(0u64);
+    Effect::new(move |_| {
+        if !active.get() {
+            return;
+        }
+        let (slug, cron, zone) = (slug.get(), cron.get(), zone.get());
+        let n = asked.get_value() + 1;
+        asked.set_value(n);
+        spawn_local(async move {
+            let answer = preview_schedule(slug, cron, zone).await;
+            if asked.try_get_value() == Some(n) {
+                preview.try_set(Some(answer));
             }
-        })
+        });
     });
     let (agents, projects, workspaces) = pickers;
     let pick = |items: Vec<PickerItem>, chosen: Option<Uuid>| {
@@ -364,23 +369,19 @@ fn ScheduleFields(
                 <FieldError name="timezone" error=error/>
             </div>
             <div class="sm:col-span-2 rounded-md border border-slate-200 bg-white p-3" aria-live="polite" data-testid="schedule-preview">
-                <Transition fallback=|| view! { <p class="text-sm text-slate-600">"Reading the expression…"</p> }>
-                    {move || Suspend::new(async move {
-                        match preview.await {
-                            Ok(None) => ().into_any(),
-                            Ok(Some(p)) => view! {
-                                <p class="text-sm font-medium text-slate-900">{p.description}</p>
-                                <ol class="mt-1 space-y-0.5 text-sm text-slate-700">
-                                    {p.local_times.into_iter().zip(p.times).map(|(local, utc)| view! {
-                                        <li>{local}" · "<UtcTime iso=utc/></li>
-                                    }).collect_view()}
-                                </ol>
-                            }
-                            .into_any(),
-                            Err(e) => view! { <p class="text-sm text-red-800">{e.message}</p> }.into_any(),
-                        }
-                    })}
-                </Transition>
+                {move || match preview.get() {
+                    None => view! { <p class="text-sm text-slate-600">"Reading the expression…"</p> }.into_any(),
+                    Some(Ok(p)) => view! {
+                        <p class="text-sm font-medium text-slate-900">{p.description}</p>
+                        <ol class="mt-1 space-y-0.5 text-sm text-slate-700">
+                            {p.local_times.into_iter().zip(p.times).map(|(local, utc)| view! {
+                                <li>{local}" · "<UtcTime iso=utc/></li>
+                            }).collect_view()}
+                        </ol>
+                    }
+                    .into_any(),
+                    Some(Err(e)) => view! { <p class="text-sm text-red-800">{e.message}</p> }.into_any(),
+                }}
             </div>
             <div>
                 <label for=id("project") class="block text-sm font-medium text-slate-800">"Project"</label>

@@ -326,3 +326,41 @@ async fn each_failure_reason_reaches_the_notifications() {
     assert_eq!((n["reason"].as_str(), n["scheduleId"].clone()), (Some("workspace_deleted"), with_space["id"].clone()));
     assert_eq!(failures(&t).await.len(), 5, "one notification per failure");
 }
+
+#[tokio::test]
+async fn a_firing_claimed_by_a_process_that_died_before_the_run_started_ends_interrupted() {
+    let t = setup().await;
+    let s = create(&t, "@hourly", json!({})).await;
+    let id: Uuid = s["id"].as_str().unwrap().parse().unwrap();
+    // What a process leaves when it dies between the claim and the run's
+    // start: a firing `running` with no session or run.
+    let ctx = &t.server.ctx;
+    let (firing, now) = (Uuid::new_v4(), ctx.clock.now());
+    app::exec_on_db!(&ctx.db, |p| sqlx::query(
+        "INSERT INTO schedule_runs (id, schedule_id, org_id, scheduled_for, started_at, status, created_at) \
+         VALUES ($1, $2, $3, $4, $4, 'running', $4)"
+    )
+    .bind(firing)
+    .bind(id)
+    .bind(t.org_id)
+    .bind(now)
+    .execute(p)
+    .await)
+    .unwrap();
+    // Another process may still be starting it: left alone for a while.
+    ctx.clock.advance(chrono::Duration::seconds(30));
+    assert_eq!(runner::tick(ctx).await.unwrap().settled, 0);
+    assert_eq!(history(&t, &id.to_string()).await[0]["status"], "running");
+    // A run now meanwhile is refused: one firing at a time.
+    assert_eq!(t.api.post(&format!("/schedules/{id}/run"), json!({})).await.status, StatusCode::CONFLICT);
+
+    ctx.clock.advance(chrono::Duration::minutes(3));
+    assert_eq!(runner::tick(ctx).await.unwrap().settled, 1);
+    let row = &history(&t, &id.to_string()).await[0];
+    assert_eq!((row["status"].as_str(), row["reason"].as_str()), (Some("failed"), Some("interrupted")), "{row}");
+    let n = failures(&t).await.into_iter().next().expect("a schedule.failed notification");
+    assert_eq!(
+        (n["reason"].as_str(), n["scheduleRunId"].as_str()),
+        (Some("interrupted"), Some(firing.to_string().as_str()))
+    );
+}
