@@ -375,7 +375,8 @@ fn ScheduleFields(
                         <p class="text-sm font-medium text-slate-900">{p.description}</p>
                         <ol class="mt-1 space-y-0.5 text-sm text-slate-700">
                             {p.local_times.into_iter().zip(p.times).map(|(local, utc)| view! {
-                                <li>{local}" · "<UtcTime iso=utc/></li>
+                                // A zone of UTC needs its time once.
+                                <li>{(!local.ends_with(" UTC")).then(|| view! { {local}" · " })}<UtcTime iso=utc/></li>
                             }).collect_view()}
                         </ol>
                     }
