@@ -6,8 +6,9 @@
 #    within 1.5x of the 1,000 one;
 # 2. fire lag: 1,000 schedules due at the same instant, each firing a run
 #    against a stand-in model on loopback (server/examples/fast_model.rs,
-#    OpenAI wire format); the claim's and the run start's lag behind the
-#    due time, p50 and p99; goal: run start p99 <= 1 s.
+#    OpenAI wire format); the claim's, the run row's and the run's first
+#    model call's lag behind the due time (the last as the stand-in saw the
+#    call arrive), p50 and p99; goal: first model call p99 <= 1 s.
 # Prints percentiles and ratios of one run on this machine; asserts no time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,9 +46,9 @@ output_credits_per_mtok = 0
 TOML
 export RUST_LOG=${BENCH_RUST_LOG:-warn}
 
-"$bench" --config "$work/alumia.toml" --model fake/fast-200 | tee "$work/sqlite.txt"
+"$bench" --config "$work/alumia.toml" --model fake/fast-200 --model-url "http://127.0.0.1:$port" | tee "$work/sqlite.txt"
 if psql "$PG_ADMIN" -qtAc 'SELECT 1' >/dev/null 2>&1; then
-  "$bench" --config "$work/alumia.toml" --model fake/fast-200 --postgres "$PG_ADMIN" | tee "$work/postgres.txt"
+  "$bench" --config "$work/alumia.toml" --model fake/fast-200 --model-url "http://127.0.0.1:$port" --postgres "$PG_ADMIN" | tee "$work/postgres.txt"
 else
   echo "==> no PostgreSQL at $PG_ADMIN: its half is skipped"
 fi
@@ -67,6 +68,7 @@ for backend in ("sqlite", "postgres"):
     ratio, p99 = r[f"{backend}_scan_ratio"], r[f"{backend}_start_lag_p99_ms"]
     print(f"{backend:<9} scan 1,000 {r[f'{backend}_scan_small_p50_ms']:.3f} ms, 100,000 "
           f"{r[f'{backend}_scan_large_p50_ms']:.3f} ms: ratio {ratio:.2f} (goal <= 1.5: {'met' if ratio <= 1.5 else 'NOT MET'})")
-    print(f"{'':<9} fire lag, 1,000 due at once: claim p99 {r[f'{backend}_claim_lag_p99_ms']:.0f} ms, run start "
+    print(f"{'':<9} fire lag, 1,000 due at once: claim p99 {r[f'{backend}_claim_lag_p99_ms']:.0f} ms, run row p99 "
+          f"{r[f'{backend}_recorded_lag_p99_ms']:.0f} ms, first model call ({r[f'{backend}_model_calls']:.0f} calls) "
           f"p50 {r[f'{backend}_start_lag_p50_ms']:.0f} ms p99 {p99:.0f} ms (goal p99 <= 1000 ms: {'met' if p99 <= 1000 else 'NOT MET'})")
 PY

@@ -5,10 +5,12 @@
 //!    the coming weeks) — the figure is their ratio (goal <= 1.5);
 //! 2. fire lag: 1,000 schedules due at the same instant with the runner
 //!    running as `launch` starts it, each firing a run against the
-//!    stand-in model; the lag of the claim (the firing's start) and of the
-//!    run's start behind the due time, p50 and p99 (goal: p99 <= 1 s).
+//!    stand-in model; behind the due time, p50 and p99: the claim (the
+//!    firing's row), the run's row, and the run's first model call as the
+//!    stand-in saw it arrive (`--model-url`) — the run really going; the
+//!    goal (p99 <= 1 s) is read on that last one.
 //!
-//! `bench_schedules --config FILE --model fake/fast-200 [--postgres ADMIN_URL]`
+//! `bench_schedules --config FILE --model fake/fast-200 --model-url http://127.0.0.1:PORT [--postgres ADMIN_URL]`
 //!
 //! Schedules are written in bulk with SQL (the package cap is not what is
 //! measured). Each figure is printed once more as `result <name> <value>`.
@@ -104,6 +106,12 @@ async fn scan_time(ctx: &Ctx) -> anyhow::Result<(f64, f64)> {
     Ok((percentile(&times, 50.0), percentile(&times, 99.0)))
 }
 
+/// When each call reached the stand-in model (Unix microseconds).
+async fn model_arrivals(model_url: &str) -> anyhow::Result<Vec<i64>> {
+    let answer: serde_json::Value = reqwest::get(format!("{model_url}/stats/arrivals")).await?.json().await?;
+    Ok(answer["arrivals"].as_array().map(|a| a.iter().filter_map(|t| t.as_i64()).collect()).unwrap_or_default())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config_file = flag("--config").map(std::path::PathBuf::from);
@@ -163,6 +171,9 @@ async fn main() -> anyhow::Result<()> {
     .execute(p)
     .await
     .map(|_| ()))?;
+    // The stand-in serves both databases' runs: only later calls count.
+    let model_url = flag("--model-url").ok_or_else(|| anyhow::anyhow!("--model-url is required"))?;
+    let seen_before = model_arrivals(&model_url).await?.len();
     runner::spawn(&ctx, Duration::from_secs(1));
     let deadline = Instant::now() + Duration::from_secs(120);
     let (claimed, started): (Vec<f64>, Vec<f64>) = loop {
@@ -186,14 +197,33 @@ async fn main() -> anyhow::Result<()> {
             break (claimed, started);
         }
     };
-    println!("fired {} of {DUE_AT_ONCE}; runs started {}", claimed.len(), started.len());
+    // Every run's first call has reached the stand-in once its row is
+    // there and its loop had a moment; the scan phases called it never.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let arrivals = model_arrivals(&model_url).await?;
+    let mut called: Vec<f64> = arrivals
+        .into_iter()
+        .skip(seen_before)
+        .map(|micros| (micros - due.timestamp_micros()) as f64 / 1000.0)
+        .collect();
+    called.sort_by(f64::total_cmp);
+    println!(
+        "fired {} of {DUE_AT_ONCE}; runs recorded {}; first model calls {}",
+        claimed.len(),
+        started.len(),
+        called.len()
+    );
     let (c50, c99) = (percentile(&claimed, 50.0), percentile(&claimed, 99.0));
     let (s50, s99) = (percentile(&started, 50.0), percentile(&started, 99.0));
+    let (m50, m99) = (percentile(&called, 50.0), percentile(&called, 99.0));
     println!("claim lag: p50 {c50:.0} ms, p99 {c99:.0} ms");
-    println!("run start lag: p50 {s50:.0} ms, p99 {s99:.0} ms (goal p99 <= 1000 ms)");
+    println!("run recorded lag: p50 {s50:.0} ms, p99 {s99:.0} ms");
+    println!("first model call lag: p50 {m50:.0} ms, p99 {m99:.0} ms (goal p99 <= 1000 ms)");
     println!("result {backend}_claim_lag_p99_ms {c99:.0}");
-    println!("result {backend}_start_lag_p50_ms {s50:.0}");
-    println!("result {backend}_start_lag_p99_ms {s99:.0}");
+    println!("result {backend}_recorded_lag_p99_ms {s99:.0}");
+    println!("result {backend}_start_lag_p50_ms {m50:.0}");
+    println!("result {backend}_start_lag_p99_ms {m99:.0}");
+    println!("result {backend}_model_calls {}", called.len());
     // Let the runs end before the database goes.
     tokio::time::sleep(Duration::from_secs(3)).await;
     ctx.hub.cancel_all();

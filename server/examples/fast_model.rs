@@ -14,6 +14,9 @@
 //! Without `"stream": true` it answers one `chat.completion` with the
 //! whole text. `GET /v1/models` lists the model ids it was last asked for
 //! (any id works; the list only helps a person poking at it).
+//! `GET /stats/arrivals` answers when each completion request arrived
+//! (Unix microseconds, in order): `scripts/bench-schedules.sh` reads a
+//! scheduled run's start as the moment its first model call got here.
 
 use std::collections::BTreeSet;
 use std::convert::Infallible;
@@ -106,15 +109,26 @@ fn whole_answer(model: &str, shape: Shape) -> Value {
     })
 }
 
-type Seen = Arc<Mutex<BTreeSet<String>>>;
+/// The model ids asked for, and when each request arrived.
+#[derive(Clone, Default)]
+struct Seen {
+    models: Arc<Mutex<BTreeSet<String>>>,
+    arrivals: Arc<Mutex<Vec<i64>>>,
+}
+
+fn unix_micros() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since.as_micros()).unwrap_or(i64::MAX)
+}
 
 async fn completions(State(seen): State<Seen>, Json(body): Json<Value>) -> Response {
+    seen.arrivals.lock().unwrap_or_else(|p| p.into_inner()).push(unix_micros());
     let Some(model) = body["model"].as_str().map(str::to_string) else {
         let error = json!({ "error": { "message": "model is required", "type": "invalid_request_error" } });
         return (StatusCode::BAD_REQUEST, Json(error)).into_response();
     };
     let shape = shape(&model);
-    seen.lock().unwrap_or_else(|p| p.into_inner()).insert(model.clone());
+    seen.models.lock().unwrap_or_else(|p| p.into_inner()).insert(model.clone());
     if body["stream"].as_bool() != Some(true) {
         return Json(whole_answer(&model, shape)).into_response();
     }
@@ -123,9 +137,13 @@ async fn completions(State(seen): State<Seen>, Json(body): Json<Value>) -> Respo
 }
 
 async fn models(State(seen): State<Seen>) -> Json<Value> {
-    let seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+    let seen = seen.models.lock().unwrap_or_else(|p| p.into_inner());
     let data: Vec<Value> = seen.iter().map(|id| json!({ "id": id, "object": "model", "owned_by": "fake" })).collect();
     Json(json!({ "object": "list", "data": data }))
+}
+
+async fn arrivals(State(seen): State<Seen>) -> Json<Value> {
+    Json(json!({ "arrivals": *seen.arrivals.lock().unwrap_or_else(|p| p.into_inner()) }))
 }
 
 #[tokio::main]
@@ -134,6 +152,7 @@ async fn main() {
     let app = Router::new()
         .route("/v1/chat/completions", post(completions))
         .route("/v1/models", get(models))
+        .route("/stats/arrivals", get(arrivals))
         .with_state(Seen::default());
     // Without TCP_NODELAY the last small chunks of an answer wait for a
     // delayed ACK (~40 ms): the fake would look slow, not Alumia (whose

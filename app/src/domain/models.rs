@@ -126,6 +126,11 @@ impl Model {
             + u128::from(output_tokens) * u128::from(self.output_price.0);
         i64::try_from(millis.div_ceil(1000)).unwrap_or(i64::MAX)
     }
+
+    /// Whether no call to it can cost anything.
+    pub fn is_free(&self) -> bool {
+        self.input_price.0 == 0 && self.output_price.0 == 0
+    }
 }
 
 /// A provider with its models.

@@ -364,3 +364,31 @@ async fn a_firing_claimed_by_a_process_that_died_before_the_run_started_ends_int
         (Some("interrupted"), Some(firing.to_string().as_str()))
     );
 }
+
+#[tokio::test]
+async fn the_list_shows_each_schedules_own_latest_firing() {
+    let t = setup().await;
+    let (a, b) =
+        (create(&t, "@daily", json!({ "name": "A" })).await, create(&t, "@daily", json!({ "name": "B" })).await);
+    let a_id = a["id"].as_str().unwrap().to_string();
+    let fire_a = || async {
+        t.fake.push(Scripted::text(&["Done."]));
+        let ran = t.api.post(&format!("/schedules/{a_id}/run"), json!({})).await;
+        assert_eq!(ran.status, StatusCode::OK, "{}", ran.body);
+        let firing = data(&ran);
+        run_ended(&t, firing["runId"].as_str().unwrap()).await;
+        runner::tick(&t.server.ctx).await.unwrap();
+        firing["id"].clone()
+    };
+    let last_runs = || async {
+        let page = data(&t.api.get("/schedules").await);
+        let of = |s: &Value| page["items"].as_array().unwrap().iter().find(|i| i["id"] == s["id"]).unwrap().clone();
+        (of(&a)["lastRun"].clone(), of(&b)["lastRun"].clone())
+    };
+    let first = fire_a().await;
+    let (last_a, last_b) = last_runs().await;
+    assert_eq!((last_a["id"].clone(), last_a["status"].as_str()), (first, Some("succeeded")));
+    assert_eq!(last_b, Value::Null, "B never fired");
+    let second = fire_a().await;
+    assert_eq!(last_runs().await.0["id"], second, "the newer firing");
+}

@@ -29,7 +29,7 @@ use crate::domain::{metrics, validate, Ctx, DomainResult};
 use crate::model::{AppError, ErrorCode};
 
 /// What kind of work is metered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Source {
     /// Model tokens on Alumia's own provider keys: paid in credits.
     Managed,
@@ -184,36 +184,70 @@ impl Budgets {
 
 /// Whether `usage` (an estimate) could run now. Nothing is recorded.
 pub async fn authorize(ctx: &Ctx, usage: &Usage) -> DomainResult<()> {
-    if !ctx.billing.metered {
-        return Ok(());
+    allowance(ctx, usage.org_id, usage.agent_id, usage.source, usage.cost() > 0).await?.check(usage.micros)
+}
+
+/// What an org's agent may spend now: its package, budgets and balance,
+/// read once and checked against several estimates (a batch of scheduled
+/// runs of one agent). Nothing is reserved: as `authorize`, each check
+/// answers whether that one use could run now.
+pub struct Allowance {
+    source: Source,
+    /// `None`: nothing to read (not metered, or the use costs nothing).
+    room: Option<(Budgets, i64)>,
+}
+
+impl Allowance {
+    /// `authorize`'s answer for an estimate of `micros`.
+    pub fn check(&self, micros: i64) -> DomainResult<()> {
+        let cost = Usage { org_id: Uuid::nil(), agent_id: None, source: self.source, micros }.cost();
+        let Some((budgets, balance)) = &self.room else { return Ok(()) };
+        if cost == 0 {
+            return Ok(());
+        }
+        budgets.check(cost)?;
+        if *balance < cost {
+            return Err(no_credits());
+        }
+        Ok(())
     }
-    check_package(&plans::package_of(ctx, usage.org_id).await?, usage.source)?;
-    let cost = usage.cost();
-    if cost == 0 {
-        return Ok(());
+}
+
+/// Reads the allowance of `agent_id` in the org. A package that does not
+/// cover `source` is its 402 at once. `spends`: whether the uses to check
+/// can cost anything (else the budgets and balance are not read).
+pub async fn allowance(
+    ctx: &Ctx,
+    org_id: Uuid,
+    agent_id: Option<Uuid>,
+    source: Source,
+    spends: bool,
+) -> DomainResult<Allowance> {
+    if !ctx.billing.metered {
+        return Ok(Allowance { source, room: None });
+    }
+    check_package(&plans::package_of(ctx, org_id).await?, source)?;
+    if !spends || source == Source::Byok {
+        return Ok(Allowance { source, room: None });
     }
     let period = Period::containing(ctx.clock.now()).id();
     let now = ctx.clock.now();
-    let agent_scope = usage.agent_id.map(|id| id.to_string());
-    let (budgets, balance): (Budgets, i64) = on_db!(&ctx.db, |p| async {
+    let agent_scope = agent_id.map(|id| id.to_string());
+    let room: (Budgets, i64) = on_db!(&ctx.db, |p| async {
         let mut conn = p.acquire().await?;
-        let budgets = budget_states!(conn, usage.org_id, &agent_scope, &period);
+        let budgets = budget_states!(conn, org_id, &agent_scope, &period);
         let balance: Option<i64> = sqlx::query_scalar(
             "SELECT CAST(SUM(balance) AS BIGINT) FROM credit_buckets \
              WHERE org_id = $1 AND balance > 0 AND (expires_at IS NULL OR expires_at > $2)",
         )
-        .bind(usage.org_id)
+        .bind(org_id)
         .bind(now)
         .fetch_one(&mut *conn)
         .await?;
         Ok::<_, sqlx::Error>((budgets, balance.unwrap_or(0)))
     }
     .await)?;
-    budgets.check(cost)?;
-    if balance < cost {
-        return Err(no_credits());
-    }
-    Ok(())
+    Ok(Allowance { source, room: Some(room) })
 }
 
 #[derive(sqlx::FromRow)]

@@ -80,7 +80,19 @@ pub(crate) const TARGET_COLUMNS: &str = "s.id, s.org_id, s.name, s.prompt, s.age
     s.workspace_id, s.created_by, o.slug AS org_slug, o.name AS org_name";
 
 impl Target {
-    fn org(&self) -> OrgSummary {
+    /// The run a firing due `when` starts.
+    pub(crate) fn unattended(&self, when: DateTime<Utc>) -> Unattended {
+        Unattended {
+            project_id: self.project_id,
+            agent_id: self.agent_id,
+            workspace_id: self.workspace_id,
+            title: format!("{} · {}", self.name, when.format("%Y-%m-%d %H:%M UTC")),
+            prompt: self.prompt.clone(),
+            created_by: self.created_by,
+        }
+    }
+
+    pub(crate) fn org(&self) -> OrgSummary {
         // The runner acts for the org itself: the role only matters to
         // checks of a person's rights, which a firing does not make.
         OrgSummary {
@@ -225,15 +237,7 @@ fn failed_payload(
 /// Starts the run of a claimed firing; a refusal ends the firing failed
 /// (and notifies) at once.
 pub(crate) async fn start(ctx: &Ctx, target: &Target, firing_id: Uuid, when: DateTime<Utc>) -> DomainResult<()> {
-    let what = Unattended {
-        project_id: target.project_id,
-        agent_id: target.agent_id,
-        workspace_id: target.workspace_id,
-        title: format!("{} · {}", target.name, when.format("%Y-%m-%d %H:%M UTC")),
-        prompt: &target.prompt,
-        created_by: target.created_by,
-    };
-    match unattended::start(ctx, &target.org(), what).await {
+    match unattended::start(ctx, &target.org(), target.unattended(when)).await {
         Ok(started) => {
             exec_on_db!(&ctx.db, |p| sqlx::query(
                 "UPDATE schedule_runs SET session_id = $2, run_id = $3 WHERE id = $1"
@@ -245,15 +249,18 @@ pub(crate) async fn start(ctx: &Ctx, target: &Target, firing_id: Uuid, when: Dat
             .await)?;
             Ok(())
         }
-        Err(refused) => {
-            if let Refused::Failed(e) = &refused {
-                tracing::warn!(schedule = %target.id, error = %e.message, "a schedule's run could not start");
-            }
-            let end = End::Failed(Failure::refused(&refused));
-            settle(ctx, (&target.id, &target.name), firing_id, target.org_id, (None, None), 0, end).await?;
-            Ok(())
-        }
+        Err(refused) => refuse(ctx, target, firing_id, &refused).await,
     }
+}
+
+/// Ends a firing whose run could not start: failed, with its notification.
+pub(crate) async fn refuse(ctx: &Ctx, target: &Target, firing_id: Uuid, refused: &Refused) -> DomainResult<()> {
+    if let Refused::Failed(e) = refused {
+        tracing::warn!(schedule = %target.id, error = %e.message, "a schedule's run could not start");
+    }
+    let end = End::Failed(Failure::refused(refused));
+    settle(ctx, (&target.id, &target.name), firing_id, target.org_id, (None, None), 0, end).await?;
+    Ok(())
 }
 
 /// One firing's row.

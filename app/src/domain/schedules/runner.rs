@@ -27,6 +27,7 @@ use super::cron;
 use super::firings::{self, End, Failure, Target, TARGET_COLUMNS};
 use crate::db::on_db;
 use crate::domain::sessions;
+use crate::domain::sessions::unattended::{record_unattended, Reads, Ready, Record, Refused};
 use crate::domain::{Ctx, DomainResult};
 
 /// A due time later than this when the runner gets to it was missed (the
@@ -34,8 +35,6 @@ use crate::domain::{Ctx, DomainResult};
 pub const ON_TIME: chrono::Duration = chrono::Duration::seconds(60);
 /// Schedules claimed per scan; a tick scans again while it finds a full batch.
 const BATCH: i64 = 200;
-/// Runs started at once by one tick.
-const STARTS_AT_ONCE: usize = 32;
 /// Missed times counted at most (a minutely schedule down for months).
 const COUNT_MAX: i64 = 100_000;
 /// A firing whose run never started (its process stopped in between)
@@ -98,45 +97,14 @@ pub async fn earliest_due(ctx: &Ctx) -> DomainResult<Option<DateTime<Utc>>> {
 /// One pass: settle what ended, then fire what is due.
 pub async fn tick(ctx: &Ctx) -> DomainResult<Tick> {
     let mut report = Tick { settled: settle_ended(ctx).await?, ..Tick::default() };
-    // Starting a run reads the agent, the model and the balance: several
-    // start at once, while the next batch is claimed.
-    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(STARTS_AT_ONCE));
-    let mut starts = tokio::task::JoinSet::new();
-    let passed = fire_due(ctx, &mut report, &permits, &mut starts).await;
-    // The pass ends once its runs have started (or failed to), also when
-    // a later batch failed: dropping the set would abort claimed starts.
-    while starts.join_next().await.is_some() {}
-    passed.map(|()| report)
-}
-
-/// Claims what is due, batch after batch, and spawns each firing's start
-/// into `starts`.
-async fn fire_due(
-    ctx: &Ctx,
-    report: &mut Tick,
-    permits: &std::sync::Arc<tokio::sync::Semaphore>,
-    starts: &mut tokio::task::JoinSet<()>,
-) -> DomainResult<()> {
     loop {
         let now = ctx.clock.now();
         let due = scan(ctx, now).await?;
         let full = due.len() as i64 == BATCH;
         report.due += due.len();
-        for claim in claim_batch(ctx, due, now).await? {
-            report.claimed += 1;
-            report.skipped += claim.skipped;
-            let Some((firing_id, when)) = claim.fire else { continue };
-            report.fired += 1;
-            let (ctx, permits, target) = (ctx.clone(), permits.clone(), claim.target);
-            starts.spawn(async move {
-                let _permit = permits.acquire_owned().await;
-                if let Err(e) = firings::start(&ctx, &target, firing_id, when).await {
-                    tracing::warn!(schedule = %target.id, error = %e.message, "starting a scheduled run failed");
-                }
-            });
-        }
+        fire_batch(ctx, due, now, &mut report).await?;
         if !full {
-            return Ok(());
+            return Ok(report);
         }
     }
 }
@@ -158,14 +126,6 @@ async fn scan(ctx: &Ctx, now: DateTime<Utc>) -> DomainResult<Vec<DueRow>> {
          WHERE s.next_run_at IS NOT NULL AND s.next_run_at <= $1 ORDER BY s.next_run_at, s.id LIMIT $2"
     );
     Ok(on_db!(&ctx.db, |p| sqlx::query_as(&sql).bind(now).bind(BATCH).fetch_all(p).await)?)
-}
-
-/// A claimed due time: the firing to start (its id and due time), and
-/// how many rows were recorded skipped.
-struct Claim {
-    target: Target,
-    fire: Option<(Uuid, DateTime<Utc>)>,
-    skipped: usize,
 }
 
 /// What a claim decides for the due times that passed.
@@ -242,22 +202,43 @@ fn missed_text(count: i64) -> String {
     }
 }
 
-/// Per claimed row: its schedule, the firing to start (its id and due
-/// time), whether missed times and an overlap were recorded.
-type Written = (Uuid, Option<(Uuid, DateTime<Utc>)>, bool, bool);
+/// What the claim transaction did with one plan.
+#[derive(Default)]
+struct Written {
+    claimed: bool,
+    missed: bool,
+    overlapped: bool,
+    /// A firing was recorded `running` (with its run, when it was ready).
+    fired: bool,
+}
 
-/// Claims the rows' due times and records what each decides, all in one
-/// transaction (one commit for a minute's worth of due times). A row
-/// another process claimed first is left out. The rows come in the scan's
-/// order (due time, then id), the same in every process, so concurrent
-/// batches lock schedules in one order and never deadlock.
-async fn claim_batch(ctx: &Ctx, rows: Vec<DueRow>, now: DateTime<Utc>) -> DomainResult<Vec<Claim>> {
+/// Fires a scan's due rows. What their runs need is read first, once per
+/// distinct agent, project and org (`unattended::Reads`); then one
+/// transaction claims the due times and records, for each that fires,
+/// the firing with its session, run and first message (one commit for
+/// a minute's worth of due times); then the runs start. A row another
+/// process claimed first is left out (what was read for it is dropped).
+/// The rows come in the scan's order (due time, then id), the same in
+/// every process, so concurrent batches lock schedules in one order and
+/// never deadlock.
+async fn fire_batch(ctx: &Ctx, rows: Vec<DueRow>, now: DateTime<Utc>, report: &mut Tick) -> DomainResult<()> {
     let plans: Vec<Planned> = rows.iter().map(|r| plan(r, now)).collect();
+    let mut reads = Reads::new(ctx);
+    let mut prepared: Vec<Option<Result<Ready, Refused>>> = Vec::with_capacity(rows.len());
+    for (row, plan) in rows.iter().zip(&plans) {
+        prepared.push(match plan.decision.fire {
+            Some(when) => Some(reads.prepare(&row.target.org(), row.target.unattended(when)).await),
+            None => None,
+        });
+    }
+    let fires: Vec<(Uuid, Option<DateTime<Utc>>)> = plans.iter().map(|p| (p.fire_id, p.decision.fire)).collect();
+    let records: Vec<Option<Record>> =
+        prepared.iter().map(|p| p.as_ref().and_then(|r| r.as_ref().ok()).map(|r| r.record(ctx))).collect();
     let written: Vec<Written> = crate::db::writer::write(&ctx.db, move |db| async move {
         on_db!(&db, |p| async {
             let mut tx = p.begin().await?;
             let mut out = Vec::with_capacity(plans.len());
-            for plan in &plans {
+            for (plan, record) in plans.iter().zip(&records) {
                 let Decision { fire, missed, next } = &plan.decision;
                 let claimed = sqlx::query(
                     "UPDATE schedules SET next_run_at = $3 WHERE id = $1 AND next_run_at = $2 AND deleted_at IS NULL",
@@ -269,8 +250,10 @@ async fn claim_batch(ctx: &Ctx, rows: Vec<DueRow>, now: DateTime<Utc>) -> Domain
                 .await?
                 .rows_affected();
                 if claimed == 0 {
+                    out.push(Written::default());
                     continue;
                 }
+                let mut written = Written { claimed: true, missed: missed.is_some(), ..Written::default() };
                 if let Some((first, count)) = missed {
                     sqlx::query(
                         "INSERT INTO schedule_runs (id, schedule_id, org_id, scheduled_for, finished_at, status, \
@@ -287,7 +270,6 @@ async fn claim_batch(ctx: &Ctx, rows: Vec<DueRow>, now: DateTime<Utc>) -> Domain
                     .execute(&mut *tx)
                     .await?;
                 }
-                let (mut fired, mut overlapped) = (None, false);
                 if let Some(when) = fire {
                     let running: Option<Uuid> = sqlx::query_scalar(
                         "SELECT id FROM schedule_runs WHERE schedule_id = $1 AND status = 'running'",
@@ -299,9 +281,15 @@ async fn claim_batch(ctx: &Ctx, rows: Vec<DueRow>, now: DateTime<Utc>) -> Domain
                         Some(_) => ("skipped", Some("previous_running"), Some("The previous run was still going")),
                         None => ("running", None, None),
                     };
+                    // The run's rows first: the firing names them.
+                    let record = record.as_ref().filter(|_| running.is_none());
+                    if let Some(record) = record {
+                        record_unattended!(tx, record, now).await?;
+                    }
                     sqlx::query(
                         "INSERT INTO schedule_runs (id, schedule_id, org_id, scheduled_for, started_at, finished_at, \
-                         status, reason, error, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $5)",
+                         status, reason, error, session_id, run_id, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $5)",
                     )
                     .bind(plan.fire_id)
                     .bind(plan.schedule_id)
@@ -312,15 +300,14 @@ async fn claim_batch(ctx: &Ctx, rows: Vec<DueRow>, now: DateTime<Utc>) -> Domain
                     .bind(status)
                     .bind(reason)
                     .bind(error)
+                    .bind(record.map(|r| r.session_id))
+                    .bind(record.map(|r| r.run_id))
                     .execute(&mut *tx)
                     .await?;
-                    if running.is_some() {
-                        overlapped = true;
-                    } else {
-                        fired = Some((plan.fire_id, *when));
-                    }
+                    written.overlapped = running.is_some();
+                    written.fired = running.is_none();
                 }
-                out.push((plan.schedule_id, fired, missed.is_some(), overlapped));
+                out.push(written);
             }
             tx.commit().await?;
             Ok(out)
@@ -328,24 +315,34 @@ async fn claim_batch(ctx: &Ctx, rows: Vec<DueRow>, now: DateTime<Utc>) -> Domain
         .await)
     })
     .await?;
-    let mut targets: std::collections::HashMap<Uuid, Target> =
-        rows.into_iter().map(|r| (r.target.id, r.target)).collect();
-    let mut claims = Vec::with_capacity(written.len());
-    for (schedule_id, fire, missed, overlapped) in written {
-        let Some(target) = targets.remove(&schedule_id) else { continue };
-        if let Some((_, when)) = fire {
-            let lag = (now - when).num_microseconds().unwrap_or(0) as f64 / 1e6;
-            crate::domain::metrics::schedule_fired(lag);
+    for (((row, (fire_id, when)), prepared), written) in rows.iter().zip(fires).zip(prepared).zip(written) {
+        if !written.claimed {
+            continue;
         }
-        if missed {
+        report.claimed += 1;
+        if written.missed {
+            report.skipped += 1;
             crate::domain::metrics::schedule_firing_ended("skipped", "missed");
         }
-        if overlapped {
+        if written.overlapped {
+            report.skipped += 1;
             crate::domain::metrics::schedule_firing_ended("skipped", "previous_running");
         }
-        claims.push(Claim { target, fire, skipped: usize::from(missed) + usize::from(overlapped) });
+        let (Some(when), Some(prepared), true) = (when, prepared, written.fired) else { continue };
+        report.fired += 1;
+        crate::domain::metrics::schedule_fired((now - when).num_microseconds().unwrap_or(0) as f64 / 1e6);
+        match prepared {
+            Ok(ready) => {
+                ready.go(ctx).await;
+            }
+            Err(refused) => {
+                if let Err(e) = firings::refuse(ctx, &row.target, fire_id, &refused).await {
+                    tracing::warn!(schedule = %row.target.id, error = %e.message, "recording a refused firing failed");
+                }
+            }
+        }
     }
-    Ok(claims)
+    Ok(())
 }
 
 #[derive(sqlx::FromRow)]

@@ -238,8 +238,18 @@ pub struct Posted {
 /// operator and the org's own, whatever the package: a package that does
 /// not cover it is metering's 402 `package_blocks`, not a missing model.
 async fn resolve_model(ctx: &Ctx, org_id: Uuid, agent: &AgentView) -> DomainResult<(Provider, Model)> {
+    pick_model(providers_of(ctx, org_id).await?, agent)
+}
+
+/// Every provider the org's agents may use: the operator's and its own.
+async fn providers_of(ctx: &Ctx, org_id: Uuid) -> DomainResult<Vec<Provider>> {
     let mut providers = ctx.models.operator();
     providers.extend(super::byok::providers(ctx, org_id).await?);
+    Ok(providers)
+}
+
+/// The agent's model among `providers` (see `resolve_model`).
+fn pick_model(providers: Vec<Provider>, agent: &AgentView) -> DomainResult<(Provider, Model)> {
     if providers.is_empty() {
         return Err(AppError::new(
             ErrorCode::ServiceUnavailable,
@@ -407,25 +417,51 @@ pub(crate) async fn launch(
     (provider, model): (Provider, Model),
     turn: &Turn,
 ) -> DomainResult<Uuid> {
-    let source = source_of(&provider);
     let run_id = Uuid::new_v4();
     let resolved = format!("{}/{}", provider.id, model.id);
     let first_seq = begin_run(ctx, org, session, &agent, run_id, &resolved, turn).await?;
-    let tools = ctx.tools.tools_for(ctx, org.id, &agent).await;
-    let plan = Plan {
+    let recorded = Recorded {
         org: org.clone(),
         project_id: session.project_id,
         session_id: session.id,
         run_id,
+        first_seq,
+        agent,
+        model: (provider, model),
+    };
+    go(ctx, recorded).await;
+    Ok(run_id)
+}
+
+/// A run recorded `running` (its session claimed), to start.
+pub(crate) struct Recorded {
+    pub org: OrgSummary,
+    pub project_id: Uuid,
+    pub session_id: Uuid,
+    pub run_id: Uuid,
+    /// The seq its events start at.
+    pub first_seq: i64,
+    pub agent: AgentView,
+    pub model: (Provider, Model),
+}
+
+/// Starts a recorded run's loop in the background.
+pub(crate) async fn go(ctx: &Ctx, run: Recorded) {
+    let Recorded { org, project_id, session_id, run_id, first_seq, agent, model: (provider, model) } = run;
+    let tools = ctx.tools.tools_for(ctx, org.id, &agent).await;
+    let plan = Plan {
+        source: source_of(&provider),
+        org,
+        project_id,
+        session_id,
+        run_id,
         agent,
         provider,
         model,
-        source,
         started: std::time::Instant::now(),
     };
-    let live = ctx.hub.insert(run_id, session.id, first_seq);
+    let live = ctx.hub.insert(run_id, session_id, first_seq);
     spawn_run(ctx, live, plan, tools);
-    Ok(run_id)
 }
 
 /// Claims the session, then records the run and the user's message, in

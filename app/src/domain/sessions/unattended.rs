@@ -2,21 +2,34 @@
 //! the agent in the project, with the prompt as its first message. Why a
 //! run could not start is told apart, so the caller can say it to people
 //! (SPEC §11's failure reasons) instead of passing on an HTTP status.
+//!
+//! A minute's worth of firings starts in three steps, so that a thousand
+//! schedules due at 09:00 start within a second:
+//! 1. `prepare` checks each against what `Reads` read once per distinct
+//!    agent, project, workspace, org (its providers) and allowance;
+//! 2. the caller writes the `Record`s of the ready ones with
+//!    `record_unattended!` in a transaction of its own (the runner's claim
+//!    transaction: one commit for the batch);
+//! 3. `go` starts each recorded run's loop.
+
+use std::collections::HashMap;
 
 use uuid::Uuid;
 
-use super::{find, insert_session, launch, resolve_model, source_of, NewSession, Turn, TurnEntry};
-use crate::domain::billing::metering::{self, Usage};
-use crate::domain::{agents, projects, workspaces, Ctx};
-use crate::model::{AppError, ErrorCode, OrgSummary};
+use super::{go, pick_model, providers_of, source_of, Recorded};
+use crate::domain::billing::metering::{self, Allowance, Source};
+use crate::domain::models::{Model, Provider};
+use crate::domain::{agents, projects, workspaces, Ctx, DomainResult};
+use crate::model::{AgentView, AppError, ErrorCode, OrgSummary};
 
 /// What to start.
-pub struct Unattended<'a> {
+#[derive(Debug, Clone)]
+pub struct Unattended {
     pub project_id: Uuid,
     pub agent_id: Uuid,
     pub workspace_id: Option<Uuid>,
     pub title: String,
-    pub prompt: &'a str,
+    pub prompt: String,
     /// Who the session is recorded as started by (the schedule's author).
     pub created_by: Option<Uuid>,
 }
@@ -69,47 +82,227 @@ impl Refused {
             Refused::Failed(e) => e.message.clone(),
         }
     }
+
+    fn payment(e: AppError) -> Refused {
+        if e.code != ErrorCode::PaymentRequired {
+            return Refused::Failed(e);
+        }
+        let reason = e.details.as_ref().and_then(|d| d.get("reason")).and_then(|r| r.as_str());
+        Refused::PaymentRequired { reason: reason.unwrap_or("payment_required").to_string(), message: e.message }
+    }
 }
 
 fn gone_is(refused: Refused) -> impl FnOnce(AppError) -> Refused {
     move |e| if e.code == ErrorCode::NotFound { refused } else { Refused::Failed(e) }
 }
 
-/// Starts the run in the background; answers once it is recorded.
-pub async fn start(ctx: &Ctx, org: &OrgSummary, what: Unattended<'_>) -> Result<Started, Refused> {
-    let agent = agents::get(ctx, org, what.agent_id).await.map_err(gone_is(Refused::AgentDeleted))?;
-    if !agent.enabled {
-        return Err(Refused::AgentDisabled);
+/// What prepared runs read, each distinct thing once (a batch of firings
+/// mostly shares a few agents, projects and orgs).
+pub struct Reads<'c> {
+    ctx: &'c Ctx,
+    agents: HashMap<(Uuid, Uuid), DomainResult<AgentView>>,
+    projects: HashMap<(Uuid, Uuid), DomainResult<()>>,
+    workspaces: HashMap<(Uuid, Uuid), DomainResult<()>>,
+    providers: HashMap<Uuid, DomainResult<Vec<Provider>>>,
+    allowances: HashMap<(Uuid, Uuid, Source, bool), DomainResult<Allowance>>,
+}
+
+/// The cached answer for `key`, read by `read` the first time.
+async fn once<K, V, F>(map: &mut HashMap<K, V>, key: K, read: F) -> &V
+where
+    K: std::hash::Hash + Eq + Clone,
+    F: std::future::Future<Output = V>,
+{
+    if !map.contains_key(&key) {
+        let value = read.await;
+        map.insert(key.clone(), value);
     }
-    projects::get(ctx, org, what.project_id).await.map_err(gone_is(Refused::ProjectDeleted))?;
-    if let Some(workspace) = what.workspace_id {
-        workspaces::get(ctx, org, workspace).await.map_err(gone_is(Refused::WorkspaceDeleted))?;
+    &map[&key]
+}
+
+impl<'c> Reads<'c> {
+    pub fn new(ctx: &'c Ctx) -> Reads<'c> {
+        Reads {
+            ctx,
+            agents: HashMap::new(),
+            projects: HashMap::new(),
+            workspaces: HashMap::new(),
+            providers: HashMap::new(),
+            allowances: HashMap::new(),
+        }
     }
-    let (provider, model) = resolve_model(ctx, org.id, &agent).await.map_err(Refused::Failed)?;
-    // The same check a chat message meets: nothing is recorded on a 402.
-    if let Some(source) = source_of(&provider) {
-        let estimate = model.charge_microunits((what.prompt.len() / 4) as u64, 500);
-        let usage = Usage { org_id: org.id, agent_id: Some(agent.id), source, micros: estimate };
-        metering::authorize(ctx, &usage).await.map_err(|e| {
-            if e.code == ErrorCode::PaymentRequired {
-                let reason = e
-                    .details
-                    .as_ref()
-                    .and_then(|d| d.get("reason"))
-                    .and_then(|r| r.as_str())
-                    .unwrap_or("payment_required")
-                    .to_string();
-                Refused::PaymentRequired { reason, message: e.message }
-            } else {
-                Refused::Failed(e)
-            }
-        })?;
+
+    /// Checks that `what` may start now (agent enabled, project and
+    /// workspace there, a model, the org's credits: the checks a chat
+    /// message meets) and chooses its ids. Nothing is written.
+    pub async fn prepare(&mut self, org: &OrgSummary, what: Unattended) -> Result<Ready, Refused> {
+        let ctx = self.ctx;
+        let agent = once(&mut self.agents, (org.id, what.agent_id), agents::get(ctx, org, what.agent_id)).await;
+        let agent = agent.clone().map_err(gone_is(Refused::AgentDeleted))?;
+        if !agent.enabled {
+            return Err(Refused::AgentDisabled);
+        }
+        let project = projects::get(ctx, org, what.project_id);
+        let project = once(&mut self.projects, (org.id, what.project_id), async { project.await.map(drop) }).await;
+        project.clone().map_err(gone_is(Refused::ProjectDeleted))?;
+        if let Some(workspace) = what.workspace_id {
+            let read = workspaces::get(ctx, org, workspace);
+            let read = once(&mut self.workspaces, (org.id, workspace), async { read.await.map(drop) }).await;
+            read.clone().map_err(gone_is(Refused::WorkspaceDeleted))?;
+        }
+        let providers = once(&mut self.providers, org.id, providers_of(ctx, org.id)).await;
+        let providers = providers.clone().map_err(Refused::Failed)?;
+        let (provider, model) = pick_model(providers, &agent).map_err(Refused::Failed)?;
+        // The same check a chat message meets: nothing is recorded on a 402.
+        if let Some(source) = source_of(&provider) {
+            let spends = !model.is_free();
+            let key = (org.id, agent.id, source, spends);
+            let read = metering::allowance(ctx, org.id, Some(agent.id), source, spends);
+            let allowance = once(&mut self.allowances, key, read).await;
+            let allowance = allowance.as_ref().map_err(|e| Refused::payment(e.clone()))?;
+            let estimate = model.charge_microunits((what.prompt.len() / 4) as u64, 500);
+            allowance.check(estimate).map_err(Refused::payment)?;
+        }
+        Ok(Ready { session_id: Uuid::new_v4(), run_id: Uuid::new_v4(), org: org.clone(), what, agent, provider, model })
     }
-    let input =
-        NewSession { project_id: what.project_id, agent_id: agent.id, workspace_id: what.workspace_id, title: None };
-    let session_id = insert_session(ctx, org, &input, &what.title, what.created_by).await.map_err(Refused::Failed)?;
-    let session = find(ctx, org, session_id).await.map_err(Refused::Failed)?;
-    let turn = Turn { entries: vec![TurnEntry::user(what.prompt.to_string())], client_id: None, delivers: Vec::new() };
-    let run_id = launch(ctx, org, &session, agent, (provider, model), &turn).await.map_err(Refused::Failed)?;
-    Ok(Started { session_id, run_id })
+}
+
+/// A run that may start: checked, its ids chosen, not yet written.
+pub struct Ready {
+    pub session_id: Uuid,
+    pub run_id: Uuid,
+    org: OrgSummary,
+    what: Unattended,
+    agent: AgentView,
+    provider: Provider,
+    model: Model,
+}
+
+/// The rows a ready run is recorded as (owned, for the writer's closure).
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub session_id: Uuid,
+    pub run_id: Uuid,
+    pub org_id: Uuid,
+    pub project_id: Uuid,
+    pub agent_id: Uuid,
+    pub workspace_id: Option<Uuid>,
+    pub title: String,
+    pub prompt: String,
+    pub created_by: Option<Uuid>,
+    pub requested_model: String,
+    pub resolved_model: String,
+    /// The process the run belongs to (`runs.owner`).
+    pub owner: String,
+}
+
+impl Ready {
+    pub fn record(&self, ctx: &Ctx) -> Record {
+        Record {
+            session_id: self.session_id,
+            run_id: self.run_id,
+            org_id: self.org.id,
+            project_id: self.what.project_id,
+            agent_id: self.agent.id,
+            workspace_id: self.what.workspace_id,
+            title: self.what.title.clone(),
+            prompt: self.what.prompt.clone(),
+            created_by: self.what.created_by,
+            requested_model: self.agent.model.clone(),
+            resolved_model: format!("{}/{}", self.provider.id, self.model.id),
+            owner: ctx.hub.instance.clone(),
+        }
+    }
+
+    /// Starts the recorded run's loop (once `record_unattended!` committed).
+    pub async fn go(self, ctx: &Ctx) -> Started {
+        let started = Started { session_id: self.session_id, run_id: self.run_id };
+        let recorded = Recorded {
+            project_id: self.what.project_id,
+            session_id: self.session_id,
+            run_id: self.run_id,
+            // A new session: its events start at 1.
+            first_seq: 1,
+            org: self.org,
+            agent: self.agent,
+            model: (self.provider, self.model),
+        };
+        go(ctx, recorded).await;
+        started
+    }
+}
+
+/// Writes a `Record` in the caller's transaction `$tx`: the session (already
+/// `running`, its run claimed), the run and the prompt as the first
+/// message. A macro because the two backends' transactions are different
+/// types; it answers a future of `Result<(), sqlx::Error>`.
+#[macro_export]
+macro_rules! record_unattended {
+    ($tx:expr, $record:expr, $now:expr) => {
+        async {
+            let r: &$crate::domain::sessions::unattended::Record = $record;
+            sqlx::query(
+                "INSERT INTO chat_sessions (id, org_id, project_id, agent_id, workspace_id, title, status, created_by, \
+                 last_run_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'running', $7, $8, $9, $9)",
+            )
+            .bind(r.session_id)
+            .bind(r.org_id)
+            .bind(r.project_id)
+            .bind(r.agent_id)
+            .bind(r.workspace_id)
+            .bind(&r.title)
+            .bind(r.created_by)
+            .bind(r.run_id)
+            .bind($now)
+            .execute(&mut *$tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO runs (id, org_id, session_id, agent_id, status, requested_model, resolved_model, steps, \
+                 input_tokens, output_tokens, credit_microunits, owner, heartbeat_at, started_at) \
+                 VALUES ($1, $2, $3, $4, 'running', $5, $6, 0, 0, 0, 0, $7, $8, $8)",
+            )
+            .bind(r.run_id)
+            .bind(r.org_id)
+            .bind(r.session_id)
+            .bind(r.agent_id)
+            .bind(&r.requested_model)
+            .bind(&r.resolved_model)
+            .bind(&r.owner)
+            .bind($now)
+            .execute(&mut *$tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO messages (id, org_id, session_id, run_id, position, role, content, created_at) \
+                 VALUES ($1, $2, $3, $4, 1, 'user', $5, $6)",
+            )
+            .bind(uuid::Uuid::new_v4())
+            .bind(r.org_id)
+            .bind(r.session_id)
+            .bind(r.run_id)
+            .bind(&r.prompt)
+            .bind($now)
+            .execute(&mut *$tx)
+            .await?;
+            Ok::<(), sqlx::Error>(())
+        }
+    };
+}
+pub use record_unattended;
+
+/// Starts one run in the background; answers once it is recorded.
+pub async fn start(ctx: &Ctx, org: &OrgSummary, what: Unattended) -> Result<Started, Refused> {
+    let ready = Reads::new(ctx).prepare(org, what).await?;
+    let record = ready.record(ctx);
+    let now = ctx.clock.now();
+    let written = crate::db::writer::write(&ctx.db, move |db| async move {
+        crate::db::on_db!(&db, |p| async {
+            let mut tx = p.begin().await?;
+            record_unattended!(tx, &record, now).await?;
+            tx.commit().await
+        }
+        .await)
+    })
+    .await;
+    written.map_err(|e| Refused::Failed(e.into()))?;
+    Ok(ready.go(ctx).await)
 }
