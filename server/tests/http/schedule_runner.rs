@@ -392,3 +392,40 @@ async fn the_list_shows_each_schedules_own_latest_firing() {
     let second = fire_a().await;
     assert_eq!(last_runs().await.0["id"], second, "the newer firing");
 }
+
+/// A tick's batch reads what its runs share once; each firing still gets
+/// its own session and its own outcome.
+#[tokio::test]
+async fn a_batch_due_at_once_starts_each_its_own_session_and_refuses_only_the_broken_one() {
+    let t = setup().await;
+    let (a, b) =
+        (create(&t, "0 9 * * *", json!({ "name": "A" })).await, create(&t, "0 9 * * *", json!({ "name": "B" })).await);
+    let project = data(&t.api.post("/projects", json!({ "name": "Gone soon" })).await);
+    let broken = create(&t, "0 9 * * *", json!({ "name": "Broken", "projectId": project["id"] })).await;
+    assert_eq!(t.api.delete(&format!("/projects/{}", project["id"].as_str().unwrap())).await.status, StatusCode::OK);
+    t.fake.push(Scripted::text(&["A done."]));
+    t.fake.push(Scripted::text(&["B done."]));
+    move_past(&[&t.server.ctx], &a, chrono::Duration::seconds(1));
+    let tick = runner::tick(&t.server.ctx).await.unwrap();
+    assert_eq!((tick.due, tick.claimed, tick.fired), (3, 3, 3));
+
+    let (ha, hb) = (history(&t, a["id"].as_str().unwrap()).await, history(&t, b["id"].as_str().unwrap()).await);
+    assert_ne!(ha[0]["sessionId"], hb[0]["sessionId"], "a session each");
+    for (row, schedule) in [(&ha[0], &a), (&hb[0], &b)] {
+        assert_eq!(row["status"], "running", "{row}");
+        assert_eq!(run_ended(&t, row["runId"].as_str().unwrap()).await["status"], "completed");
+        let session = data(&t.api.get(&format!("/sessions/{}", row["sessionId"].as_str().unwrap())).await);
+        assert!(session["title"].as_str().unwrap().starts_with(schedule["name"].as_str().unwrap()), "{session}");
+        assert_eq!(session["agentId"], t.agent.as_str());
+    }
+    let hx = history(&t, broken["id"].as_str().unwrap()).await;
+    assert_eq!((hx[0]["status"].as_str(), hx[0]["reason"].as_str()), (Some("failed"), Some("project_deleted")));
+    assert_eq!(hx[0]["sessionId"], Value::Null, "nothing started for it");
+    let reasons: Vec<Value> = failures(&t).await.into_iter().map(|n| n["reason"].clone()).collect();
+    assert_eq!(reasons, vec![json!("project_deleted")]);
+
+    runner::tick(&t.server.ctx).await.unwrap();
+    for s in [&a, &b] {
+        assert_eq!(history(&t, s["id"].as_str().unwrap()).await[0]["status"], "succeeded");
+    }
+}

@@ -22,6 +22,10 @@ use crate::domain::models::{Model, Provider};
 use crate::domain::{agents, projects, workspaces, Ctx, DomainResult};
 use crate::model::{AgentView, AppError, ErrorCode, OrgSummary};
 
+/// Records one `record_unattended!` writes at most (11 bound values
+/// each, well within either backend's limit on a statement's values).
+pub const RECORDS_MAX: usize = 1000;
+
 /// What to start.
 #[derive(Debug, Clone)]
 pub struct Unattended {
@@ -232,57 +236,79 @@ impl Ready {
     }
 }
 
-/// Writes a `Record` in the caller's transaction `$tx`: the session (already
-/// `running`, its run claimed), the run and the prompt as the first
-/// message. A macro because the two backends' transactions are different
-/// types; it answers a future of `Result<(), sqlx::Error>`.
+/// Writes `Record`s in the caller's transaction `$tx`: for each, the
+/// session (already `running`, its run claimed), the run and the prompt as
+/// the first message — three statements whatever their number (a batch of
+/// firings is one round trip per table). A macro because the two
+/// backends' transactions are different types; it answers a future of
+/// `Result<(), sqlx::Error>`. At most `RECORDS_MAX` records.
 #[macro_export]
 macro_rules! record_unattended {
-    ($tx:expr, $record:expr, $now:expr) => {
+    ($tx:expr, $records:expr, $now:expr) => {
         async {
-            let r: &$crate::domain::sessions::unattended::Record = $record;
-            sqlx::query(
-                "INSERT INTO chat_sessions (id, org_id, project_id, agent_id, workspace_id, title, status, created_by, \
-                 last_run_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'running', $7, $8, $9, $9)",
-            )
-            .bind(r.session_id)
-            .bind(r.org_id)
-            .bind(r.project_id)
-            .bind(r.agent_id)
-            .bind(r.workspace_id)
-            .bind(&r.title)
-            .bind(r.created_by)
-            .bind(r.run_id)
-            .bind($now)
-            .execute(&mut *$tx)
-            .await?;
-            sqlx::query(
-                "INSERT INTO runs (id, org_id, session_id, agent_id, status, requested_model, resolved_model, steps, \
-                 input_tokens, output_tokens, credit_microunits, owner, heartbeat_at, started_at) \
-                 VALUES ($1, $2, $3, $4, 'running', $5, $6, 0, 0, 0, 0, $7, $8, $8)",
-            )
-            .bind(r.run_id)
-            .bind(r.org_id)
-            .bind(r.session_id)
-            .bind(r.agent_id)
-            .bind(&r.requested_model)
-            .bind(&r.resolved_model)
-            .bind(&r.owner)
-            .bind($now)
-            .execute(&mut *$tx)
-            .await?;
-            sqlx::query(
-                "INSERT INTO messages (id, org_id, session_id, run_id, position, role, content, created_at) \
-                 VALUES ($1, $2, $3, $4, 1, 'user', $5, $6)",
-            )
-            .bind(uuid::Uuid::new_v4())
-            .bind(r.org_id)
-            .bind(r.session_id)
-            .bind(r.run_id)
-            .bind(&r.prompt)
-            .bind($now)
-            .execute(&mut *$tx)
-            .await?;
+            let records: &[&$crate::domain::sessions::unattended::Record] = $records;
+            let now = $now;
+            if !records.is_empty() {
+                sqlx::QueryBuilder::new(
+                    "INSERT INTO chat_sessions (id, org_id, project_id, agent_id, workspace_id, title, status, \
+                     created_by, last_run_id, created_at, updated_at) ",
+                )
+                .push_values(records, |mut row, r| {
+                    row.push_bind(r.session_id)
+                        .push_bind(r.org_id)
+                        .push_bind(r.project_id)
+                        .push_bind(r.agent_id)
+                        .push_bind(r.workspace_id)
+                        .push_bind(&r.title)
+                        .push("'running'")
+                        .push_bind(r.created_by)
+                        .push_bind(r.run_id)
+                        .push_bind(now)
+                        .push_bind(now);
+                })
+                .build()
+                .execute(&mut *$tx)
+                .await?;
+                sqlx::QueryBuilder::new(
+                    "INSERT INTO runs (id, org_id, session_id, agent_id, status, requested_model, resolved_model, \
+                     steps, input_tokens, output_tokens, credit_microunits, owner, heartbeat_at, started_at) ",
+                )
+                .push_values(records, |mut row, r| {
+                    row.push_bind(r.run_id)
+                        .push_bind(r.org_id)
+                        .push_bind(r.session_id)
+                        .push_bind(r.agent_id)
+                        .push("'running'")
+                        .push_bind(&r.requested_model)
+                        .push_bind(&r.resolved_model)
+                        .push("0")
+                        .push("0")
+                        .push("0")
+                        .push("0")
+                        .push_bind(&r.owner)
+                        .push_bind(now)
+                        .push_bind(now);
+                })
+                .build()
+                .execute(&mut *$tx)
+                .await?;
+                sqlx::QueryBuilder::new(
+                    "INSERT INTO messages (id, org_id, session_id, run_id, position, role, content, created_at) ",
+                )
+                .push_values(records, |mut row, r| {
+                    row.push_bind(uuid::Uuid::new_v4())
+                        .push_bind(r.org_id)
+                        .push_bind(r.session_id)
+                        .push_bind(r.run_id)
+                        .push("1")
+                        .push("'user'")
+                        .push_bind(&r.prompt)
+                        .push_bind(now);
+                })
+                .build()
+                .execute(&mut *$tx)
+                .await?;
+            }
             Ok::<(), sqlx::Error>(())
         }
     };
@@ -297,7 +323,7 @@ pub async fn start(ctx: &Ctx, org: &OrgSummary, what: Unattended) -> Result<Star
     let written = crate::db::writer::write(&ctx.db, move |db| async move {
         crate::db::on_db!(&db, |p| async {
             let mut tx = p.begin().await?;
-            record_unattended!(tx, &record, now).await?;
+            record_unattended!(tx, &[&record], now).await?;
             tx.commit().await
         }
         .await)
