@@ -14,6 +14,7 @@ pub mod org_gate;
 pub mod router;
 pub mod security_headers;
 pub mod sessions;
+pub mod share_page;
 pub mod step_up;
 
 use std::future::Future;

@@ -231,10 +231,12 @@ pub async fn apply(State(headers): State<Arc<SecurityHeaders>>, mut req: Request
     if kind != Kind::Asset {
         set_if_absent(&mut response, CACHE_CONTROL, "no-store");
     }
+    response.headers_mut().insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    // A handler may frame itself for our own pages (an HTML block's
+    // frame) or send no referrer at all (a share page): theirs stays.
+    set_if_absent(&mut response, X_FRAME_OPTIONS, "DENY");
+    set_if_absent(&mut response, REFERRER_POLICY, "strict-origin-when-cross-origin");
     let out = response.headers_mut();
-    out.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    out.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    out.insert(REFERRER_POLICY, HeaderValue::from_static("strict-origin-when-cross-origin"));
     out.insert(HeaderName::from_static("permissions-policy"), HeaderValue::from_static(permissions(kind, &headers)));
     out.insert(HeaderName::from_static("cross-origin-opener-policy"), HeaderValue::from_static("same-origin"));
     if headers.hsts {

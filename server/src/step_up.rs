@@ -105,6 +105,10 @@ pub const OPEN_API_MUTATIONS: &[(&str, &str)] = &[
     ("POST", "/api/v1/projects"),
     ("PATCH", "/api/v1/projects/{id}"),
     ("DELETE", "/api/v1/projects/{id}"),
+    // Canvas blocks: content, like chat; sharing stays browser-only.
+    ("POST", "/api/v1/projects/{id}/blocks"),
+    ("PATCH", "/api/v1/projects/{id}/blocks/{blockId}"),
+    ("DELETE", "/api/v1/projects/{id}/blocks/{blockId}"),
     // Sessions and chat: any member, with a key too.
     ("POST", "/api/v1/sessions"),
     ("POST", "/api/v1/sessions/{id}/messages"),

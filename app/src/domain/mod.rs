@@ -9,6 +9,7 @@ pub mod audit;
 pub mod billing;
 pub mod byok;
 pub mod cache;
+pub mod canvas;
 pub mod clock;
 pub mod events;
 pub mod jobs;

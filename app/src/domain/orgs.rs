@@ -11,6 +11,7 @@ use crate::model::{AppError, OrgContext, OrgOverview, OrgSummary, Role};
 pub const RESERVED_SLUGS: &[&str] = &[
     "api",
     "share",
+    "frames",
     "pkg",
     "settings",
     "login",

@@ -811,3 +811,74 @@ pub struct PickerLists {
     pub projects: Vec<PickerItem>,
     pub workspaces: Vec<PickerItem>,
 }
+
+/// Where a block sits on its project's canvas, in canvas pixels.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockPosition {
+    #[cfg_attr(feature = "ssr", schema(minimum = 0, maximum = 100000))]
+    pub x: i64,
+    #[cfg_attr(feature = "ssr", schema(minimum = 0, maximum = 100000))]
+    pub y: i64,
+    #[cfg_attr(feature = "ssr", schema(minimum = 40, maximum = 4000))]
+    pub w: i64,
+    #[cfg_attr(feature = "ssr", schema(minimum = 40, maximum = 4000))]
+    pub h: i64,
+}
+
+/// Who wrote a block: a member (`kind` "user") or an agent ("agent", with
+/// its name so the canvas can say which).
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockAuthor {
+    pub kind: String,
+    pub id: Option<Uuid>,
+    pub name: Option<String>,
+}
+
+/// A canvas block (SPEC §15).
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockView {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    /// `markdown`, `code`, `html`, `file` (content: the file's id) or
+    /// `session` (content: the session's id).
+    pub kind: String,
+    pub content: String,
+    pub position: BlockPosition,
+    pub created_by: BlockAuthor,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A project's share link, as members see it (never its token).
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShareLinkView {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    pub project_name: String,
+    pub project_slug: String,
+    pub created_by: Option<Uuid>,
+    pub created_by_email: Option<String>,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub views: i64,
+    pub last_viewed_at: Option<String>,
+}
+
+/// A share link just enabled: the only answer that holds its token.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShareLinkMinted {
+    pub link: ShareLinkView,
+    /// `/share/<token>`, relative to the server's public URL.
+    pub path: String,
+    pub url: String,
+}

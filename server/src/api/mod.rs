@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod api_keys;
 pub mod billing;
+pub mod canvas;
 pub mod dashboard;
 pub mod envelope;
 pub mod extract;
@@ -81,6 +82,11 @@ pub fn router_and_doc() -> (Router<Ctx>, serde_json::Value) {
         .routes(routes!(api_keys::revoke))
         .routes(routes!(projects::list, projects::create))
         .routes(routes!(projects::get, projects::update, projects::delete))
+        .routes(routes!(canvas::list, canvas::create))
+        .routes(routes!(canvas::get, canvas::update, canvas::delete))
+        .routes(routes!(canvas::enable_share, canvas::disable_share))
+        .routes(routes!(canvas::list_links))
+        .routes(routes!(canvas::revoke_link))
         .routes(routes!(workspaces::list, workspaces::create))
         .routes(routes!(workspaces::delete))
         .routes(routes!(schedules::list, schedules::create))

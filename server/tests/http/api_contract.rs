@@ -80,6 +80,8 @@ struct Ids {
     run: String,
     schedule: String,
     notification: String,
+    block: String,
+    share_link: String,
 }
 
 /// How the walk calls each documented operation, as (path with real ids,
@@ -87,7 +89,17 @@ struct Ids {
 /// route without an entry here fails the walk: add one with the route.
 fn sample(method: &str, path: &str, ids: &Ids) -> Option<(String, Option<Value>, bool)> {
     let id = |p: &str, v: &str| path.replace(p, v);
+    let block = |p: &str| p.replace("{id}", &ids.project).replace("{blockId}", &ids.block);
     Some(match (method, path) {
+        ("get", "/api/v1/projects/{id}/blocks/{blockId}") => (block(path), None, false),
+        ("post", "/api/v1/projects/{id}/blocks") => {
+            (block(path), Some(json!({"kind": "markdown", "content": "walked"})), false)
+        }
+        ("patch", "/api/v1/projects/{id}/blocks/{blockId}") => (block(path), Some(json!({"content": "walked"})), false),
+        ("delete", "/api/v1/projects/{id}/blocks/{blockId}") => (block(path), None, false),
+        ("post", "/api/v1/projects/{id}/share") => (id("{id}", &ids.project), Some(json!({"expiresInDays": 7})), true),
+        ("delete", "/api/v1/projects/{id}/share") => (id("{id}", &ids.project), None, true),
+        ("delete", "/api/v1/share-links/{id}") => (id("{id}", &ids.share_link), None, true),
         ("get", "/api/v1/agents/{id}") => (id("{id}", &ids.agent), None, false),
         ("get", "/api/v1/runs/{id}") => (id("{id}", &ids.run), None, false),
         ("get", p) if p.starts_with("/api/v1/schedules/{id}") => (id("{id}", &ids.schedule), None, false),
@@ -202,7 +214,19 @@ async fn every_route_answers_pages_for_lists_and_camel_case_keys() {
     let payload = json!({ "scheduleId": data(&schedule)["id"], "scheduleName": "Seed", "reason": "stalled" });
     app::domain::notifications::notify(&server.ctx, org_id, None, "schedule.failed", payload).await.unwrap();
     let notification = app::domain::notifications::list(&server.ctx, org_id, 1).await.unwrap()[0].id;
+    let block = data(
+        &api.post(
+            &format!("/projects/{}/blocks", project["id"].as_str().unwrap()),
+            json!({"kind": "markdown", "content": "seed"}),
+        )
+        .await,
+    );
+    let shared = owner
+        .api(Method::POST, &format!("/api/v1/projects/{}/share?org={org}", project["id"].as_str().unwrap()), json!({}))
+        .await;
     let ids = Ids {
+        block: block["id"].as_str().unwrap().into(),
+        share_link: data(&shared)["link"]["id"].as_str().unwrap().into(),
         notification: notification.to_string(),
         schedule: data(&schedule)["id"].as_str().unwrap().into(),
         session: session_id,

@@ -10,6 +10,7 @@ mod api_contract;
 mod billing;
 mod billing_stripe;
 mod byok;
+mod canvas;
 mod client_ip;
 mod fake_provider;
 mod fake_stripe;

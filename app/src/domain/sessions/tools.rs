@@ -70,6 +70,7 @@ impl Registry {
         let registry = Registry::default();
         registry.add_source(Arc::new(super::builtins::Builtins));
         registry.add_source(Arc::new(super::peers::PeerTools));
+        registry.add_source(Arc::new(crate::domain::canvas::tools::CanvasTools));
         registry
     }
 

@@ -1,0 +1,177 @@
+//! The pages of the canvas that are not the dashboard's (SPEC §15):
+//!
+//! - `/share/<token>`: a shared canvas, read-only, without sign-in. No
+//!   app shell, no script at all: nothing of the members, no session
+//!   internals beyond a session block's title, `noindex`, no referrer
+//!   (the token is in the URL), and a policy that allows only its own
+//!   inline stylesheet (by hash) and frames from here. Any link that does
+//!   not open — disabled, expired, a deleted project, a wrong token —
+//!   answers the very same 404.
+//! - `/frames/<block id>?e=…&s=…`: an HTML block's document, at the signed
+//!   URL a page handed out (`canvas::render::frame_path`). Its policy
+//!   `sandbox allow-scripts` makes it an opaque origin even when opened on
+//!   its own: its scripts run but reach no cookie, storage or API of ours
+//!   (and `connect-src` is closed). Only our pages may frame it.
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_FRAME_OPTIONS};
+use http::{HeaderName, StatusCode};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use app::domain::canvas::render::{self, escape};
+use app::domain::canvas::share::{self, SharedCanvas};
+use app::domain::Ctx;
+use app::model::BlockView;
+
+/// The share page's whole stylesheet, allowed by its hash.
+const STYLE: &str = "\
+body{margin:0;font:16px/1.5 system-ui,-apple-system,Segoe UI,sans-serif;color:#1f2328;background:#f6f7f9}\
+header{padding:16px 24px;background:#fff;border-bottom:1px solid #e3e6ea}\
+header h1{margin:0;font-size:20px}header p{margin:4px 0 0;color:#59636e;font-size:14px}\
+main{max-width:960px;margin:0 auto;padding:24px;display:flex;flex-direction:column;gap:16px}\
+.block{background:#fff;border:1px solid #e3e6ea;border-radius:8px;padding:16px;overflow:auto}\
+.block pre{margin:0;white-space:pre-wrap;font:13px/1.45 ui-monospace,SFMono-Regular,Menlo,monospace}\
+.block iframe{width:100%;border:0;display:block}\
+.by{margin:8px 0 0;color:#59636e;font-size:12px}.empty{color:#59636e}\
+.gone{max-width:520px;margin:96px auto;text-align:center;color:#59636e}";
+
+fn style_hash() -> String {
+    format!("'sha256-{}'", BASE64.encode(Sha256::digest(STYLE.as_bytes())))
+}
+
+/// The policy of a share page (and its 404).
+fn share_policy() -> String {
+    format!(
+        "default-src 'none'; style-src {}; img-src 'self' https: data:; frame-src 'self'; base-uri 'none'; \
+         form-action 'none'; frame-ancestors 'none'",
+        style_hash()
+    )
+}
+
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta name=\"robots\" content=\"noindex, nofollow\"><meta name=\"referrer\" content=\"no-referrer\">\
+         <title>{}</title><style>{STYLE}</style></head><body>{body}</body></html>",
+        escape(title)
+    );
+    let headers = [
+        (CONTENT_TYPE, "text/html; charset=utf-8".to_string()),
+        (CONTENT_SECURITY_POLICY, share_policy()),
+        (REFERRER_POLICY, "no-referrer".to_string()),
+        (CACHE_CONTROL, "no-store".to_string()),
+        (HeaderName::from_static("x-robots-tag"), "noindex, nofollow".to_string()),
+    ];
+    (status, headers, html).into_response()
+}
+
+/// The one answer for every link that does not open.
+fn not_found() -> Response {
+    page(
+        StatusCode::NOT_FOUND,
+        "Link not found",
+        "<main class=\"gone\"><h1>This link does not work</h1>\
+         <p>It may have been turned off or mistyped. Ask whoever shared it for a new one.</p></main>",
+    )
+}
+
+/// One block as the share page shows it.
+fn block_html(ctx: &Ctx, canvas: &SharedCanvas, block: &BlockView) -> String {
+    let inner = match block.kind.as_str() {
+        "markdown" => render::markdown(&block.content),
+        "code" => format!("<pre><code>{}</code></pre>", escape(&block.content)),
+        "html" => {
+            let expires = ctx.clock.now() + render::FRAME_URL_LIFETIME;
+            format!(
+                "<iframe sandbox=\"allow-scripts\" referrerpolicy=\"no-referrer\" loading=\"lazy\" title=\"HTML block\" \
+                 height=\"{}\" src=\"{}\"></iframe>",
+                block.position.h,
+                escape(&render::frame_path(&ctx.sealer, block.id, expires))
+            )
+        }
+        "session" => {
+            let title = canvas
+                .session_titles
+                .iter()
+                .find(|(id, _)| id.to_string() == block.content)
+                .map_or("A chat session", |(_, t)| t.as_str());
+            format!("<p>Chat session: <strong>{}</strong></p>", escape(title))
+        }
+        _ => "<p class=\"empty\">A file (files are not shared through this link yet)</p>".to_string(),
+    };
+    let by = match (block.created_by.kind.as_str(), &block.created_by.name) {
+        ("agent", Some(name)) => format!("<p class=\"by\">Written by the agent {}</p>", escape(name)),
+        _ => String::new(),
+    };
+    format!("<section class=\"block {}\">{inner}{by}</section>", escape(&block.kind))
+}
+
+/// `GET /share/{token}`.
+pub async fn shared_canvas(State(ctx): State<Ctx>, Path(token): Path<String>) -> Response {
+    let canvas = match share::open(&ctx, &token).await {
+        Ok(Some(canvas)) => canvas,
+        Ok(None) => return not_found(),
+        Err(e) => {
+            tracing::warn!(error = %e.message, "a share page failed");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong").into_response();
+        }
+    };
+    // Read in canvas order: top to bottom, then left to right.
+    let mut blocks: Vec<&BlockView> = canvas.blocks.iter().collect();
+    blocks.sort_by_key(|b| (b.position.y, b.position.x));
+    let body: String = if blocks.is_empty() {
+        "<p class=\"empty\">This canvas is empty.</p>".to_string()
+    } else {
+        blocks.iter().map(|b| block_html(&ctx, &canvas, b)).collect()
+    };
+    let title = format!("{} · shared canvas", canvas.project_name);
+    page(
+        StatusCode::OK,
+        &title,
+        &format!(
+            "<header><h1>{}</h1><p>A read-only canvas shared from Alumia</p></header><main>{body}</main>",
+            escape(&canvas.project_name)
+        ),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct FrameQuery {
+    e: Option<i64>,
+    s: Option<String>,
+}
+
+/// The policy of an HTML block's document: an opaque origin whose inline
+/// scripts and styles run, that loads nothing from the network but
+/// images, and that only our pages may frame.
+const FRAME_POLICY: &str = "sandbox allow-scripts; default-src 'none'; script-src 'unsafe-inline'; \
+    style-src 'unsafe-inline'; img-src data: https:; font-src data:; media-src data: https:; \
+    base-uri 'none'; form-action 'none'; frame-ancestors 'self'";
+
+/// `GET /frames/{id}?e=…&s=…`.
+pub async fn frame(State(ctx): State<Ctx>, Path(id): Path<String>, Query(q): Query<FrameQuery>) -> Response {
+    let forbidden = || (StatusCode::FORBIDDEN, "This frame link is not valid (or has expired)").into_response();
+    let (Ok(id), Some(e), Some(s)) = (id.parse::<Uuid>(), q.e, q.s) else { return forbidden() };
+    if !render::frame_allowed(&ctx.sealer, id, e, &s, ctx.clock.now()) {
+        return forbidden();
+    }
+    let html = match app::domain::canvas::html_of(&ctx, id).await {
+        Ok(Some(html)) => html,
+        Ok(None) => return (StatusCode::NOT_FOUND, "This block is gone").into_response(),
+        Err(_) => return (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong").into_response(),
+    };
+    let headers = [
+        (CONTENT_TYPE, "text/html; charset=utf-8"),
+        (CONTENT_SECURITY_POLICY, FRAME_POLICY),
+        (X_FRAME_OPTIONS, "SAMEORIGIN"),
+        (REFERRER_POLICY, "no-referrer"),
+        (CACHE_CONTROL, "private, no-store"),
+    ];
+    (headers, html).into_response()
+}
