@@ -6,6 +6,7 @@ pub mod agents;
 pub mod api_keys;
 pub mod billing;
 pub mod byok;
+pub mod canvas;
 pub mod members;
 pub mod models;
 pub mod notifications;

@@ -882,3 +882,23 @@ pub struct ShareLinkMinted {
     pub path: String,
     pub url: String,
 }
+
+/// A block as the lab shows it: rendered markdown, an HTML block's frame
+/// URL, a session block's title.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CanvasBlockView {
+    pub block: BlockView,
+    pub html: Option<String>,
+    pub frame: Option<String>,
+    pub session_title: Option<String>,
+}
+
+/// The lab's canvas: its blocks in reading order and its live share link.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CanvasView {
+    pub project_id: Uuid,
+    pub blocks: Vec<CanvasBlockView>,
+    pub share: Option<ShareLinkView>,
+}

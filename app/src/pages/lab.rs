@@ -4,7 +4,7 @@
 //! cards, Cancel stops it, a billing refusal shows the billing card. A
 //! reload mid-run replays the run's events so far and follows the rest.
 //! Without JavaScript a posted message shows its answer after the run.
-//! The canvas (blocks, files) joins the page with its capability.
+//! The canvas (`pages::canvas`) sits under the chat.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -12,12 +12,14 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::api::canvas::get_canvas;
 use crate::api::sessions::{get_chat, get_lab, CancelChatRun, SendChatMessage, StartSession};
 use crate::components::billing_card::{is_payment_required, BillingCard};
 use crate::components::event_source::{follow, Following, RUN_EVENTS, STREAM_CLOSED};
 use crate::components::forms::{action_error, loaded, FormError, BUTTON, BUTTON_SECONDARY, CARD, INPUT};
 use crate::components::layout::use_org_slug;
 use crate::model::{AppError, ChatView, ErrorCode, LabView, MessageView, SessionView};
+use crate::pages::canvas::{CanvasActions, CanvasSection};
 
 #[component]
 pub fn LabPage() -> impl IntoView {
@@ -26,9 +28,15 @@ pub fn LabPage() -> impl IntoView {
     let project = move || params.read().get("project").unwrap_or_default();
     let start = ServerAction::<StartSession>::new();
     let lab = Resource::new(move || (slug.get(), project(), start.version().get()), |(org, p, _)| get_lab(org, p));
+    // The canvas's data, made here beside the lab's (not inside its
+    // Suspend): resources made inside one hydrate in a different order.
+    let actions = CanvasActions::new();
+    let canvas = Resource::new(move || (slug.get(), project(), actions.version()), |(org, p, _)| get_canvas(org, p));
     view! {
         <Transition fallback=|| view! { <p class="text-sm text-slate-600">"Loading…"</p> }>
-            {move || Suspend::new(async move { loaded(lab.await, |lab| view! { <Lab lab=lab start=start/> }) })}
+            {move || Suspend::new(async move {
+                loaded(lab.await, move |lab| view! { <Lab lab=lab start=start/><CanvasSection canvas=canvas actions=actions/> })
+            })}
         </Transition>
     }
 }

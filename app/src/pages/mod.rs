@@ -1,6 +1,7 @@
 pub mod accounts;
 pub mod agents;
 pub mod billing;
+pub mod canvas;
 pub mod connectors;
 pub mod developers;
 pub mod lab;

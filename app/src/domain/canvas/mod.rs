@@ -326,3 +326,33 @@ pub async fn html_of(ctx: &Ctx, id: Uuid) -> DomainResult<Option<String>> {
     .fetch_optional(p)
     .await)?)
 }
+
+/// The canvas as the lab shows it: blocks top to bottom then left to
+/// right, each rendered; and the project's live share link.
+pub async fn lab_view(ctx: &Ctx, org: &OrgSummary, project_slug: &str) -> DomainResult<crate::model::CanvasView> {
+    let project = projects::get_by_slug(ctx, org, project_slug).await?;
+    let mut blocks = all(ctx, project.id).await?;
+    blocks.sort_by_key(|b| (b.position.y, b.position.x));
+    let expires = ctx.clock.now() + render::FRAME_URL_LIFETIME;
+    let mut out = Vec::with_capacity(blocks.len());
+    for block in blocks {
+        let (html, frame, session_title) = match block.kind.as_str() {
+            "markdown" => (Some(render::markdown(&block.content)), None, None),
+            "html" => (None, Some(render::frame_path(&ctx.sealer, block.id, expires)), None),
+            "session" => {
+                let title: Option<String> = on_db!(&ctx.db, |p| sqlx::query_scalar(
+                    "SELECT title FROM chat_sessions WHERE org_id = $1 AND id = $2"
+                )
+                .bind(org.id)
+                .bind(block.content.parse::<Uuid>().unwrap_or_default())
+                .fetch_optional(p)
+                .await)?;
+                (None, None, title)
+            }
+            _ => (None, None, None),
+        };
+        out.push(crate::model::CanvasBlockView { block, html, frame, session_title });
+    }
+    let share = share::current(ctx, org, project.id).await?;
+    Ok(crate::model::CanvasView { project_id: project.id, blocks: out, share })
+}
