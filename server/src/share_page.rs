@@ -11,7 +11,8 @@
 //!   URL a page handed out (`canvas::render::frame_path`). Its policy
 //!   `sandbox allow-scripts` makes it an opaque origin even when opened on
 //!   its own: its scripts run but reach no cookie, storage or API of ours
-//!   (and `connect-src` is closed). Only our pages may frame it.
+//!   (and `connect-src` is closed). Only our pages may frame it. A share
+//!   page's frame URLs name its link and stop working with it.
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -92,7 +93,7 @@ fn block_html(ctx: &Ctx, canvas: &SharedCanvas, block: &BlockView) -> String {
                 "<iframe sandbox=\"allow-scripts\" referrerpolicy=\"no-referrer\" loading=\"lazy\" title=\"HTML block\" \
                  height=\"{}\" src=\"{}\"></iframe>",
                 block.position.h,
-                escape(&render::frame_path(&ctx.sealer, block.id, expires))
+                escape(&render::frame_path(&ctx.sealer, block.id, expires, Some(canvas.link_id)))
             )
         }
         "session" => {
@@ -144,6 +145,7 @@ pub async fn shared_canvas(State(ctx): State<Ctx>, Path(token): Path<String>) ->
 #[derive(Deserialize)]
 pub struct FrameQuery {
     e: Option<i64>,
+    l: Option<Uuid>,
     s: Option<String>,
 }
 
@@ -158,8 +160,16 @@ const FRAME_POLICY: &str = "sandbox allow-scripts; default-src 'none'; script-sr
 pub async fn frame(State(ctx): State<Ctx>, Path(id): Path<String>, Query(q): Query<FrameQuery>) -> Response {
     let forbidden = || (StatusCode::FORBIDDEN, "This frame link is not valid (or has expired)").into_response();
     let (Ok(id), Some(e), Some(s)) = (id.parse::<Uuid>(), q.e, q.s) else { return forbidden() };
-    if !render::frame_allowed(&ctx.sealer, id, e, &s, ctx.clock.now()) {
+    if !render::frame_allowed(&ctx.sealer, id, e, q.l, &s, ctx.clock.now()) {
         return forbidden();
+    }
+    // A share page's frame works while its link does.
+    if let Some(link) = q.l {
+        match share::is_live(&ctx, link).await {
+            Ok(true) => {}
+            Ok(false) => return forbidden(),
+            Err(_) => return (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong").into_response(),
+        }
     }
     let html = match app::domain::canvas::html_of(&ctx, id).await {
         Ok(Some(html)) => html,

@@ -102,7 +102,7 @@ pub fn CanvasSection(canvas: Resource<Result<CanvasView, AppError>>, actions: Ca
                                         <option value="code">"Code"</option>
                                         <option value="html">"HTML page (shown in a sandbox)"</option>
                                     </select>
-                                    <label for="block-content" class="block text-sm font-medium text-slate-800">"Content"</label>
+                                    <label for="block-content" class="block text-sm font-medium text-slate-800">"Block content"</label>
                                     <textarea id="block-content" name="content" rows="6" class=format!("{INPUT} font-mono") required=true></textarea>
                                     <button type="submit" class=BUTTON>"Add block"</button>
                                 </ActionForm>

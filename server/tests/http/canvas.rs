@@ -258,6 +258,17 @@ async fn html_blocks_are_framed_in_a_sandbox_at_a_signed_url() {
     let other = add(&t, json!({ "kind": "html", "content": "<p>other</p>" })).await;
     let borrowed = src.replace(block["id"].as_str().unwrap(), other["id"].as_str().unwrap());
     assert_eq!(anonymous(&t, &borrowed).await.status, StatusCode::FORBIDDEN, "another block's signature");
+    // The share page's frames stop with its link.
+    let share = format!("/api/v1/projects/{}/share?org={}", t.project, t.org);
+    assert_eq!(t.browser.api(Method::DELETE, &share, json!({})).await.status, StatusCode::OK);
+    assert_eq!(anonymous(&t, &src).await.status, StatusCode::FORBIDDEN, "the link is off");
+    let dropped = format!("{}&s={}", src.split("&l=").next().unwrap(), src.split("&s=").nth(1).unwrap());
+    assert_eq!(anonymous(&t, &dropped).await.status, StatusCode::FORBIDDEN, "its link left out");
+    let minted = enable(&mut t, json!({})).await;
+    let page = anonymous(&t, minted["path"].as_str().unwrap()).await;
+    let start = page.body.find("src=\"/frames/").unwrap() + 5;
+    let src = page.body[start..page.body[start..].find('"').unwrap() + start].replace("&amp;", "&");
+    assert_eq!(anonymous(&t, &src).await.status, StatusCode::OK);
     t.server.ctx.clock.advance(chrono::Duration::hours(2));
     assert_eq!(anonymous(&t, &src).await.status, StatusCode::FORBIDDEN, "expired");
 }

@@ -338,7 +338,7 @@ pub async fn lab_view(ctx: &Ctx, org: &OrgSummary, project_slug: &str) -> Domain
     for block in blocks {
         let (html, frame, session_title) = match block.kind.as_str() {
             "markdown" => (Some(render::markdown(&block.content)), None, None),
-            "html" => (None, Some(render::frame_path(&ctx.sealer, block.id, expires)), None),
+            "html" => (None, Some(render::frame_path(&ctx.sealer, block.id, expires, None)), None),
             "session" => {
                 let title: Option<String> = on_db!(&ctx.db, |p| sqlx::query_scalar(
                     "SELECT title FROM chat_sessions WHERE org_id = $1 AND id = $2"

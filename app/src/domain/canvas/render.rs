@@ -61,18 +61,30 @@ pub fn markdown(text: &str) -> String {
     out
 }
 
-/// `/frames/<block id>?e=<unix seconds>&s=<signature>`: where an HTML
-/// block's document is served, valid until `expires`.
-pub fn frame_path(sealer: &Sealer, block_id: Uuid, expires: DateTime<Utc>) -> String {
-    let e = expires.timestamp();
-    let s = sealer.sign(FRAME_PURPOSE, &format!("{block_id}.{e}"));
-    format!("/frames/{block_id}?e={e}&s={s}")
+fn frame_message(block_id: Uuid, e: i64, link: Option<Uuid>) -> String {
+    match link {
+        Some(link) => format!("{block_id}.{e}.{link}"),
+        None => format!("{block_id}.{e}.-"),
+    }
 }
 
-/// Whether a frame URL's `e` and `s` are this server's for `block_id`,
-/// and not expired at `now`.
-pub fn frame_allowed(sealer: &Sealer, block_id: Uuid, e: i64, s: &str, now: DateTime<Utc>) -> bool {
-    e > now.timestamp() && sealer.verify(FRAME_PURPOSE, &format!("{block_id}.{e}"), s)
+/// `/frames/<block id>?e=<unix seconds>[&l=<share link id>]&s=<signature>`:
+/// where an HTML block's document is served, valid until `expires`. A
+/// share page's frames name its link (`l`), so they stop with it.
+pub fn frame_path(sealer: &Sealer, block_id: Uuid, expires: DateTime<Utc>, link: Option<Uuid>) -> String {
+    let e = expires.timestamp();
+    let s = sealer.sign(FRAME_PURPOSE, &frame_message(block_id, e, link));
+    match link {
+        Some(link) => format!("/frames/{block_id}?e={e}&l={link}&s={s}"),
+        None => format!("/frames/{block_id}?e={e}&s={s}"),
+    }
+}
+
+/// Whether a frame URL's `e`, `l` and `s` are this server's for
+/// `block_id`, and not expired at `now` (the caller checks that a named
+/// share link is still live).
+pub fn frame_allowed(sealer: &Sealer, block_id: Uuid, e: i64, link: Option<Uuid>, s: &str, now: DateTime<Utc>) -> bool {
+    e > now.timestamp() && sealer.verify(FRAME_PURPOSE, &frame_message(block_id, e, link), s)
 }
 
 #[cfg(test)]
@@ -96,13 +108,19 @@ mod tests {
         let sealer = Sealer::new(&Sealer::generate_key());
         let (block, other) = (Uuid::new_v4(), Uuid::new_v4());
         let now = Utc::now();
-        let path = frame_path(&sealer, block, now + FRAME_URL_LIFETIME);
+        let path = frame_path(&sealer, block, now + FRAME_URL_LIFETIME, None);
         let query = path.split_once('?').unwrap().1;
         let e: i64 = query.split('&').next().unwrap().trim_start_matches("e=").parse().unwrap();
         let s = query.split("&s=").nth(1).unwrap();
-        assert!(frame_allowed(&sealer, block, e, s, now));
-        assert!(!frame_allowed(&sealer, other, e, s, now), "another block's signature");
-        assert!(!frame_allowed(&sealer, block, e + 60, s, now), "a changed expiry");
-        assert!(!frame_allowed(&sealer, block, e, s, now + FRAME_URL_LIFETIME + chrono::Duration::seconds(1)));
+        assert!(frame_allowed(&sealer, block, e, None, s, now));
+        assert!(!frame_allowed(&sealer, other, e, None, s, now), "another block's signature");
+        assert!(!frame_allowed(&sealer, block, e + 60, None, s, now), "a changed expiry");
+        assert!(!frame_allowed(&sealer, block, e, Some(Uuid::new_v4()), s, now), "a link added");
+        assert!(!frame_allowed(&sealer, block, e, None, s, now + FRAME_URL_LIFETIME + chrono::Duration::seconds(1)));
+        let link = Uuid::new_v4();
+        let shared = frame_path(&sealer, block, now + FRAME_URL_LIFETIME, Some(link));
+        let s = shared.split("&s=").nth(1).unwrap();
+        assert!(frame_allowed(&sealer, block, e, Some(link), s, now));
+        assert!(!frame_allowed(&sealer, block, e, None, s, now), "the link dropped");
     }
 }

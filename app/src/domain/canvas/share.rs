@@ -220,6 +220,8 @@ pub async fn list(ctx: &Ctx, org: &OrgSummary, page: PageRequest) -> DomainResul
 /// its members.
 #[derive(Debug, Clone)]
 pub struct SharedCanvas {
+    /// The link it was opened by (its frames name it).
+    pub link_id: Uuid,
     pub project_name: String,
     pub blocks: Vec<BlockView>,
     /// Session blocks' titles, by session id (what a session block shows).
@@ -263,5 +265,14 @@ pub async fn open(ctx: &Ctx, token: &str) -> DomainResult<Option<SharedCanvas>> 
             session_titles.push((id, title));
         }
     }
-    Ok(Some(SharedCanvas { project_name, blocks, session_titles }))
+    Ok(Some(SharedCanvas { link_id, project_name, blocks, session_titles }))
+}
+
+/// Whether the link still opens (a share page's frames check it).
+pub async fn is_live(ctx: &Ctx, link_id: Uuid) -> DomainResult<bool> {
+    let sql =
+        format!("SELECT l.id FROM share_links l JOIN projects p ON p.id = l.project_id WHERE l.id = $1 AND {LIVE}");
+    let found: Option<Uuid> =
+        on_db!(&ctx.db, |p| sqlx::query_scalar(&sql).bind(link_id).bind(ctx.clock.now()).fetch_optional(p).await)?;
+    Ok(found.is_some())
 }
