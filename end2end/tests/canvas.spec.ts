@@ -1,11 +1,37 @@
 // The canvas (SPEC §15): blocks on a project's lab, an HTML block that
 // runs in a sandbox without the dashboard's cookies, and a share link
 // opened in a fresh browser without a session, then turned off.
-import { createOrg, expect, expectH1, expectNoPageErrors, openBrowser, screenshot, signUp, test, uniqueEmail, uniqueSlug, visit } from './helpers';
+import {
+  createOrg,
+  expect,
+  expectH1,
+  expectNoPageErrors,
+  openBrowser,
+  screenshot,
+  signUpWithPasskey,
+  test,
+  uniqueEmail,
+  uniqueSlug,
+  visit,
+} from './helpers';
+import type { Locator, Page } from '@playwright/test';
+
+/** Sharing needs a fresh step-up (30 s on the test server): when the
+ *  dialog asks, the passkey answers, and the action runs again. */
+async function confirmIfAsked(page: Page, done: Locator): Promise<void> {
+  const dialog = page.getByRole('dialog', { name: 'Confirm it is you' });
+  await expect(done.or(dialog)).toBeVisible();
+  if (await dialog.isVisible()) {
+    await dialog.getByRole('button', { name: 'Use your passkey' }).click();
+    await expect(dialog).toBeHidden();
+  }
+  await expect(done).toBeVisible();
+}
 
 test('canvas: build it, share it, open the link signed out, stop sharing', async ({ page, browser }) => {
   const slug = uniqueSlug();
-  await signUp(page, uniqueEmail('canvas'));
+  await signUpWithPasskey(page, uniqueEmail('canvas'));
+  await visit(page, '/new');
   await createOrg(page, 'E2E Canvas Org', slug);
   await visit(page, `/${slug}/projects`);
   await page.getByLabel('Name', { exact: true }).fill('Launch');
@@ -17,7 +43,10 @@ test('canvas: build it, share it, open the link signed out, stop sharing', async
 
   // A markdown block, then an HTML block whose script tries the cookies.
   const add = async (kind: string, content: string) => {
-    await canvas.getByText('Add a block').click();
+    // The form stays open after a block is added.
+    if (!(await canvas.getByLabel('Kind').isVisible())) {
+      await canvas.locator('summary', { hasText: 'Add a block' }).click();
+    }
     await canvas.getByLabel('Kind').selectOption(kind);
     await canvas.getByLabel('Block content').fill(content);
     await canvas.getByRole('button', { name: 'Add block' }).click();
@@ -41,7 +70,7 @@ test('canvas: build it, share it, open the link signed out, stop sharing', async
   // Share: the link is shown once.
   await canvas.getByRole('button', { name: 'Share' }).click();
   const url = canvas.getByTestId('share-url');
-  await expect(url).toBeVisible();
+  await confirmIfAsked(page, url);
   const link = await url.inputValue();
   expect(link).toMatch(/\/share\/[A-Za-z0-9_-]{43}$/);
   await expect(canvas.getByTestId('share-on')).toContainText('0 views');
@@ -60,7 +89,7 @@ test('canvas: build it, share it, open the link signed out, stop sharing', async
 
   // Stop sharing: the same link is now the 404 page.
   await canvas.getByRole('button', { name: 'Stop sharing' }).click();
-  await expect(canvas.getByTestId('share-off')).toBeVisible();
+  await confirmIfAsked(page, canvas.getByTestId('share-off'));
   const gone = await visitor.page.goto(new URL(link).pathname);
   expect(gone?.status()).toBe(404);
   await expect(visitor.page.getByRole('heading', { name: 'This link does not work' })).toBeVisible();

@@ -69,9 +69,8 @@ pub struct SecurityHeaders {
 /// What an answer is, by its path; decides its policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
-    /// A dashboard page or server function: Leptos renders it. `frames`:
-    /// a project's lab, whose canvas frames HTML blocks from `/frames/`.
-    Page { billing: bool, frames: bool },
+    /// A dashboard page or server function: Leptos renders it.
+    Page { billing: bool },
     /// `/api/docs`: Scalar's viewer.
     ApiViewer,
     /// `/api/v1/…`: JSON for clients, never cached.
@@ -94,10 +93,7 @@ impl Kind {
                 .strip_prefix('/')
                 .and_then(|rest| rest.split_once('/'))
                 .is_some_and(|(org, page)| !org.is_empty() && page.trim_end_matches('/') == "billing");
-            // `/<org>/projects/<project>`: the lab.
-            let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-            let frames = segments.len() == 3 && segments[1] == "projects" && !segments[2].is_empty();
-            Kind::Page { billing, frames }
+            Kind::Page { billing }
         }
     }
 }
@@ -146,7 +142,7 @@ impl SecurityHeaders {
     /// compiled from `/pkg`, styles only from our stylesheet, no inline
     /// style attributes. On the billing page with payments on, Stripe.js
     /// and its frames and API as well.
-    fn page_policy(&self, origins: &str, nonce: &str, billing: bool, frames: bool) -> String {
+    fn page_policy(&self, origins: &str, nonce: &str, billing: bool) -> String {
         let pkg = path_sources(origins, "/pkg/");
         let stripe = self.stripe.as_ref().filter(|_| billing);
         let (script, frame, connect) = match stripe {
@@ -162,12 +158,12 @@ impl SecurityHeaders {
             }
             None => (String::new(), "'none'".to_string(), String::new()),
         };
-        // The lab frames its HTML blocks from here (`/frames/`, sandboxed).
-        let frame = match frames {
-            true if frame == "'none'" => path_sources(origins, "/frames/"),
-            true => format!("{frame} {}", path_sources(origins, "/frames/")),
-            false => frame,
-        };
+        // The lab's canvas frames its HTML blocks from `/frames/` (each an
+        // opaque origin by its own policy). Every page allows it: the app
+        // routes in the browser, so the policy of the page first loaded is
+        // the one the lab runs under.
+        let frames = path_sources(origins, "/frames/");
+        let frame = if frame == "'none'" { frames } else { format!("{frame} {frames}") };
         format!(
             "default-src 'self'; script-src 'nonce-{nonce}' 'wasm-unsafe-eval' {pkg}{script}; \
              style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'{connect}; \
@@ -230,9 +226,7 @@ pub async fn apply(State(headers): State<Arc<SecurityHeaders>>, mut req: Request
     let mut response = next.run(req).await;
 
     let policy = match (kind, is_html(&response)) {
-        (Kind::Page { billing, frames }, true) => {
-            headers.page_policy(&origins, nonce.as_deref().unwrap_or_default(), billing, frames)
-        }
+        (Kind::Page { billing }, true) => headers.page_policy(&origins, nonce.as_deref().unwrap_or_default(), billing),
         (Kind::ApiViewer, true) => headers.api_viewer_policy(&origins),
         _ => NOT_HTML_POLICY.to_string(),
     };
@@ -264,7 +258,7 @@ fn permissions(kind: Kind, headers: &SecurityHeaders) -> &'static str {
          geolocation=(), gyroscope=(), hid=(), magnetometer=(), microphone=(), midi=(), \
          payment=(self \"https://js.stripe.com\"), screen-wake-lock=(), serial=(), usb=(), xr-spatial-tracking=()";
     match kind {
-        Kind::Page { billing: true, .. } if headers.stripe.is_some() => BILLING,
+        Kind::Page { billing: true } if headers.stripe.is_some() => BILLING,
         _ => PERMISSIONS_POLICY,
     }
 }
@@ -275,15 +269,12 @@ mod tests {
 
     #[test]
     fn paths_get_their_kind() {
-        let page = |billing, frames| Kind::Page { billing, frames };
-        assert_eq!(Kind::of("/acme/billing"), page(true, false));
-        assert_eq!(Kind::of("/acme/billing/"), page(true, false));
-        assert_eq!(Kind::of("/acme"), page(false, false));
-        assert_eq!(Kind::of("/billing"), page(false, false));
-        assert_eq!(Kind::of("/acme/agents"), page(false, false));
-        assert_eq!(Kind::of("/login"), page(false, false));
-        assert_eq!(Kind::of("/acme/projects/launch"), page(false, true), "the lab frames HTML blocks");
-        assert_eq!(Kind::of("/acme/projects"), page(false, false));
+        assert_eq!(Kind::of("/acme/billing"), Kind::Page { billing: true });
+        assert_eq!(Kind::of("/acme/billing/"), Kind::Page { billing: true });
+        assert_eq!(Kind::of("/acme"), Kind::Page { billing: false });
+        assert_eq!(Kind::of("/billing"), Kind::Page { billing: false });
+        assert_eq!(Kind::of("/acme/agents"), Kind::Page { billing: false });
+        assert_eq!(Kind::of("/login"), Kind::Page { billing: false });
         assert_eq!(Kind::of("/api/docs"), Kind::ApiViewer);
         assert_eq!(Kind::of("/api/v1/projects"), Kind::Api);
         assert_eq!(Kind::of("/api/v1"), Kind::Api);

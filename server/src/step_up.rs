@@ -48,6 +48,7 @@ pub const OPEN_SERVER_FNS: &[&str] = &[
     "take_minted_api_key",
     "get_lab",
     "get_chat",
+    "get_canvas",
     "list_schedules",
     "schedule_pickers",
     "schedule_history",
@@ -84,6 +85,10 @@ pub const OPEN_SERVER_FNS: &[&str] = &[
     "start_session",
     "send_chat_message",
     "cancel_chat_run",
+    // canvas blocks, as /api/v1/projects/{id}/blocks (sharing stays gated)
+    "add_block",
+    "update_block",
+    "delete_block",
     // schedules and notifications, as /api/v1
     "create_schedule",
     "update_schedule",
