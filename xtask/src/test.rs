@@ -1,8 +1,8 @@
 //! `test`: everything CI checks, in order, stopping at the first failure.
 //!
 //! fmt → clippy (server+xtask, then the wasm frontend on its own so app's
-//! `ssr` and `hydrate` features are never unified) → `cargo test -p server`
-//! on SQLite → the same on PostgreSQL → Playwright against a real server.
+//! `ssr` and `hydrate` features are never unified) → the server's and the
+//! app's tests (cargo-nextest, else `cargo test`) on SQLite → the same on PostgreSQL → Playwright against a real server.
 
 use std::fmt;
 use std::io::{Read, Write};
@@ -192,14 +192,14 @@ fn run_steps(paths: &Paths, selection: Selection, summary: &mut Summary) -> Resu
             "warnings",
         ]))?;
 
-        steps.next("cargo test -p server -p app (SQLite)");
+        steps.next("tests of server and app (SQLite)");
         let mut sqlite = server_tests(paths);
         sqlite.env_remove("ALUMIA_TEST_DB").env_remove("TEST_DATABASE_URL");
         summary.sqlite = Outcome::Failed;
         util::run(&mut sqlite)?;
         summary.sqlite = Outcome::Passed;
 
-        steps.next("cargo test -p server -p app (PostgreSQL)");
+        steps.next("tests of server and app (PostgreSQL)");
         summary.postgres = Outcome::Failed;
         match postgres_url()? {
             Some(url) => {
@@ -236,11 +236,31 @@ fn run_steps(paths: &Paths, selection: Selection, summary: &mut Summary) -> Resu
 
 fn server_tests(paths: &Paths) -> Command {
     let mut command = util::cargo();
+    command.current_dir(&paths.root);
     // The app's unit tests run with the same features as the server's build.
-    // `--tests`: unit and integration tests, no doctests (there are none, and
-    // compiling them would cost a rebuild of the library).
-    command.current_dir(&paths.root).args(["test", "-p", "server", "-p", "app", "--features", "app/ssr", "--tests"]);
+    if nextest_installed() {
+        // Each test in a process of its own, and a hung one killed and
+        // named (`.config/nextest.toml`) rather than holding the run.
+        command.args(["nextest", "run", "-p", "server", "-p", "app", "--features", "app/ssr"]);
+        if std::env::var_os("CI").is_some() {
+            command.args(["--profile", "ci"]);
+        }
+    } else {
+        // `--tests`: unit and integration tests, no doctests (there are
+        // none, and compiling them would cost a rebuild of the library).
+        println!("cargo-nextest is not installed (`cargo install cargo-nextest --locked`): running `cargo test`");
+        command.args(["test", "-p", "server", "-p", "app", "--features", "app/ssr", "--tests"]);
+    }
     command
+}
+
+fn nextest_installed() -> bool {
+    util::cargo()
+        .args(["nextest", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
 }
 
 /// The PostgreSQL URL for the second pass, or None to skip it (an error in

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, DurationRound, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -22,7 +22,17 @@ use crate::sessions::{providers, setup_config, Setup};
 use crate::support::*;
 
 async fn setup() -> Setup {
-    setup_config(providers, json!({}), |s| s.schedule_tick_ms = Some(0)).await
+    let t = setup_config(providers, json!({}), |s| s.schedule_tick_ms = Some(0)).await;
+    // Ten past an hour (at most an hour on): the tests move the clock by
+    // minutes from here, and no hourly or daily due time may fall inside
+    // those minutes by chance of when the test runs.
+    let now = t.server.ctx.clock.now();
+    let mut ten_past = now.duration_trunc(chrono::Duration::hours(1)).unwrap() + chrono::Duration::minutes(10);
+    if ten_past < now {
+        ten_past += chrono::Duration::hours(1);
+    }
+    t.server.ctx.clock.advance(ten_past - now);
+    t
 }
 
 async fn create(t: &Setup, cron: &str, extra: Value) -> Value {
