@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use app::domain::billing::plans::{CreditPack, Package};
+use app::domain::files::storage::StorageUrl;
 use app::domain::models::ProviderConfig;
 use clap::Args;
 use serde::Deserialize;
@@ -23,7 +24,8 @@ pub struct Settings {
     /// step_up_seconds, master_key, billing, stripe_*, metrics_addr,
     /// log_format, header_timeout_secs, body_timeout_secs,
     /// idle_timeout_secs, max_connections, shutdown_grace_secs,
-    /// trusted_proxies, ollama_url, schedule_tick_ms, [[providers]], and the billing
+    /// trusted_proxies, ollama_url, schedule_tick_ms, storage_url,
+    /// s3_endpoint, max_upload_mb, [[providers]], and the billing
     /// catalogue: default_package, credits_per_dollar, [[packages]],
     /// [[credit_packs]]; see README).
     #[arg(long, env = "ALUMIA_CONFIG", global = true)]
@@ -118,6 +120,17 @@ pub struct Settings {
     /// milliseconds; 0 turns it off in this process [default: 1000]
     #[arg(long, env = "ALUMIA_SCHEDULE_TICK_MS", global = true)]
     pub schedule_tick_ms: Option<u64>,
+    /// Where files are stored: file://<dir> or s3://<bucket>/<prefix>
+    /// [default: file://<data dir>/files]
+    #[arg(long, env = "ALUMIA_STORAGE_URL", global = true)]
+    pub storage_url: Option<String>,
+    /// An S3-compatible server for s3:// storage (path-style requests);
+    /// credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION
+    #[arg(long, env = "ALUMIA_S3_ENDPOINT", global = true)]
+    pub s3_endpoint: Option<String>,
+    /// The largest file an upload may carry, in MB [default: 25]
+    #[arg(long, env = "ALUMIA_MAX_UPLOAD_MB", global = true)]
+    pub max_upload_mb: Option<u64>,
 }
 
 fn parse_flag(s: &str) -> Result<bool, String> {
@@ -163,6 +176,9 @@ struct FileSettings {
     trusted_proxies: Option<String>,
     ollama_url: Option<String>,
     schedule_tick_ms: Option<u64>,
+    storage_url: Option<String>,
+    s3_endpoint: Option<String>,
+    max_upload_mb: Option<u64>,
     providers: Option<Vec<ProviderConfig>>,
 }
 
@@ -256,6 +272,10 @@ pub struct Config {
     pub ollama_url: Option<String>,
     /// The schedule runner's tick; `None`: not run in this process.
     pub schedule_tick: Option<Duration>,
+    /// Where files' bytes go.
+    pub storage: StorageUrl,
+    pub s3_endpoint: Option<String>,
+    pub max_upload_mb: u64,
 }
 
 /// 32 bytes; `Debug` never shows them.
@@ -341,7 +361,24 @@ impl Config {
             0 => None,
             ms => Some(Duration::from_millis(ms)),
         };
+        let storage = match settings.storage_url.clone().or(file.storage_url) {
+            Some(url) => StorageUrl::parse(&url).map_err(|e| anyhow::anyhow!(e))?,
+            None => StorageUrl::Local(data_dir.join("files")),
+        };
+        let s3_endpoint = settings.s3_endpoint.clone().or(file.s3_endpoint).filter(|e| !e.trim().is_empty());
+        if let Some(endpoint) = &s3_endpoint {
+            if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                anyhow::bail!("ALUMIA_S3_ENDPOINT must be an http(s) URL, not {endpoint:?}");
+            }
+        }
+        let max_upload_mb = settings.max_upload_mb.or(file.max_upload_mb).unwrap_or(25);
+        if max_upload_mb == 0 {
+            anyhow::bail!("ALUMIA_MAX_UPLOAD_MB must be at least 1");
+        }
         Ok(Config {
+            storage,
+            s3_endpoint,
+            max_upload_mb,
             schedule_tick,
             limits,
             trusted_proxies,
@@ -478,6 +515,9 @@ impl fmt::Debug for Config {
             .field("providers", &self.providers.iter().map(|p| &p.id).collect::<Vec<_>>())
             .field("ollama_url", &self.ollama_url)
             .field("schedule_tick", &self.schedule_tick)
+            .field("storage", &self.storage)
+            .field("s3_endpoint", &self.s3_endpoint)
+            .field("max_upload_mb", &self.max_upload_mb)
             .finish()
     }
 }

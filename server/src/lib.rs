@@ -28,6 +28,7 @@ use app::db::Db;
 use app::domain::billing::plans::{BillingSettings, StripeSettings};
 use app::domain::billing::{grants, top_ups};
 use app::domain::cache::Caches;
+use app::domain::files::storage::Storage;
 use app::domain::models::{self, Catalogue};
 use app::domain::passkeys;
 use app::domain::secrets::{self, Sealer};
@@ -75,6 +76,7 @@ fn make_ctx(config: &Config, db: Db) -> anyhow::Result<Ctx> {
             public_url: config.public_url.clone(),
             production: config.production(),
             step_up_seconds: config.step_up_seconds,
+            max_upload_bytes: config.max_upload_mb * app::domain::files::MB,
         }),
         limits: Arc::new(RateLimits::new(config.rate_limits)),
         webauthn: Arc::new(
@@ -93,7 +95,27 @@ fn make_ctx(config: &Config, db: Db) -> anyhow::Result<Ctx> {
         events: Arc::default(),
         tools: Arc::new(app::domain::sessions::tools::Registry::with_builtins()),
         http: app::domain::providers::http_client(),
+        storage: Arc::new(
+            Storage::open(
+                &config.storage,
+                config.s3_endpoint.as_deref(),
+                |var| std::env::var(var).ok(),
+                storage_http(),
+            )
+            .map_err(|e| anyhow::anyhow!("file storage: {e}"))?,
+        ),
     })
+}
+
+/// The client S3 requests go out on: a store that stops answering fails
+/// the request instead of holding it.
+fn storage_http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(Duration::from_secs(60))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default()
 }
 
 /// The billing catalogue and Stripe client from the configuration.
@@ -197,6 +219,9 @@ pub async fn build(config: &Config) -> anyhow::Result<Built> {
     spawn_billing_workers(&ctx);
     ctx.events.spawn_listener(&ctx.db);
     app::domain::sessions::spawn_interrupted_sweeper(&ctx);
+    let holder = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+    tokio::spawn(app::domain::files::sweeper::run(ctx.clone(), holder));
+    tracing::info!(storage = %ctx.storage.description, "file storage");
     if let Some(every) = config.schedule_tick {
         app::domain::schedules::runner::spawn(&ctx, every);
     }

@@ -79,7 +79,7 @@ impl Modify for Security {
     modifiers(&Security),
     security(("bearer" = []), ("session" = [])),
     components(schemas(ErrorEnvelope, ErrorBody, ErrorCode)),
-    tags((name = "dashboard"), (name = "agents"), (name = "api-keys"), (name = "projects"), (name = "canvas"), (name = "workspaces"), (name = "members"), (name = "models"), (name = "sessions"), (name = "schedules"), (name = "notifications"), (name = "meta"))
+    tags((name = "dashboard"), (name = "agents"), (name = "api-keys"), (name = "projects"), (name = "canvas"), (name = "files"), (name = "workspaces"), (name = "members"), (name = "models"), (name = "sessions"), (name = "schedules"), (name = "notifications"), (name = "meta"))
 )]
 pub struct ApiDoc;
 

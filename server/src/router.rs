@@ -113,6 +113,7 @@ pub fn build(config: &Config, ctx: Ctx, store: DbSessionStore) -> Router {
         .route("/favicon.svg", get(favicon))
         .route("/share/{token}", get(crate::share_page::shared_canvas).with_state(ctx.clone()))
         .route("/frames/{id}", get(crate::share_page::frame).with_state(ctx.clone()))
+        .route("/files/{id}/content", get(crate::api::files::signed_content).with_state(ctx.clone()))
         // Under /pkg: the only place pages may load scripts from.
         .route("/pkg/webauthn.js", get(webauthn_glue))
         .route("/pkg/payments.js", get(payments_glue))

@@ -114,6 +114,9 @@ pub const OPEN_API_MUTATIONS: &[(&str, &str)] = &[
     ("POST", "/api/v1/projects/{id}/blocks"),
     ("PATCH", "/api/v1/projects/{id}/blocks/{blockId}"),
     ("DELETE", "/api/v1/projects/{id}/blocks/{blockId}"),
+    // Files: content, like blocks; agents and automation upload too.
+    ("POST", "/api/v1/files"),
+    ("DELETE", "/api/v1/files/{id}"),
     // Sessions and chat: any member, with a key too.
     ("POST", "/api/v1/sessions"),
     ("POST", "/api/v1/sessions/{id}/messages"),

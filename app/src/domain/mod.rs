@@ -12,6 +12,7 @@ pub mod cache;
 pub mod canvas;
 pub mod clock;
 pub mod events;
+pub mod files;
 pub mod jobs;
 pub mod members;
 pub mod metrics;
@@ -70,6 +71,8 @@ pub struct Ctx {
     pub tools: Arc<sessions::tools::Registry>,
     /// The client model calls go out on (`providers::http_client`).
     pub http: reqwest::Client,
+    /// Where files' bytes live (local disk or S3).
+    pub storage: Arc<files::storage::Storage>,
 }
 
 /// The part of the server configuration the domain needs.
@@ -80,6 +83,8 @@ pub struct DomainSettings {
     pub production: bool,
     /// How long a step-up lasts (`ALUMIA_STEP_UP_SECONDS`).
     pub step_up_seconds: u32,
+    /// The largest file an upload may carry (`ALUMIA_MAX_UPLOAD_MB`).
+    pub max_upload_bytes: u64,
 }
 
 impl DomainSettings {

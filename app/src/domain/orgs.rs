@@ -12,6 +12,7 @@ pub const RESERVED_SLUGS: &[&str] = &[
     "api",
     "share",
     "frames",
+    "files",
     "pkg",
     "settings",
     "login",

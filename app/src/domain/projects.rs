@@ -289,6 +289,8 @@ pub async fn delete(ctx: &Ctx, actor: &Actor, org: &OrgSummary, id: Uuid) -> Dom
     let deleted = super::paging::mark_deleted(ctx, actor, "projects", org.id, id, "project.delete").await;
     forget_pages(ctx, org);
     deleted?;
+    // Its files go with it: out of the storage count now, objects swept.
+    super::files::forget_project(ctx, id).await?;
     find(ctx, org, id).await?.map(ProjectRow::view).ok_or_else(AppError::not_found)
 }
 

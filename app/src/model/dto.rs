@@ -855,6 +855,24 @@ pub struct BlockView {
     pub updated_at: String,
 }
 
+/// A project's file (SPEC §16): its metadata; the bytes are behind
+/// `GET /api/v1/files/{id}?download=true` (or `?inline=true`).
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileView {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    pub name: String,
+    pub content_type: String,
+    pub size_bytes: i64,
+    /// Hex SHA-256 of the bytes, computed as they arrived.
+    pub sha256: String,
+    /// A member, or the agent whose run wrote it.
+    pub created_by: BlockAuthor,
+    pub created_at: String,
+}
+
 /// A project's share link, as members see it (never its token).
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

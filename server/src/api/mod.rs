@@ -8,6 +8,7 @@ pub mod canvas;
 pub mod dashboard;
 pub mod envelope;
 pub mod extract;
+pub mod files;
 pub mod health;
 pub mod members;
 pub mod models;
@@ -87,6 +88,8 @@ pub fn router_and_doc() -> (Router<Ctx>, serde_json::Value) {
         .routes(routes!(canvas::enable_share, canvas::disable_share))
         .routes(routes!(canvas::list_links))
         .routes(routes!(canvas::revoke_link))
+        .routes(routes!(files::list, files::upload))
+        .routes(routes!(files::get, files::delete))
         .routes(routes!(workspaces::list, workspaces::create))
         .routes(routes!(workspaces::delete))
         .routes(routes!(schedules::list, schedules::create))

@@ -82,6 +82,7 @@ struct Ids {
     notification: String,
     block: String,
     share_link: String,
+    file: String,
 }
 
 /// How the walk calls each documented operation, as (path with real ids,
@@ -100,6 +101,10 @@ fn sample(method: &str, path: &str, ids: &Ids) -> Option<(String, Option<Value>,
         ("post", "/api/v1/projects/{id}/share") => (id("{id}", &ids.project), Some(json!({"expiresInDays": 7})), true),
         ("delete", "/api/v1/projects/{id}/share") => (id("{id}", &ids.project), None, true),
         ("delete", "/api/v1/share-links/{id}") => (id("{id}", &ids.share_link), None, true),
+        ("get", "/api/v1/files/{id}") => (id("{id}", &ids.file), None, false),
+        ("delete", "/api/v1/files/{id}") => (id("{id}", &ids.file), None, false),
+        // Not multipart: the documented 400 (files.rs uploads for real).
+        ("post", "/api/v1/files") => (path.into(), None, false),
         ("get", "/api/v1/agents/{id}") => (id("{id}", &ids.agent), None, false),
         ("get", "/api/v1/runs/{id}") => (id("{id}", &ids.run), None, false),
         ("get", p) if p.starts_with("/api/v1/schedules/{id}") => (id("{id}", &ids.schedule), None, false),
@@ -224,7 +229,18 @@ async fn every_route_answers_pages_for_lists_and_camel_case_keys() {
     let shared = owner
         .api(Method::POST, &format!("/api/v1/projects/{}/share?org={org}", project["id"].as_str().unwrap()), json!({}))
         .await;
+    let uploaded = reqwest::Client::new()
+        .post(format!("{}/api/v1/files?projectId={}", server.base, project["id"].as_str().unwrap()))
+        .bearer_auth(&key)
+        .header("content-type", "multipart/form-data; boundary=walk")
+        .body("--walk\r\nContent-Disposition: form-data; name=\"file\"; filename=\"walk.txt\"\r\n\r\nwalked\r\n--walk--\r\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), StatusCode::OK);
+    let file: Value = uploaded.json().await.unwrap();
     let ids = Ids {
+        file: file["data"]["id"].as_str().unwrap().into(),
         block: block["id"].as_str().unwrap().into(),
         share_link: data(&shared)["link"]["id"].as_str().unwrap().into(),
         notification: notification.to_string(),

@@ -266,7 +266,9 @@ async fn a_disabled_schedule_does_not_fire_and_run_now_tries_it_anyway() {
 #[tokio::test]
 async fn each_failure_reason_reaches_the_notifications() {
     let mut t = setup().await;
-    // A workspace (made in the browser: workspaces are browser-only).
+    // A workspace (made in the browser: workspaces are browser-only, with
+    // a step-up, and setup moved the clock past the sign-up's).
+    assert_eq!(t.browser.step_up().await.status, StatusCode::OK);
     let made =
         t.browser.api(Method::POST, &format!("/api/v1/workspaces?org={}", t.org), json!({ "name": "Scratch" })).await;
     assert_eq!(made.status, StatusCode::OK, "{}", made.body);

@@ -152,7 +152,10 @@ async fn check_content(
             let id = content.trim().parse::<Uuid>().map_err(|_| {
                 AppError::validation("content", "content: a file block holds the id of one of the project's files")
             })?;
-            Ok(id.to_string())
+            super::files::in_project(ctx, project_id, id)
+                .await?
+                .map(|file| file.id.to_string())
+                .ok_or_else(|| AppError::validation("content", "content: no file of this project has that id"))
         }
         _ => Ok(content),
     }
