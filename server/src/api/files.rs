@@ -15,7 +15,7 @@ use http::{HeaderValue, StatusCode};
 use serde::Deserialize;
 
 use app::domain::files::{self, links, Incoming};
-use app::domain::{canvas, Ctx};
+use app::domain::{canvas, projects, Ctx};
 use app::model::{AppError, ErrorCode, FileView, Page};
 
 use super::envelope::{ApiError, ApiOk};
@@ -29,14 +29,14 @@ const FILE_POLICY: &str = "sandbox; default-src 'none'";
 /// The upload's form, for the document (the handler reads the parts as
 /// they stream).
 #[derive(Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[allow(dead_code)]
 #[schema(as = FileUpload)]
 struct UploadForm {
-    /// The project; may come as the `projectId` query parameter instead.
-    /// Before `file` in the body.
+    /// The project (or the `projectId` query parameter); before or after
+    /// `file`.
     #[schema(format = Uuid)]
-    project_id: Option<String>,
+    project_id: String,
     /// The file: its part's file name and type are kept.
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
@@ -46,7 +46,7 @@ struct UploadForm {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct UploadParams {
-    /// The project the file goes to (or a `projectId` part before `file`).
+    /// The project the file goes to, instead of a `projectId` part.
     pub project_id: Option<uuid::Uuid>,
 }
 
@@ -81,7 +81,7 @@ fn upload_refused(message: impl Into<String>) -> ApiError {
 
 #[utoipa::path(post, path = "/files", tag = "files", params(UploadParams),
     request_body(content_type = "multipart/form-data", content = UploadForm),
-    description = "Multipart: `projectId` (or the query parameter) then `file`. The body streams to storage; past `ALUMIA_MAX_UPLOAD_MB` (default 25) it is a 413, past the package's storage a 402 with `details.reason` `package_blocks`, and nothing is kept.",
+    description = "Multipart: `projectId` (or the query parameter) and `file`, in either order. The body streams to storage; past `ALUMIA_MAX_UPLOAD_MB` (default 25) it is a 413, past the package's storage a 402 with `details.reason` `package_blocks`, and nothing is kept.",
     responses((status = 200, description = "The file", body = Envelope<FileView>),
         (status = 400, description = "Not a multipart body, or one cut short", body = ErrorEnvelope),
         (status = 402, description = "The package's storage is full", body = ErrorEnvelope),
@@ -99,39 +99,67 @@ pub async fn upload(
         .map_err(|_| ApiError(AppError::bad_request("Send the file as multipart/form-data")))?;
     let mut multipart = multer::Multipart::new(request.into_body().into_data_stream(), boundary);
     let mut project = params.project_id;
-    loop {
-        let field = multipart
-            .next_field()
-            .await
-            .map_err(|e| ApiError(AppError::bad_request(format!("The multipart body is malformed: {e}"))))?;
-        let Some(field) = field else {
-            return Err(upload_refused("file: the body has no file part"));
-        };
+    if let Some(id) = project {
+        // Known before any byte: a wrong project fails fast.
+        projects::get(&ctx, &caller.org, id).await?;
+    }
+    let mut received = None;
+    let outcome = read_parts(&ctx, &caller, &mut multipart, &mut project, &mut received).await;
+    match (outcome, received, project) {
+        (Ok(()), Some(file), Some(project)) => {
+            let writer = canvas::member(&caller.actor);
+            Ok(ApiOk(files::record(&ctx, &caller.actor, writer, &caller.org, project, file).await?))
+        }
+        (outcome, file, project) => {
+            if let Some(file) = file {
+                files::discard(&ctx, file).await;
+            }
+            outcome?;
+            Err(match project {
+                None => ApiError(AppError::validation("projectId", "projectId: the body names no project")),
+                Some(_) => upload_refused("file: the body has no file part"),
+            })
+        }
+    }
+}
+
+/// Reads the body's parts in whatever order they come: `projectId` (once),
+/// `file` (once, streamed to storage as it arrives).
+async fn read_parts(
+    ctx: &Ctx,
+    caller: &ApiCaller,
+    multipart: &mut multer::Multipart<'static>,
+    project: &mut Option<uuid::Uuid>,
+    received: &mut Option<files::Received>,
+) -> Result<(), ApiError> {
+    let malformed = |e: multer::Error| ApiError(AppError::bad_request(format!("The multipart body is malformed: {e}")));
+    while let Some(field) = multipart.next_field().await.map_err(malformed)? {
         match field.name() {
             Some("projectId") => {
-                let text = field.text().await.map_err(|e| ApiError(AppError::bad_request(e.to_string())))?;
+                let text = field.text().await.map_err(malformed)?;
                 let id = text
                     .trim()
                     .parse()
                     .map_err(|_| ApiError(AppError::validation("projectId", "projectId: not a project id")))?;
-                project = Some(id);
+                if received.is_none() {
+                    projects::get(ctx, &caller.org, id).await?;
+                }
+                *project = Some(id);
             }
-            Some("file") => {
-                let project = project.ok_or_else(|| {
-                    ApiError(AppError::validation("projectId", "projectId: name the project before the file part"))
-                })?;
+            Some("file") if received.is_none() => {
                 let name = field.file_name().unwrap_or_default().to_string();
                 let part_type = field.content_type().map(|m| m.to_string());
                 let incoming = Incoming { name: &name, content_type: part_type.as_deref() };
-                let writer = canvas::member(&caller.actor);
-                let view =
-                    files::upload(&ctx, &caller.actor, writer, &caller.org, project, incoming, field.boxed()).await?;
-                return Ok(ApiOk(view));
+                *received = Some(files::receive(ctx, &caller.org, incoming, field.boxed()).await?);
             }
-            // Other parts are read past.
-            _ => {}
+            Some("file") => return Err(upload_refused("file: one file an upload")),
+            other => {
+                let name = other.unwrap_or_default().chars().take(40).collect::<String>();
+                return Err(upload_refused(format!("file: unknown part {name:?}: send projectId and file")));
+            }
         }
     }
+    Ok(())
 }
 
 #[utoipa::path(get, path = "/files", tag = "files", params(FileListParams),

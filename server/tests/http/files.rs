@@ -359,7 +359,7 @@ async fn bad_uploads_get_clear_errors() {
         t.http.post(t.url("/files")).bearer_auth(&t.key).json(&json!({ "file": "x" })).send().await.unwrap();
     let not_multipart = answer(not_multipart).await;
     assert_eq!(not_multipart.status, StatusCode::BAD_REQUEST, "{}", not_multipart.body);
-    // The file before its project.
+    // A file and no project: refused, and nothing stored.
     let body = format!(
         "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\nabc\r\n--{BOUNDARY}--\r\n"
     );
@@ -375,6 +375,24 @@ async fn bad_uploads_get_clear_errors() {
     let no_project = answer(res).await;
     assert_eq!(no_project.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", no_project.body);
     assert_eq!(no_project.json()["error"]["details"]["field"], "projectId");
+    assert!(t.objects().await.is_empty(), "the refused file's object is gone");
+    // The project after the file is as good as before it.
+    let res = t
+        .http
+        .post(t.url("/files"))
+        .bearer_auth(&t.key)
+        .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
+        .body(format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"late.txt\"\r\n\r\nlate\r\n\
+             --{BOUNDARY}\r\nContent-Disposition: form-data; name=\"projectId\"\r\n\r\n{}\r\n--{BOUNDARY}--\r\n",
+            t.project
+        ))
+        .send()
+        .await
+        .unwrap();
+    let late = answer(res).await;
+    assert_eq!(late.status, StatusCode::OK, "{}", late.body);
+    assert_eq!(data(&late)["name"], "late.txt");
     // The project as a query parameter instead.
     let res = t
         .http
@@ -390,7 +408,7 @@ async fn bad_uploads_get_clear_errors() {
     let by_query = answer(res).await;
     assert_eq!(by_query.status, StatusCode::OK, "{}", by_query.body);
     assert_eq!(data(&by_query)["name"], "a.txt", "no path in a name");
-    assert!(t.objects().await.len() == 1);
+    assert_eq!(t.objects().await.len(), 2);
 }
 
 /// VmRSS / VmHWM of this process (the server runs in it), in KB.

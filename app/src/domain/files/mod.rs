@@ -113,10 +113,10 @@ async fn room_left(ctx: &Ctx, org_id: Uuid, used: i64) -> DomainResult<Option<i6
     Ok(package.max_storage_mb.map(|mb| (mb.max(0) as u64 * MB) as i64 - used))
 }
 
-fn storage_full(package_name_hint: &str) -> AppError {
+fn storage_full() -> AppError {
     metering::blocked(
         "package_blocks",
-        format!("The file would take the org past its package's storage{package_name_hint}; delete files or change the package"),
+        "The file would take the org past its package's storage; delete files or change the package",
     )
 }
 
@@ -149,18 +149,41 @@ pub async fn upload<S, E>(
     org: &OrgSummary,
     project_id: Uuid,
     file: Incoming<'_>,
-    mut body: S,
+    body: S,
 ) -> DomainResult<FileView>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
     projects::get(ctx, org, project_id).await?;
+    let received = receive(ctx, org, file, body).await?;
+    record(ctx, actor, writer, org, project_id, received).await
+}
+
+/// A file's bytes stored, not yet anyone's file: `record` makes it one of
+/// a project's, `discard` takes it back out.
+pub struct Received {
+    id: Uuid,
+    key: object_store::path::Path,
+    name: String,
+    content_type: String,
+    size: u64,
+    sha256: String,
+}
+
+/// Streams `body` into storage within the upload cap and the org's room.
+/// (A multipart body may name its project after the file: the project is
+/// checked when the file is recorded.)
+pub async fn receive<S, E>(ctx: &Ctx, org: &OrgSummary, file: Incoming<'_>, mut body: S) -> DomainResult<Received>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
     let name = clean_name(file.name)?;
     let content_type = clean_type(file.content_type);
     let room = room_left(ctx, org.id, usage(ctx, org).await?).await?;
     if room.is_some_and(|r| r <= 0) {
-        return Err(storage_full(""));
+        return Err(storage_full());
     }
     let max = ctx.settings.max_upload_bytes;
     let id = Uuid::new_v4();
@@ -179,7 +202,7 @@ where
                         format!("The file is over the upload cap of {} MB", max / MB),
                     ))
                 } else if room.is_some_and(|r| size > r as u64) {
-                    Some(storage_full(""))
+                    Some(storage_full())
                 } else {
                     hasher.update(&chunk);
                     upload.write(&chunk).await.err().map(store_failed)
@@ -192,33 +215,58 @@ where
         }
     }
     upload.finish().await.map_err(store_failed)?;
-    let sha256 = hex::encode(hasher.finalize());
+    Ok(Received { id, key, name, content_type, size, sha256: hex::encode(hasher.finalize()) })
+}
+
+/// Takes a received file's object back out (its upload was refused).
+pub async fn discard(ctx: &Ctx, received: Received) {
+    if let Err(gone) = ctx.storage.delete(&received.key).await {
+        tracing::warn!(error = %gone, key = %received.key, "could not remove the object of a refused upload");
+    }
+}
+
+/// Makes a received file one of the project's: the project checked, the
+/// storage counted again under the org row's lock. On any refusal the
+/// object is taken back out.
+pub async fn record(
+    ctx: &Ctx,
+    actor: &Actor,
+    writer: Writer,
+    org: &OrgSummary,
+    project_id: Uuid,
+    received: Received,
+) -> DomainResult<FileView> {
+    if let Err(e) = projects::get(ctx, org, project_id).await {
+        discard(ctx, received).await;
+        return Err(e);
+    }
     let (user, agent) = match writer {
         Writer::Member(user) => (Some(user), None),
         Writer::Agent(agent) => (Some(actor.user_id()), Some(agent)),
     };
     let now = ctx.clock.now();
-    let key_text = key.to_string();
+    let key_text = received.key.to_string();
+    let r = &received;
     let result: DomainResult<()> = on_db!(&ctx.db, |p| {
         async {
             let mut tx = p.begin().await?;
             // The org row first: two uploads at once count one after the other.
             sqlx::query("UPDATE orgs SET name = name WHERE id = $1").bind(org.id).execute(&mut *tx).await?;
             let used: i64 = sqlx::query_scalar(USED_BYTES).bind(org.id).fetch_one(&mut *tx).await?;
-            if room_left(ctx, org.id, used).await?.is_some_and(|r| (size as i64) > r) {
-                return Err(storage_full(""));
+            if room_left(ctx, org.id, used).await?.is_some_and(|room| (r.size as i64) > room) {
+                return Err(storage_full());
             }
             sqlx::query(
                 "INSERT INTO files (id, org_id, project_id, name, content_type, size_bytes, sha256, object_key, \
                  created_by, created_by_agent, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
-            .bind(id)
+            .bind(r.id)
             .bind(org.id)
             .bind(project_id)
-            .bind(&name)
-            .bind(&content_type)
-            .bind(size as i64)
-            .bind(&sha256)
+            .bind(&r.name)
+            .bind(&r.content_type)
+            .bind(r.size as i64)
+            .bind(&r.sha256)
             .bind(&key_text)
             .bind(user)
             .bind(agent)
@@ -228,8 +276,10 @@ where
             let event = AuditEvent {
                 org_id: Some(org.id),
                 action: "file.upload",
-                target: Some(id.to_string()),
-                details: Some(json!({ "name": name, "sizeBytes": size, "projectId": project_id, "agentId": agent })),
+                target: Some(r.id.to_string()),
+                details: Some(
+                    json!({ "name": r.name, "sizeBytes": r.size, "projectId": project_id, "agentId": agent }),
+                ),
             };
             audit::audit_in_tx!(ctx, &mut *tx, actor.into(), event)?;
             tx.commit().await?;
@@ -237,11 +287,9 @@ where
         }
         .await
     });
+    let id = received.id;
     if let Err(e) = result {
-        // The object is nobody's: take it back out.
-        if let Err(gone) = ctx.storage.delete(&key).await {
-            tracing::warn!(error = %gone, key = %key, "could not remove the object of a refused upload");
-        }
+        discard(ctx, received).await;
         return Err(e);
     }
     get(ctx, org, id).await
