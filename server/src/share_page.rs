@@ -83,7 +83,7 @@ fn not_found() -> Response {
 }
 
 /// One block as the share page shows it.
-fn block_html(ctx: &Ctx, canvas: &SharedCanvas, block: &BlockView) -> String {
+fn block_html(ctx: &Ctx, canvas: &SharedCanvas, files: &[SharedFile], block: &BlockView) -> String {
     let inner = match block.kind.as_str() {
         "markdown" => render::markdown(&block.content),
         "code" => format!("<pre><code>{}</code></pre>", escape(&block.content)),
@@ -104,13 +104,28 @@ fn block_html(ctx: &Ctx, canvas: &SharedCanvas, block: &BlockView) -> String {
                 .map_or("A chat session", |(_, t)| t.as_str());
             format!("<p>Chat session: <strong>{}</strong></p>", escape(title))
         }
-        _ => "<p class=\"empty\">A file (files are not shared through this link yet)</p>".to_string(),
+        _ => match files.iter().find(|f| f.file.id.to_string() == block.content) {
+            Some(f) => format!(
+                "<p>File: <a href=\"{}\" rel=\"noreferrer\">{}</a> <span class=\"by\">{} bytes · {}</span></p>",
+                escape(&f.url),
+                escape(&f.file.name),
+                f.file.size_bytes,
+                escape(&f.file.content_type)
+            ),
+            None => "<p class=\"empty\">A file that was deleted</p>".to_string(),
+        },
     };
     let by = match (block.created_by.kind.as_str(), &block.created_by.name) {
         ("agent", Some(name)) => format!("<p class=\"by\">Written by the agent {}</p>", escape(name)),
         _ => String::new(),
     };
     format!("<section class=\"block {}\">{inner}{by}</section>", escape(&block.kind))
+}
+
+/// A file block's file and the link the page gives it.
+struct SharedFile {
+    file: app::model::FileView,
+    url: String,
 }
 
 /// `GET /share/{token}`.
@@ -123,13 +138,30 @@ pub async fn shared_canvas(State(ctx): State<Ctx>, Path(token): Path<String>) ->
             return (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong").into_response();
         }
     };
+    // File blocks link a download valid five minutes from this view.
+    let mut files = Vec::new();
+    for block in canvas.blocks.iter().filter(|b| b.kind == "file") {
+        let Ok(id) = block.content.parse::<Uuid>() else { continue };
+        let found = match app::domain::files::in_project(&ctx, block.project_id, id).await {
+            Ok(Some(file)) => app::domain::files::links::shared_url(&ctx, block.project_id, id)
+                .await
+                .map(|url| url.map(|url| SharedFile { file, url })),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e),
+        };
+        match found {
+            Ok(Some(file)) => files.push(file),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e.message, "a shared file's link failed"),
+        }
+    }
     // Read in canvas order: top to bottom, then left to right.
     let mut blocks: Vec<&BlockView> = canvas.blocks.iter().collect();
     blocks.sort_by_key(|b| (b.position.y, b.position.x));
     let body: String = if blocks.is_empty() {
         "<p class=\"empty\">This canvas is empty.</p>".to_string()
     } else {
-        blocks.iter().map(|b| block_html(&ctx, &canvas, b)).collect()
+        blocks.iter().map(|b| block_html(&ctx, &canvas, &files, b)).collect()
     };
     let title = format!("{} · shared canvas", canvas.project_name);
     page(

@@ -89,6 +89,7 @@ pub const OPEN_SERVER_FNS: &[&str] = &[
     "add_block",
     "update_block",
     "delete_block",
+    "delete_file",
     // schedules and notifications, as /api/v1
     "create_schedule",
     "update_schedule",

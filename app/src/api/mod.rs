@@ -7,6 +7,7 @@ pub mod api_keys;
 pub mod billing;
 pub mod byok;
 pub mod canvas;
+pub mod files;
 pub mod members;
 pub mod models;
 pub mod notifications;

@@ -910,6 +910,8 @@ pub struct CanvasBlockView {
     pub html: Option<String>,
     pub frame: Option<String>,
     pub session_title: Option<String>,
+    /// A `file` block's file (none once it was deleted).
+    pub file: Option<FileView>,
 }
 
 /// The lab's canvas: its blocks in reading order and its live share link.
@@ -919,4 +921,6 @@ pub struct CanvasView {
     pub project_id: Uuid,
     pub blocks: Vec<CanvasBlockView>,
     pub share: Option<ShareLinkView>,
+    /// The project's newest files (the lab's files section).
+    pub files: Vec<FileView>,
 }

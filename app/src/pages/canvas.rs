@@ -8,9 +8,11 @@
 use leptos::prelude::*;
 
 use crate::api::canvas::{AddBlock, DeleteBlock, ShareCanvas, StopSharing, UpdateBlock};
+use crate::api::files::DeleteFile;
 use crate::components::forms::{action_error, loaded, FormError, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD, INPUT};
 use crate::components::layout::use_org_slug;
 use crate::model::{AppError, CanvasBlockView, CanvasView};
+use crate::pages::files::{download_href, human_size, FilesSection};
 
 /// The canvas's actions, made by the page (their versions key its data).
 #[derive(Clone, Copy)]
@@ -20,6 +22,8 @@ pub struct CanvasActions {
     pub delete: ServerAction<DeleteBlock>,
     pub share: ServerAction<ShareCanvas>,
     pub stop: ServerAction<StopSharing>,
+    /// The files section's (the list comes with the canvas).
+    pub delete_file: ServerAction<DeleteFile>,
 }
 
 impl CanvasActions {
@@ -30,6 +34,7 @@ impl CanvasActions {
             delete: ServerAction::new(),
             share: ServerAction::new(),
             stop: ServerAction::new(),
+            delete_file: ServerAction::new(),
         }
     }
 
@@ -40,6 +45,7 @@ impl CanvasActions {
             + self.delete.version().get()
             + self.share.version().get()
             + self.stop.version().get()
+            + self.delete_file.version().get()
     }
 }
 
@@ -67,6 +73,8 @@ pub fn CanvasSection(canvas: Resource<Result<CanvasView, AppError>>, actions: Ca
                     loaded(canvas.await, move |c| {
                         let project = c.project_id.to_string();
                         let blocks = c.blocks.clone();
+                        let files = c.files.clone();
+                        let files_project = project.clone();
                         view! {
                             <div class="flex flex-wrap items-start justify-between gap-3">
                                 <div>
@@ -107,6 +115,7 @@ pub fn CanvasSection(canvas: Resource<Result<CanvasView, AppError>>, actions: Ca
                                     <button type="submit" class=BUTTON>"Add block"</button>
                                 </ActionForm>
                             </details>
+                            <FilesSection files=files project=files_project delete=actions.delete_file add_block=actions.add/>
                         }
                     })
                 })}
@@ -187,7 +196,22 @@ fn BlockCard(b: CanvasBlockView, project: String, actions: CanvasActions) -> imp
             let title = b.session_title.clone().unwrap_or_else(|| "A session".into());
             view! { <p class="text-sm">"Chat session: "<a class="font-medium text-indigo-700 hover:underline" href=href>{title}</a></p> }.into_any()
         }
-        _ => view! { <p class="text-sm text-slate-700">{format!("File {}", block.content)}</p> }.into_any(),
+        _ => match b.file.clone() {
+            Some(file) => {
+                let image = file.content_type.starts_with("image/") && !file.content_type.starts_with("image/svg");
+                let inline = format!("/api/v1/files/{}?inline=true&org={}", file.id, slug.get_untracked());
+                let href = download_href(&slug.get_untracked(), &file);
+                let detail = format!("{} · {}", human_size(file.size_bytes), file.content_type);
+                view! {
+                    <div class="text-sm" data-testid="file-block">
+                        {image.then(|| view! { <img src=inline alt=file.name.clone() class="mb-2 max-h-80 rounded border border-slate-200"/> })}
+                        <a class="font-medium text-indigo-700 hover:underline" href=href>{file.name.clone()}</a>
+                        <p class="text-xs text-slate-600">{detail}</p>
+                    </div>
+                }.into_any()
+            }
+            None => view! { <p class="text-sm text-slate-600">"This block's file was deleted."</p> }.into_any(),
+        },
     };
     let editable = matches!(block.kind.as_str(), "markdown" | "code" | "html");
     let p = block.position;

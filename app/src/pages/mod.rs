@@ -4,6 +4,7 @@ pub mod billing;
 pub mod canvas;
 pub mod connectors;
 pub mod developers;
+pub mod files;
 pub mod lab;
 pub mod members;
 pub mod notifications;

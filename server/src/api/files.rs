@@ -6,7 +6,7 @@
 
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use futures::StreamExt;
 use http::header::{
     CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION,
@@ -42,8 +42,10 @@ struct UploadForm {
     file: Vec<u8>,
 }
 
+// The query structs take unknown parameters: a browser names its org with
+// `?org=` beside them.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
 pub struct UploadParams {
     /// The project the file goes to, instead of a `projectId` part.
@@ -51,7 +53,7 @@ pub struct UploadParams {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
 pub struct FileListParams {
     /// Only this project's files; absent: the org's.
@@ -65,7 +67,7 @@ pub struct FileListParams {
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
 pub struct FileGetParams {
     /// A 302 to a link that downloads the file for the next five minutes.
@@ -92,6 +94,52 @@ pub async fn upload(
     State(ctx): State<Ctx>,
     caller: ApiCaller,
     ApiQuery(params): ApiQuery<UploadParams>,
+    request: Request,
+) -> Response {
+    // The lab's upload form, posted without script: back to the page.
+    let back = back_to_page(&request, &ctx.settings.public_url);
+    let answer = receive_upload(ctx, caller, params, request).await;
+    match (back, answer) {
+        (None, Ok(file)) => file.into_response(),
+        (None, Err(error)) => error.into_response(),
+        (Some(page), Ok(_)) => Redirect::to(&format!("{page}#files")).into_response(),
+        (Some(page), Err(ApiError(error))) => {
+            let sep = if page.contains('?') { '&' } else { '?' };
+            let message = app::model::encode_query_value(&error.message);
+            Redirect::to(&format!("{page}{sep}file_error={message}#files")).into_response()
+        }
+    }
+}
+
+/// The page of ours a form was posted from (its Referer is under the
+/// public URL), when the poster wants a page back (a browser without
+/// script asks for HTML).
+fn back_to_page(request: &Request, public_url: &str) -> Option<String> {
+    let wants_page = request
+        .headers()
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    let referer = request.headers().get(http::header::REFERER)?.to_str().ok()?;
+    let ours = referer.strip_prefix(public_url).is_some_and(|rest| rest.starts_with('/'));
+    let url = url::Url::parse(referer).ok()?;
+    (wants_page && ours).then(|| {
+        let kept: Vec<String> = url
+            .query_pairs()
+            .filter(|(k, _)| k != "file_error")
+            .map(|(k, v)| format!("{k}={}", app::model::encode_query_value(&v)))
+            .collect();
+        match kept.is_empty() {
+            true => url.path().to_string(),
+            false => format!("{}?{}", url.path(), kept.join("&")),
+        }
+    })
+}
+
+async fn receive_upload(
+    ctx: Ctx,
+    caller: ApiCaller,
+    params: UploadParams,
     request: Request,
 ) -> Result<ApiOk<FileView>, ApiError> {
     let content_type = request.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();

@@ -26,6 +26,9 @@ enum Backend {
 
 struct T {
     server: TestServer,
+    browser: Browser,
+    org: String,
+    project_slug: String,
     key: String,
     org_id: Uuid,
     project: String,
@@ -54,18 +57,14 @@ async fn setup_with(backend: Backend, adjust: impl FnOnce(&mut server::Settings)
         adjust(s);
     })
     .await;
-    let (_, org, key) = owner_with_key(&server, &[]).await;
+    let (browser, org, key) = owner_with_key(&server, &[]).await;
     let org_id = orgs::find_by_slug(&server.ctx, &org).await.unwrap().unwrap();
     let api = Api::new(&server, Some(&key));
-    let project = data(&api.post("/projects", json!({ "name": "Files" })).await)["id"].as_str().unwrap().to_string();
-    T {
-        server,
-        key,
-        org_id,
-        project,
-        http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
-        _s3: s3,
-    }
+    let made = data(&api.post("/projects", json!({ "name": "Quarterly report" })).await);
+    let (project, project_slug) =
+        (made["id"].as_str().unwrap().to_string(), made["slug"].as_str().unwrap().to_string());
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    T { server, browser, org, project_slug, key, org_id, project, http, _s3: s3 }
 }
 
 async fn setup(backend: Backend) -> T {
@@ -490,4 +489,56 @@ async fn a_file_block_holds_a_file_of_the_project() {
     let block = api.post(&blocks, json!({ "kind": "file", "content": id })).await;
     assert_eq!(block.status, StatusCode::OK, "{}", block.body);
     let _: Value = data(&block);
+}
+
+#[tokio::test]
+async fn the_lab_uploads_without_javascript_and_a_shared_canvas_links_its_files() {
+    let mut t = setup(Backend::Local).await;
+    let lab = format!("/{}/projects/{}", t.org, t.project_slug);
+    let cookie = format!("alumia_session={}", t.browser.cookie.clone().unwrap());
+    let post_form = |body: String| {
+        let req = t
+            .http
+            .post(format!("{}/api/v1/files?org={}&projectId={}", t.server.base, t.org, t.project))
+            .header("accept", "text/html")
+            .header("origin", &t.server.public_url)
+            .header("referer", format!("{}{lab}?session=x", t.server.public_url))
+            .header("cookie", &cookie)
+            .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
+            .body(body);
+        async move { answer(req.send().await.unwrap()).await }
+    };
+    let form = |name: &str, bytes: &str| {
+        format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
+             Content-Type: text/csv\r\n\r\n{bytes}\r\n--{BOUNDARY}--\r\n"
+        )
+    };
+    let posted = post_form(form("figures.csv", "q,revenue\n1,100")).await;
+    assert_eq!(posted.status, StatusCode::SEE_OTHER, "{}", posted.body);
+    assert_eq!(posted.location().unwrap(), format!("{lab}?session=x#files"), "back to the lab");
+    let page = t.browser.page(&lab).await;
+    assert!(page.body.contains("figures.csv") && page.body.contains("data-testid=\"file-row\""), "the lab lists it");
+    // A refusal comes back to the page too, saying why.
+    let refused = post_form(form("", "x")).await;
+    assert_eq!(refused.status, StatusCode::SEE_OTHER);
+    assert!(refused.location().unwrap().contains("file_error="), "{:?}", refused.location());
+
+    // On the canvas and on a shared canvas, a file block links a download.
+    let listed = data(&t.get(&format!("/files?projectId={}", t.project)).await);
+    let id = listed["items"][0]["id"].as_str().unwrap().to_string();
+    let api = Api::new(&t.server, Some(&t.key));
+    let block = api.post(&format!("/projects/{}/blocks", t.project), json!({ "kind": "file", "content": id })).await;
+    assert_eq!(block.status, StatusCode::OK, "{}", block.body);
+    let lab_page = t.browser.page(&lab).await;
+    assert!(lab_page.body.contains("data-testid=\"file-block\""), "the canvas shows the file");
+    let share = format!("/api/v1/projects/{}/share?org={}", t.project, t.org);
+    let shared = t.browser.api(reqwest::Method::POST, &share, json!({})).await;
+    assert_eq!(shared.status, StatusCode::OK, "{}", shared.body);
+    let url = data(&shared)["url"].as_str().unwrap().to_string();
+    let share_page = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    assert!(share_page.contains("figures.csv"), "{share_page}");
+    let href = share_page.split("href=\"").nth(1).unwrap().split('"').next().unwrap().replace("&amp;", "&");
+    let (status, _, bytes) = t.bytes_at(&href).await;
+    assert_eq!((status, bytes), (StatusCode::OK, b"q,revenue\n1,100".to_vec()));
 }

@@ -339,6 +339,13 @@ pub async fn lab_view(ctx: &Ctx, org: &OrgSummary, project_slug: &str) -> Domain
     let expires = ctx.clock.now() + render::FRAME_URL_LIFETIME;
     let mut out = Vec::with_capacity(blocks.len());
     for block in blocks {
+        let file = match block.kind.as_str() {
+            "file" => match block.content.parse::<Uuid>() {
+                Ok(id) => super::files::in_project(ctx, project.id, id).await?,
+                Err(_) => None,
+            },
+            _ => None,
+        };
         let (html, frame, session_title) = match block.kind.as_str() {
             "markdown" => (Some(render::markdown(&block.content)), None, None),
             "html" => (None, Some(render::frame_path(&ctx.sealer, block.id, expires, None)), None),
@@ -354,8 +361,9 @@ pub async fn lab_view(ctx: &Ctx, org: &OrgSummary, project_slug: &str) -> Domain
             }
             _ => (None, None, None),
         };
-        out.push(crate::model::CanvasBlockView { block, html, frame, session_title });
+        out.push(crate::model::CanvasBlockView { block, html, frame, session_title, file });
     }
     let share = share::current(ctx, org, project.id).await?;
-    Ok(crate::model::CanvasView { project_id: project.id, blocks: out, share })
+    let files = super::files::list(ctx, org, Some(project.id), PageRequest { limit: 100, after: None }).await?.items;
+    Ok(crate::model::CanvasView { project_id: project.id, blocks: out, share, files })
 }
