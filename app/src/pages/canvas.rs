@@ -205,7 +205,7 @@ fn BlockCard(b: CanvasBlockView, project: String, actions: CanvasActions) -> imp
                 view! {
                     <div class="text-sm" data-testid="file-block">
                         {image.then(|| view! { <img src=inline alt=file.name.clone() class="mb-2 max-h-80 rounded border border-slate-200"/> })}
-                        <a class="font-medium text-indigo-700 hover:underline" href=href>{file.name.clone()}</a>
+                        <a class="font-medium text-indigo-700 hover:underline" href=href rel="external">{file.name.clone()}</a>
                         <p class="text-xs text-slate-600">{detail}</p>
                     </div>
                 }.into_any()

@@ -70,7 +70,7 @@ pub fn FilesSection(
                             view! {
                                 <li class="flex flex-wrap items-center justify-between gap-2 p-3" data-testid="file-row">
                                     <div>
-                                        <a class="font-medium text-indigo-700 hover:underline" href=href data-testid="file-download">{name}</a>
+                                        <a class="font-medium text-indigo-700 hover:underline" href=href rel="external" data-testid="file-download">{name}</a>
                                         <p class="text-xs text-slate-600">{detail}</p>
                                     </div>
                                     <div class="flex gap-2">
