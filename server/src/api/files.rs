@@ -156,7 +156,7 @@ async fn receive_upload(
     match (outcome, received, project) {
         (Ok(()), Some(file), Some(project)) => {
             let writer = canvas::member(&caller.actor);
-            Ok(ApiOk(files::record(&ctx, &caller.actor, writer, &caller.org, project, file).await?))
+            Ok(ApiOk(files::record(&ctx, (&caller.actor).into(), writer, &caller.org, project, file).await?))
         }
         (outcome, file, project) => {
             if let Some(file) = file {

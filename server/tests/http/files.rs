@@ -542,3 +542,52 @@ async fn the_lab_uploads_without_javascript_and_a_shared_canvas_links_its_files(
     let (status, _, bytes) = t.bytes_at(&href).await;
     assert_eq!((status, bytes), (StatusCode::OK, b"q,revenue\n1,100".to_vec()));
 }
+
+#[tokio::test]
+async fn an_agent_writes_and_reads_files_with_the_files_tools() {
+    use crate::fake_provider::{FakeToolCall, Scripted};
+    let t = crate::sessions::setup().await;
+    let session = t.session().await;
+    t.fake.push(Scripted::tool_calls(vec![FakeToolCall::new(
+        "w1",
+        "files_write",
+        &[r#"{"name": "summary.md", "content": "Revenue grew 12% in Q3."}"#],
+    )]));
+    t.fake.push(Scripted::tool_calls(vec![FakeToolCall::new("l1", "files_list", &["{}"])]));
+    t.fake.push(Scripted::text(&["Saved the summary."]));
+    let answer = data(&t.say(&session, "Write the summary to a file").await);
+    assert_eq!(answer["message"]["content"], "Saved the summary.");
+    let listed = data(&t.api.get(&format!("/files?projectId={}", t.project)).await);
+    let file = listed["items"][0].clone();
+    assert_eq!(file["name"], "summary.md");
+    assert_eq!(file["createdBy"], json!({ "kind": "agent", "id": t.agent, "name": "Helper" }));
+    assert_eq!(file["sha256"], hex_sha256(b"Revenue grew 12% in Q3."));
+    // What the model read back from files_list names it.
+    let sent = t.fake.requests();
+    let tools: Vec<String> = sent.last().unwrap().body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| m["content"].as_str().unwrap().to_string())
+        .collect();
+    assert!(tools.iter().any(|c| c.contains("summary.md")), "{tools:?}");
+
+    // files_read gives the text back; another project's file is not found.
+    let id = file["id"].as_str().unwrap();
+    t.fake.push(Scripted::tool_calls(vec![FakeToolCall::new(
+        "r1",
+        "files_read",
+        &[&format!(r#"{{"fileId": "{id}"}}"#)],
+    )]));
+    t.fake.push(Scripted::text(&["It says revenue grew."]));
+    data(&t.say(&session, "Read it back").await);
+    let sent = t.fake.requests();
+    let read =
+        sent.last().unwrap().body["messages"].as_array().unwrap().iter().rev().find(|m| m["role"] == "tool").unwrap()
+            ["content"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    assert!(read.contains("Revenue grew 12% in Q3.") && read.contains("\"bytesLeftOut\":0"), "{read}");
+}

@@ -13,6 +13,7 @@
 pub mod links;
 pub mod storage;
 pub mod sweeper;
+pub mod tools;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -21,7 +22,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::audit::{self, AuditEvent};
+use super::audit::{self, AuditActor, AuditEvent};
 use super::billing::{metering, plans};
 use super::canvas::Writer;
 use super::paging::{Cursor, PageRequest};
@@ -144,7 +145,7 @@ pub struct Incoming<'a> {
 /// kept (no row, no object) unless the whole body arrived within the caps.
 pub async fn upload<S, E>(
     ctx: &Ctx,
-    actor: &Actor,
+    by: AuditActor,
     writer: Writer,
     org: &OrgSummary,
     project_id: Uuid,
@@ -157,7 +158,7 @@ where
 {
     projects::get(ctx, org, project_id).await?;
     let received = receive(ctx, org, file, body).await?;
-    record(ctx, actor, writer, org, project_id, received).await
+    record(ctx, by, writer, org, project_id, received).await
 }
 
 /// A file's bytes stored, not yet anyone's file: `record` makes it one of
@@ -230,7 +231,7 @@ pub async fn discard(ctx: &Ctx, received: Received) {
 /// object is taken back out.
 pub async fn record(
     ctx: &Ctx,
-    actor: &Actor,
+    by: AuditActor,
     writer: Writer,
     org: &OrgSummary,
     project_id: Uuid,
@@ -242,7 +243,7 @@ pub async fn record(
     }
     let (user, agent) = match writer {
         Writer::Member(user) => (Some(user), None),
-        Writer::Agent(agent) => (Some(actor.user_id()), Some(agent)),
+        Writer::Agent(agent) => (by.user_id, Some(agent)),
     };
     let now = ctx.clock.now();
     let key_text = received.key.to_string();
@@ -281,7 +282,7 @@ pub async fn record(
                     json!({ "name": r.name, "sizeBytes": r.size, "projectId": project_id, "agentId": agent }),
                 ),
             };
-            audit::audit_in_tx!(ctx, &mut *tx, actor.into(), event)?;
+            audit::audit_in_tx!(ctx, &mut *tx, by.clone(), event)?;
             tx.commit().await?;
             Ok(())
         }

@@ -71,6 +71,7 @@ impl Registry {
         registry.add_source(Arc::new(super::builtins::Builtins));
         registry.add_source(Arc::new(super::peers::PeerTools));
         registry.add_source(Arc::new(crate::domain::canvas::tools::CanvasTools));
+        registry.add_source(Arc::new(crate::domain::files::tools::FileTools));
         registry
     }
 
