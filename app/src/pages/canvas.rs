@@ -24,6 +24,8 @@ pub struct CanvasActions {
     pub stop: ServerAction<StopSharing>,
     /// The files section's (the list comes with the canvas).
     pub delete_file: ServerAction<DeleteFile>,
+    /// Bumped when an upload with progress (script) has finished.
+    pub uploads: RwSignal<usize>,
 }
 
 impl CanvasActions {
@@ -35,6 +37,7 @@ impl CanvasActions {
             share: ServerAction::new(),
             stop: ServerAction::new(),
             delete_file: ServerAction::new(),
+            uploads: RwSignal::new(0),
         }
     }
 
@@ -46,6 +49,7 @@ impl CanvasActions {
             + self.share.version().get()
             + self.stop.version().get()
             + self.delete_file.version().get()
+            + self.uploads.get()
     }
 }
 
@@ -115,7 +119,7 @@ pub fn CanvasSection(canvas: Resource<Result<CanvasView, AppError>>, actions: Ca
                                     <button type="submit" class=BUTTON>"Add block"</button>
                                 </ActionForm>
                             </details>
-                            <FilesSection files=files project=files_project delete=actions.delete_file add_block=actions.add/>
+                            <FilesSection files=files project=files_project delete=actions.delete_file add_block=actions.add uploads=actions.uploads/>
                         }
                     })
                 })}

@@ -37,7 +37,20 @@ pub fn FilesSection(
     project: String,
     delete: ServerAction<DeleteFile>,
     add_block: ServerAction<AddBlock>,
+    uploads: RwSignal<usize>,
 ) -> impl IntoView {
+    // With script the form is sent by an XHR that reports its progress;
+    // without, the browser posts it and the server sends it back here.
+    let progress = RwSignal::new(None::<u32>);
+    let sent_error = RwSignal::new(None::<String>);
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        #[cfg(feature = "hydrate")]
+        if upload_with_progress(&ev, progress, sent_error, uploads).is_ok() {
+            ev.prevent_default();
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (ev, uploads);
+    };
     let slug = use_org_slug();
     let query = use_query_map();
     let upload_error = move || query.with(|q| q.get("file_error")).filter(|e| !e.is_empty());
@@ -48,13 +61,18 @@ pub fn FilesSection(
         <div id="files" class="mt-6 border-t border-slate-200 pt-4" data-testid="files">
             <h3 class="text-sm font-semibold text-slate-900">"Files"</h3>
             <p class="mt-1 text-sm text-slate-700">"Files people and agents keep with this project. Downloads use a link that works for five minutes."</p>
-            {move || upload_error().map(|e| view! { <p role="alert" class="mt-2 rounded-md bg-red-50 p-2 text-sm text-red-800" data-testid="file-error">{e}</p> })}
+            {move || sent_error.get().or_else(upload_error).map(|e| view! { <p role="alert" class="mt-2 rounded-md bg-red-50 p-2 text-sm text-red-800" data-testid="file-error">{e}</p> })}
             <FormError error=delete_error/>
-            <form method="post" enctype="multipart/form-data" action=action class="mt-3 flex flex-wrap items-end gap-2" data-testid="upload-form">
+            <form method="post" enctype="multipart/form-data" action=action on:submit=on_submit class="mt-3 flex flex-wrap items-end gap-2" data-testid="upload-form">
                 <label class="text-sm text-slate-800">"Choose a file"
                     <input type="file" name="file" required=true class=format!("{INPUT} mt-1") data-testid="file-input"/>
                 </label>
-                <button type="submit" class=BUTTON>"Upload"</button>
+                <button type="submit" class=BUTTON disabled=move || progress.get().is_some()>"Upload"</button>
+                {move || progress.get().map(|p| view! {
+                    <label class="text-sm text-slate-700" data-testid="upload-progress">{format!("Uploading… {p}%")}
+                        <progress class="ml-2 align-middle" max="100" value=p.to_string()></progress>
+                    </label>
+                })}
             </form>
             {if files.is_empty() {
                 view! { <p class="mt-3 text-sm text-slate-600" data-testid="files-empty">"No files yet."</p> }.into_any()
@@ -95,6 +113,55 @@ pub fn FilesSection(
             }}
         </div>
     }
+}
+
+/// Sends the upload form by XHR, reporting progress; when it is done the
+/// canvas (and its file list) is read again, or the refusal is shown.
+#[cfg(feature = "hydrate")]
+fn upload_with_progress(
+    ev: &leptos::ev::SubmitEvent,
+    progress: RwSignal<Option<u32>>,
+    sent_error: RwSignal<Option<String>>,
+    uploads: RwSignal<usize>,
+) -> Result<(), leptos::wasm_bindgen::JsValue> {
+    use leptos::wasm_bindgen::closure::Closure;
+    use leptos::wasm_bindgen::JsCast;
+    use leptos::web_sys;
+
+    let form: web_sys::HtmlFormElement = ev.target().ok_or("no form")?.dyn_into()?;
+    let data = web_sys::FormData::new_with_form(&form)?;
+    let xhr = web_sys::XmlHttpRequest::new()?;
+    xhr.open("POST", &form.action())?;
+    xhr.set_request_header("Accept", "application/json")?;
+    let on_progress = Closure::<dyn FnMut(web_sys::ProgressEvent)>::new(move |e: web_sys::ProgressEvent| {
+        if e.length_computable() && e.total() > 0.0 {
+            progress.set(Some((e.loaded() / e.total() * 100.0).floor() as u32));
+        }
+    });
+    xhr.upload()?.set_onprogress(Some(on_progress.as_ref().unchecked_ref()));
+    let answered = xhr.clone();
+    let on_done = Closure::<dyn FnMut()>::new(move || {
+        progress.set(None);
+        let status = answered.status().unwrap_or(0);
+        if status == 200 {
+            sent_error.set(None);
+            form.reset();
+            uploads.update(|n| *n += 1);
+        } else {
+            let text = answered.response_text().ok().flatten().unwrap_or_default();
+            let said = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v["error"]["message"].as_str().map(str::to_string));
+            sent_error.set(Some(said.unwrap_or_else(|| "The upload did not go through; try again".to_string())));
+        }
+    });
+    xhr.set_onloadend(Some(on_done.as_ref().unchecked_ref()));
+    // The handlers live as long as the request; one upload at a time.
+    on_progress.forget();
+    on_done.forget();
+    progress.set(Some(0));
+    xhr.send_with_opt_form_data(Some(&data))?;
+    Ok(())
 }
 
 #[cfg(test)]
