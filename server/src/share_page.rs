@@ -142,15 +142,8 @@ pub async fn shared_canvas(State(ctx): State<Ctx>, Path(token): Path<String>) ->
     let mut files = Vec::new();
     for block in canvas.blocks.iter().filter(|b| b.kind == "file") {
         let Ok(id) = block.content.parse::<Uuid>() else { continue };
-        let found = match app::domain::files::in_project(&ctx, block.project_id, id).await {
-            Ok(Some(file)) => app::domain::files::links::shared_url(&ctx, block.project_id, id)
-                .await
-                .map(|url| url.map(|url| SharedFile { file, url })),
-            Ok(None) => Ok(None),
-            Err(e) => Err(e),
-        };
-        match found {
-            Ok(Some(file)) => files.push(file),
+        match app::domain::files::links::shared(&ctx, block.project_id, id).await {
+            Ok(Some((file, url))) => files.push(SharedFile { file, url }),
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e.message, "a shared file's link failed"),
         }

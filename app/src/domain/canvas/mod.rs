@@ -82,12 +82,18 @@ struct BlockRow {
     updated_at: DateTime<Utc>,
 }
 
+/// Who wrote a block or a file: the agent when one did (its run may have
+/// acted for a member), else the member.
+pub(crate) fn author(user: Option<Uuid>, agent: Option<Uuid>, agent_name: Option<String>) -> BlockAuthor {
+    match agent {
+        Some(agent) => BlockAuthor { kind: "agent".into(), id: Some(agent), name: agent_name },
+        None => BlockAuthor { kind: "user".into(), id: user, name: None },
+    }
+}
+
 impl BlockRow {
     fn view(self) -> BlockView {
-        let created_by = match self.created_by_agent {
-            Some(agent) => BlockAuthor { kind: "agent".into(), id: Some(agent), name: self.agent_name },
-            None => BlockAuthor { kind: "user".into(), id: self.created_by, name: None },
-        };
+        let created_by = author(self.created_by, self.created_by_agent, self.agent_name);
         BlockView {
             id: self.id,
             project_id: self.project_id,

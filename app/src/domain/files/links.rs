@@ -33,13 +33,17 @@ pub async fn download_url(ctx: &Ctx, org: &OrgSummary, id: Uuid) -> DomainResult
     url_of(ctx, &row).await
 }
 
-/// A link to a file of a shared canvas (the caller checked the share).
-pub async fn shared_url(ctx: &Ctx, project_id: Uuid, id: Uuid) -> DomainResult<Option<String>> {
+/// A file of a shared canvas and a link to it (the caller checked the
+/// share); `None` once it was deleted.
+pub async fn shared(ctx: &Ctx, project_id: Uuid, id: Uuid) -> DomainResult<Option<(FileView, String)>> {
     let sql = format!("{SELECT} WHERE f.project_id = $1 AND f.id = $2 AND f.deleted_at IS NULL");
     let row: Option<FileRow> =
         on_db!(&ctx.db, |p| sqlx::query_as(&sql).bind(project_id).bind(id).fetch_optional(p).await)?;
     match row {
-        Some(row) => Ok(Some(url_of(ctx, &row).await?)),
+        Some(row) => {
+            let url = url_of(ctx, &row).await?;
+            Ok(Some((row.view(), url)))
+        }
         None => Ok(None),
     }
 }

@@ -28,7 +28,7 @@ use super::canvas::Writer;
 use super::paging::{Cursor, PageRequest};
 use super::{projects, Actor, Ctx, DomainResult};
 use crate::db::{exec_on_db, on_db};
-use crate::model::{AppError, BlockAuthor, ErrorCode, FileView, OrgSummary, Page};
+use crate::model::{AppError, ErrorCode, FileView, OrgSummary, Page};
 
 /// A megabyte as the caps count it (`ALUMIA_MAX_UPLOAD_MB`, the package's
 /// `max_storage_mb`).
@@ -53,10 +53,7 @@ struct FileRow {
 
 impl FileRow {
     fn view(self) -> FileView {
-        let created_by = match self.created_by_agent {
-            Some(agent) => BlockAuthor { kind: "agent".into(), id: Some(agent), name: self.agent_name },
-            None => BlockAuthor { kind: "user".into(), id: self.created_by, name: None },
-        };
+        let created_by = super::canvas::author(self.created_by, self.created_by_agent, self.agent_name);
         FileView {
             id: self.id,
             project_id: self.project_id,
