@@ -26,7 +26,7 @@ const MAX_LIST: usize = 100;
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewAgent {
-    #[schema(min_length = 1, max_length = 120, pattern = r"\S")]
+    #[schema(min_length = 1, max_length = 120, pattern = r"[^\s\u001c-\u001f\u0085\ufeff]")]
     pub name: String,
     #[serde(default)]
     #[schema(max_length = 2000)]
@@ -68,7 +68,7 @@ pub struct NewAgent {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AgentPatch {
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 120, pattern = r"\S")]
+    #[schema(min_length = 1, max_length = 120, pattern = r"[^\s\u001c-\u001f\u0085\ufeff]")]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "super::validate::present")]
     #[schema(value_type = Option<String>, max_length = 2000)]

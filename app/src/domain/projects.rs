@@ -21,7 +21,7 @@ use crate::model::{AppError, ErrorCode, OrgSummary, Page, ProjectView};
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewProject {
-    #[schema(min_length = 1, max_length = 120, pattern = r"\S")]
+    #[schema(min_length = 1, max_length = 120, pattern = r"[^\s\u001c-\u001f\u0085\ufeff]")]
     pub name: String,
     /// Empty or absent: derived from the name.
     #[serde(default)]
@@ -45,7 +45,7 @@ pub struct NewProject {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProjectPatch {
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 120, pattern = r"\S")]
+    #[schema(min_length = 1, max_length = 120, pattern = r"[^\s\u001c-\u001f\u0085\ufeff]")]
     pub name: Option<String>,
     #[serde(default)]
     #[schema(min_length = 1, max_length = 60, pattern = r"^[a-z0-9]([a-z0-9-]{0,58}[a-z0-9])?$")]

@@ -36,11 +36,14 @@ pub fn json_field(field: &str, value: &Value, max_bytes: usize, max_depth: usize
     Ok(())
 }
 
-/// Whitespace as the OpenAPI document's `\S` pattern sees it: Unicode
-/// whitespace plus the four information separators (U+001C–U+001F), which
-/// Python's `str.isspace` counts too, so the document and the server agree.
+/// What a text may not be made of alone: Unicode whitespace, the four
+/// information separators (U+001C–U+001F, which Python's `str.isspace`
+/// counts) and U+FEFF (which ECMAScript's `\s` counts). The document's
+/// pattern for such texts, `[^\s\u001c-\u001f\u0085\ufeff]`, asks for one
+/// character outside all of them under either regex dialect, so the
+/// document and the server agree whichever a client checks with.
 fn blank(c: char) -> bool {
-    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c) || c == '\u{feff}'
 }
 
 /// A required text of at most `max_chars` characters as sent (the limit

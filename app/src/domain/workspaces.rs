@@ -15,7 +15,7 @@ use crate::model::{AppError, ErrorCode, OrgSummary, Page, WorkspaceView};
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewWorkspace {
-    #[schema(min_length = 1, max_length = 80, pattern = r"\S")]
+    #[schema(min_length = 1, max_length = 80, pattern = r"[^\s\u001c-\u001f\u0085\ufeff]")]
     pub name: String,
     #[serde(default)]
     #[schema(max_length = 500)]

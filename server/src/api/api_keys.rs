@@ -26,7 +26,7 @@ pub async fn list(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MintBody {
-    #[schema(min_length = 1, max_length = 80, pattern = r"\S")]
+    #[schema(min_length = 1, max_length = 80, pattern = r"[^\s\u001c-\u001f\u0085\ufeff]")]
     pub name: String,
     #[serde(default)]
     pub scopes: Vec<String>,

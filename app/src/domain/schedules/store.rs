@@ -26,7 +26,7 @@ const PREVIEW_MAX: usize = 20;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewSchedule {
-    #[schema(min_length = 1, max_length = 120, pattern = r"\S")]
+    #[schema(min_length = 1, max_length = 120, pattern = r"[^\s\u001c-\u001f\u0085\ufeff]")]
     pub name: String,
     #[schema(min_length = 1, max_length = 200, example = "0 9 * * 1-5")]
     pub cron: String,
@@ -34,7 +34,7 @@ pub struct NewSchedule {
     #[serde(default)]
     #[schema(example = "Europe/Berlin")]
     pub timezone: Option<String>,
-    #[schema(min_length = 1, max_length = 20000, pattern = r"\S")]
+    #[schema(min_length = 1, max_length = 20000, pattern = r"[^\s\u001c-\u001f\u0085\ufeff]")]
     pub prompt: String,
     pub agent_id: Uuid,
     pub project_id: Uuid,
@@ -57,12 +57,12 @@ pub struct NewSchedule {
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SchedulePatch {
-    #[schema(min_length = 1, max_length = 120, pattern = r"\S")]
+    #[schema(min_length = 1, max_length = 120, pattern = r"[^\s\u001c-\u001f\u0085\ufeff]")]
     pub name: Option<String>,
     #[schema(min_length = 1, max_length = 200)]
     pub cron: Option<String>,
     pub timezone: Option<String>,
-    #[schema(min_length = 1, max_length = 20000, pattern = r"\S")]
+    #[schema(min_length = 1, max_length = 20000, pattern = r"[^\s\u001c-\u001f\u0085\ufeff]")]
     pub prompt: Option<String>,
     pub agent_id: Option<Uuid>,
     pub project_id: Option<Uuid>,

@@ -55,7 +55,7 @@ pub struct NewSession {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewMessage {
-    #[schema(min_length = 1, max_length = 100000, pattern = r"\S")]
+    #[schema(min_length = 1, max_length = 100000, pattern = r"[^\s\u001c-\u001f\u0085\ufeff]")]
     pub content: String,
     /// The client's id for this message: sending it again attaches to the
     /// run it started instead of starting another.
