@@ -2,7 +2,8 @@
 //!
 //! fmt → clippy (server+xtask, then the wasm frontend on its own so app's
 //! `ssr` and `hydrate` features are never unified) → the server's and the
-//! app's tests (cargo-nextest, else `cargo test`) on SQLite → the same on PostgreSQL → Playwright against a real server.
+//! app's tests (cargo-nextest, else `cargo test`) on SQLite → the same on
+//! PostgreSQL → schemathesis → Playwright against a real server.
 
 use std::fmt;
 use std::io::{Read, Write};
