@@ -591,3 +591,23 @@ async fn an_agent_writes_and_reads_files_with_the_files_tools() {
             .to_string();
     assert!(read.contains("Revenue grew 12% in Q3.") && read.contains("\"bytesLeftOut\":0"), "{read}");
 }
+
+#[tokio::test]
+async fn a_store_that_is_down_fails_the_upload_at_once_and_keeps_nothing() {
+    // An S3 endpoint where nothing listens (the discard port).
+    let t = setup_with(Backend::Local, |s| {
+        std::env::set_var("AWS_ACCESS_KEY_ID", crate::fake_s3::ACCESS_KEY);
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", crate::fake_s3::SECRET_KEY);
+        s.storage_url = Some("s3://nowhere/files".into());
+        s.s3_endpoint = Some("http://127.0.0.1:9".into());
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let refused = t.upload("notes.txt", "text/plain", b"hello").await;
+    assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE, "{}", refused.body);
+    assert_eq!(refused.json()["error"]["code"], "SERVICE_UNAVAILABLE");
+    assert!(!refused.body.contains("127.0.0.1"), "the store's address stays in the log: {}", refused.body);
+    // Bounded retries, not object_store's three minutes.
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "took {:?}", started.elapsed());
+    assert!(data(&t.get("/files").await)["items"].as_array().unwrap().is_empty());
+}

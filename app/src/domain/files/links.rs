@@ -7,7 +7,7 @@
 use chrono::Duration;
 use uuid::Uuid;
 
-use super::{find, open_row, storage::StoreError, FileRow, FileView, SELECT};
+use super::{find, open_row, row_in_project, storage::StoreError, FileRow, FileView, SELECT};
 use crate::db::on_db;
 use crate::domain::{Ctx, DomainResult};
 use crate::model::{AppError, OrgSummary};
@@ -36,10 +36,7 @@ pub async fn download_url(ctx: &Ctx, org: &OrgSummary, id: Uuid) -> DomainResult
 /// A file of a shared canvas and a link to it (the caller checked the
 /// share); `None` once it was deleted.
 pub async fn shared(ctx: &Ctx, project_id: Uuid, id: Uuid) -> DomainResult<Option<(FileView, String)>> {
-    let sql = format!("{SELECT} WHERE f.project_id = $1 AND f.id = $2 AND f.deleted_at IS NULL");
-    let row: Option<FileRow> =
-        on_db!(&ctx.db, |p| sqlx::query_as(&sql).bind(project_id).bind(id).fetch_optional(p).await)?;
-    match row {
+    match row_in_project(ctx, project_id, id).await? {
         Some(row) => {
             let url = url_of(ctx, &row).await?;
             Ok(Some((row.view(), url)))

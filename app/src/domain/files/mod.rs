@@ -333,10 +333,12 @@ pub async fn list(
 
 /// A live file of the project by id, for a `file` block.
 pub async fn in_project(ctx: &Ctx, project_id: Uuid, id: Uuid) -> DomainResult<Option<FileView>> {
+    Ok(row_in_project(ctx, project_id, id).await?.map(FileRow::view))
+}
+
+async fn row_in_project(ctx: &Ctx, project_id: Uuid, id: Uuid) -> DomainResult<Option<FileRow>> {
     let sql = format!("{SELECT} WHERE f.project_id = $1 AND f.id = $2 AND f.deleted_at IS NULL");
-    let row: Option<FileRow> =
-        on_db!(&ctx.db, |p| sqlx::query_as(&sql).bind(project_id).bind(id).fetch_optional(p).await)?;
-    Ok(row.map(FileRow::view))
+    Ok(on_db!(&ctx.db, |p| sqlx::query_as(&sql).bind(project_id).bind(id).fetch_optional(p).await)?)
 }
 
 /// Deletes the file: gone at once for every reader and from the storage

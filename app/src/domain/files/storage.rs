@@ -114,7 +114,15 @@ impl Storage {
                 let mut builder = AmazonS3Builder::new()
                     .with_bucket_name(bucket)
                     .with_region(env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")).unwrap_or("us-east-1".into()))
-                    .with_http_connector(Connector(http));
+                    .with_http_connector(Connector(http))
+                    // object_store retries for up to 3 minutes by default:
+                    // a request of ours (an upload, a download link) would
+                    // hang that long on a store that is down.
+                    .with_retry(object_store::RetryConfig {
+                        max_retries: 2,
+                        retry_timeout: Duration::from_secs(10),
+                        ..Default::default()
+                    });
                 if let (Some(id), Some(secret)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
                     builder = builder.with_access_key_id(id).with_secret_access_key(secret);
                 }
