@@ -97,3 +97,93 @@ test('canvas: build it, share it, open the link signed out, stop sharing', async
   expectNoPageErrors(visitor.errors);
   await visitor.context.close();
 });
+
+test('canvas: drag, resize and edit blocks in place; a reload keeps them', async ({ page }) => {
+  // Places are set as CSSOM properties: the fixture fails the test on any
+  // CSP violation (an inline style="" would be one).
+  const slug = uniqueSlug();
+  await signUpWithPasskey(page, uniqueEmail('board'));
+  await visit(page, '/new');
+  await createOrg(page, 'E2E Board Org', slug);
+  await visit(page, `/${slug}/projects`);
+  await page.getByLabel('Name', { exact: true }).fill('Board');
+  await page.getByRole('button', { name: 'Create project' }).click();
+  await page.getByRole('link', { name: 'Board' }).click();
+  await expectH1(page, 'Board');
+  const canvas = page.getByTestId('canvas');
+  await canvas.locator('summary', { hasText: 'Add a block' }).click();
+  await canvas.getByLabel('Kind').selectOption('markdown');
+  await canvas.getByLabel('Block content').fill('# Draft\n\nfirst words');
+  await canvas.getByRole('button', { name: 'Add block' }).click();
+  const block = canvas.getByTestId('block');
+  await expect(block.getByRole('heading', { name: 'Draft' })).toBeVisible();
+
+  // Where the block sits on the board, in board pixels.
+  const board = canvas.getByTestId('blocks');
+  const place = async () => {
+    const [b, k] = [await board.boundingBox(), await block.boundingBox()];
+    return { x: Math.round(k!.x - b!.x), y: Math.round(k!.y - b!.y), w: Math.round(k!.width), h: Math.round(k!.height) };
+  };
+  const start = await place();
+  expect(start).toEqual({ x: 0, y: 0, w: 480, h: 320 });
+
+  // Dragged by its title bar: it lands on the 10-pixel grid.
+  const drag = async (grip: string, dx: number, dy: number) => {
+    const handle = block.getByRole('button', { name: grip });
+    await handle.scrollIntoViewIfNeeded();
+    const box = (await handle.boundingBox())!;
+    const [x, y] = [box.x + box.width / 2, box.y + box.height / 2];
+    await page.mouse.move(x, y);
+    await page.mouse.down();
+    await page.mouse.move(x + dx / 2, y + dy / 2, { steps: 4 });
+    await page.mouse.move(x + dx, y + dy, { steps: 4 });
+    await page.mouse.up();
+  };
+  const saved = () => page.waitForResponse((r) => r.url().includes('/fn/update_block') && r.status() === 200);
+  let stored = saved();
+  await drag('Move the block', 153, 62);
+  await stored;
+  expect(await place()).toEqual({ x: 150, y: 60, w: 480, h: 320 });
+
+  // Resized by its corner, then nudged with the keyboard.
+  stored = saved();
+  await drag('Resize the block', 98, -41);
+  await stored;
+  expect(await place()).toEqual({ x: 150, y: 60, w: 580, h: 280 });
+  stored = saved();
+  await block.getByRole('button', { name: 'Move the block' }).press('ArrowRight');
+  await stored;
+  expect(await place()).toEqual({ x: 160, y: 60, w: 580, h: 280 });
+
+  // Edited in place: Escape keeps the old text, Save stores the new one.
+  await block.getByRole('button', { name: 'Edit' }).click();
+  const text = block.getByLabel("The block's content");
+  await expect(text).toBeFocused();
+  await text.fill('# Thrown away');
+  await text.press('Escape');
+  await expect(block.getByRole('heading', { name: 'Draft' })).toBeVisible();
+  await block.getByRole('button', { name: 'Edit' }).click();
+  await block.getByLabel("The block's content").fill('# Final plan\n\n- *one* list');
+  await block.getByRole('button', { name: 'Save' }).click();
+  await expect(block.getByRole('heading', { name: 'Final plan' })).toBeVisible();
+  await expect(block.locator('em', { hasText: 'one' })).toBeVisible();
+  await screenshot(page, 'canvas-board');
+
+  // A reload shows it where it was left, with what was written.
+  await visit(page, page.url());
+  await expect(block.getByRole('heading', { name: 'Final plan' })).toBeVisible();
+  expect(await place()).toEqual({ x: 160, y: 60, w: 580, h: 280 });
+  // A wide screen has the canvas beside the chat.
+  await page.setViewportSize({ width: 1680, height: 900 });
+  const chat = (await page.getByRole('heading', { name: 'Chat' }).boundingBox())!;
+  expect((await board.boundingBox())!.x).toBeGreaterThan(chat.x + chat.width);
+  await screenshot(page, 'canvas-beside-chat');
+
+  // Delete asks once more, then the block is gone.
+  await block.getByRole('button', { name: 'Delete' }).click();
+  await block.getByRole('button', { name: 'Keep' }).click();
+  await expect(block).toHaveCount(1);
+  await block.getByRole('button', { name: 'Delete' }).click();
+  await block.getByRole('button', { name: 'Delete', exact: true }).last().click();
+  await expect(canvas.getByTestId('canvas-empty')).toBeVisible();
+});

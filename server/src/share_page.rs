@@ -41,30 +41,56 @@ main{max-width:960px;margin:0 auto;padding:24px;display:flex;flex-direction:colu
 .by{margin:8px 0 0;color:#59636e;font-size:12px}.empty{color:#59636e}\
 .gone{max-width:520px;margin:96px auto;text-align:center;color:#59636e}";
 
-fn style_hash() -> String {
-    format!("'sha256-{}'", BASE64.encode(Sha256::digest(STYLE.as_bytes())))
+fn style_hash(style: &str) -> String {
+    format!("'sha256-{}'", BASE64.encode(Sha256::digest(style.as_bytes())))
 }
 
-/// The policy of a share page (and its 404).
-fn share_policy() -> String {
+/// The policy of a share page (and its 404): its stylesheets by hash.
+fn share_policy(layout: &str) -> String {
+    let layout_hash = if layout.is_empty() { String::new() } else { format!(" {}", style_hash(layout)) };
     format!(
-        "default-src 'none'; style-src {}; img-src 'self' https: data:; frame-src 'self'; base-uri 'none'; \
-         form-action 'none'; frame-ancestors 'none'",
-        style_hash()
+        "default-src 'none'; style-src {}{layout_hash}; img-src 'self' https: data:; frame-src 'self'; \
+         base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        style_hash(STYLE)
     )
 }
 
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
+/// The blocks' places on a wide screen, as the canvas has them (`#b<n>` is
+/// the n-th block of the page); a narrow one reads them top to bottom.
+/// Only numbers go in, so the sheet needs no escaping.
+fn layout_style(blocks: &[&BlockView]) -> String {
+    if blocks.is_empty() {
+        return String::new();
+    }
+    // `main`'s padding: a block at x = 0 starts where the page's text does.
+    const PAD: i64 = 24;
+    let (w, h) = blocks
+        .iter()
+        .fold((0, 0), |(w, h), b| (w.max(b.position.x + b.position.w), h.max(b.position.y + b.position.h)));
+    let mut css = format!(
+        "@media (min-width:1000px){{main.board{{display:block;position:relative;max-width:none;margin:0;\
+         width:{w}px;height:{h}px}}main.board>.block{{position:absolute;box-sizing:border-box}}"
+    );
+    for (n, b) in blocks.iter().enumerate() {
+        let p = b.position;
+        css.push_str(&format!("#b{n}{{left:{}px;top:{}px;width:{}px;height:{}px}}", p.x + PAD, p.y + PAD, p.w, p.h));
+    }
+    css.push('}');
+    css
+}
+
+fn page(status: StatusCode, title: &str, body: &str, layout: &str) -> Response {
+    let layout_sheet = if layout.is_empty() { String::new() } else { format!("<style>{layout}</style>") };
     let html = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <meta name=\"robots\" content=\"noindex, nofollow\"><meta name=\"referrer\" content=\"no-referrer\">\
-         <title>{}</title><style>{STYLE}</style></head><body>{body}</body></html>",
+         <title>{}</title><style>{STYLE}</style>{layout_sheet}</head><body>{body}</body></html>",
         escape(title)
     );
     let headers = [
         (CONTENT_TYPE, "text/html; charset=utf-8".to_string()),
-        (CONTENT_SECURITY_POLICY, share_policy()),
+        (CONTENT_SECURITY_POLICY, share_policy(layout)),
         (REFERRER_POLICY, "no-referrer".to_string()),
         (CACHE_CONTROL, "no-store".to_string()),
         (HeaderName::from_static("x-robots-tag"), "noindex, nofollow".to_string()),
@@ -79,11 +105,12 @@ fn not_found() -> Response {
         "Link not found",
         "<main class=\"gone\"><h1>This link does not work</h1>\
          <p>It may have been turned off or mistyped. Ask whoever shared it for a new one.</p></main>",
+        "",
     )
 }
 
 /// One block as the share page shows it.
-fn block_html(ctx: &Ctx, canvas: &SharedCanvas, files: &[SharedFile], block: &BlockView) -> String {
+fn block_html(ctx: &Ctx, canvas: &SharedCanvas, files: &[SharedFile], n: usize, block: &BlockView) -> String {
     let inner = match block.kind.as_str() {
         "markdown" => render::markdown(&block.content),
         "code" => format!("<pre><code>{}</code></pre>", escape(&block.content)),
@@ -119,7 +146,7 @@ fn block_html(ctx: &Ctx, canvas: &SharedCanvas, files: &[SharedFile], block: &Bl
         ("agent", Some(name)) => format!("<p class=\"by\">Written by the agent {}</p>", escape(name)),
         _ => String::new(),
     };
-    format!("<section class=\"block {}\">{inner}{by}</section>", escape(&block.kind))
+    format!("<section id=\"b{n}\" class=\"block {}\">{inner}{by}</section>", escape(&block.kind))
 }
 
 /// A file block's file and the link the page gives it.
@@ -148,22 +175,25 @@ pub async fn shared_canvas(State(ctx): State<Ctx>, Path(token): Path<String>) ->
             Err(e) => tracing::warn!(error = %e.message, "a shared file's link failed"),
         }
     }
-    // Read in canvas order: top to bottom, then left to right.
+    // Read in canvas order: top to bottom, then left to right (a wide
+    // screen places them as the canvas does).
     let mut blocks: Vec<&BlockView> = canvas.blocks.iter().collect();
     blocks.sort_by_key(|b| (b.position.y, b.position.x));
     let body: String = if blocks.is_empty() {
         "<p class=\"empty\">This canvas is empty.</p>".to_string()
     } else {
-        blocks.iter().map(|b| block_html(&ctx, &canvas, &files, b)).collect()
+        blocks.iter().enumerate().map(|(n, b)| block_html(&ctx, &canvas, &files, n, b)).collect()
     };
+    let layout = layout_style(&blocks);
     let title = format!("{} · shared canvas", canvas.project_name);
     page(
         StatusCode::OK,
         &title,
         &format!(
-            "<header><h1>{}</h1><p>A read-only canvas shared from Alumia</p></header><main>{body}</main>",
+            "<header><h1>{}</h1><p>A read-only canvas shared from Alumia</p></header><main class=\"board\">{body}</main>",
             escape(&canvas.project_name)
         ),
+        &layout,
     )
 }
 

@@ -334,6 +334,11 @@ fn end_to_end(paths: &Paths, assets_built: &mut bool) -> Result<()> {
         .env("ALUMIA_SITE_ROOT", &paths.site)
         .env("XDG_CONFIG_HOME", &xdg)
         .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1");
+    // While working on one page: `E2E_ONLY=canvas cargo xtask test --only-e2e`
+    // runs the spec files whose names match.
+    if let Ok(only) = std::env::var("E2E_ONLY") {
+        playwright.args(only.split_whitespace());
+    }
     let result = util::run(&mut playwright);
     server.stop();
     if result.is_err() {

@@ -37,6 +37,13 @@ pub fn use_org_slug() -> Signal<String> {
     Signal::derive(move || params.read().get("org").unwrap_or_default())
 }
 
+/// A project's lab (`/<org>/projects/<project>`): it holds the chat and the
+/// canvas side by side, so it takes more of the screen than other pages.
+fn is_lab(path: &str) -> bool {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    parts.len() == 3 && parts[1] == "projects"
+}
+
 /// The frame of every `/<orgSlug>` page. Membership is checked before a
 /// page is rendered (the server's org gate answers 404 to non-members), so
 /// the frame only loads what it shows. The `<Outlet/>` stays outside any
@@ -122,7 +129,7 @@ pub fn OrgShell() -> impl IntoView {
                         })}
                     </Suspense>
                 </header>
-                <main class="mx-auto max-w-5xl px-6 py-8">
+                <main class=move || if is_lab(&location.pathname.read()) { "mx-auto max-w-7xl px-6 py-8" } else { "mx-auto max-w-5xl px-6 py-8" }>
                     <Outlet/>
                 </main>
             </div>

@@ -827,6 +827,14 @@ pub struct BlockPosition {
     pub h: i64,
 }
 
+impl BlockPosition {
+    /// The farthest a block's corner may sit from the canvas's origin.
+    pub const COORD_MAX: i64 = 100_000;
+    /// The smallest and largest a block's side may be.
+    pub const SIZE_MIN: i64 = 40;
+    pub const SIZE_MAX: i64 = 4_000;
+}
+
 /// Who wrote a block: a member (`kind` "user") or an agent ("agent", with
 /// its name so the canvas can say which).
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]

@@ -4,7 +4,8 @@
 //! cards, Cancel stops it, a billing refusal shows the billing card. A
 //! reload mid-run replays the run's events so far and follows the rest.
 //! Without JavaScript a posted message shows its answer after the run.
-//! The canvas (`pages::canvas`) sits under the chat.
+//! The canvas (`pages::canvas`) sits beside the chat on a wide screen
+//! (1536 px and up), under it on a narrower one.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -35,14 +36,14 @@ pub fn LabPage() -> impl IntoView {
     view! {
         <Transition fallback=|| view! { <p class="text-sm text-slate-600">"Loading…"</p> }>
             {move || Suspend::new(async move {
-                loaded(lab.await, move |lab| view! { <Lab lab=lab start=start/><CanvasSection canvas=canvas actions=actions/> })
+                loaded(lab.await, move |lab| view! { <Lab lab=lab start=start><CanvasSection canvas=canvas actions=actions/></Lab> })
             })}
         </Transition>
     }
 }
 
 #[component]
-fn Lab(lab: LabView, start: ServerAction<StartSession>) -> impl IntoView {
+fn Lab(lab: LabView, start: ServerAction<StartSession>, children: Children) -> impl IntoView {
     let slug = use_org_slug();
     let query = use_query_map();
     let selected = Signal::derive(move || query.read().get("session").and_then(|s| s.parse::<Uuid>().ok()));
@@ -81,8 +82,10 @@ fn Lab(lab: LabView, start: ServerAction<StartSession>) -> impl IntoView {
                 <code>"[[providers]]"</code>" to the configuration file (or runs Ollama on the server's machine)."
             </p>
         })}
-        <div class="grid gap-6 lg:grid-cols-3">
-            <section class=format!("{CARD} lg:col-span-1") aria-labelledby="sessions-heading">
+        // Wide screens: sessions and chat on the left, the canvas beside them.
+        <div class="lab-layout">
+        <div class="lab-chat">
+            <section class=CARD aria-labelledby="sessions-heading">
                 <h2 id="sessions-heading" class="text-base font-semibold text-slate-900">"Sessions"</h2>
                 <ActionForm action=start attr:class="mt-3 space-y-2">
                     <FormError error=start_error/>
@@ -120,7 +123,7 @@ fn Lab(lab: LabView, start: ServerAction<StartSession>) -> impl IntoView {
                     </Transition>
                 </ul>
             </section>
-            <section class=format!("{CARD} lg:col-span-2") aria-labelledby="chat-heading">
+            <section class=format!("{CARD} min-w-0") aria-labelledby="chat-heading">
                 {move || match selected.get() {
                     Some(id) => view! { <Chat session=id/> }.into_any(),
                     None => view! {
@@ -129,6 +132,8 @@ fn Lab(lab: LabView, start: ServerAction<StartSession>) -> impl IntoView {
                     }.into_any(),
                 }}
             </section>
+        </div>
+        <div class="min-w-0">{children()}</div>
         </div>
     }
 }

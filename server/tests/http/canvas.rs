@@ -202,6 +202,37 @@ async fn a_share_link_shows_the_canvas_without_sign_in_until_it_is_disabled() {
 }
 
 #[tokio::test]
+async fn a_shared_canvas_places_its_blocks_as_the_canvas_does_under_its_policy() {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let mut t = setup().await;
+    let at = |x: i64, y: i64, w: i64, h: i64| json!({ "x": x, "y": y, "w": w, "h": h });
+    add(&t, json!({ "kind": "markdown", "content": "right", "position": at(600, 40, 300, 200) })).await;
+    add(&t, json!({ "kind": "markdown", "content": "left", "position": at(0, 40, 500, 400) })).await;
+    let path = enable(&mut t, json!({})).await["path"].as_str().unwrap().to_string();
+    let page = anonymous(&t, &path).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+
+    // In reading order (left, then right), each with its place on a wide screen.
+    let left = page.body.find("<p>left</p>").unwrap();
+    assert!(left < page.body.find("<p>right</p>").unwrap(), "{}", page.body);
+    assert!(page.body.contains("#b0{left:24px;top:64px;width:500px;height:400px}"), "{}", page.body);
+    assert!(page.body.contains("#b1{left:624px;top:64px;width:300px;height:200px}"), "{}", page.body);
+    assert!(page.body.contains("width:900px;height:440px"), "the board holds both: {}", page.body);
+
+    // Both stylesheets, and nothing else, are allowed by their hashes.
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    let sheets: Vec<&str> =
+        page.body.split("<style>").skip(1).map(|rest| rest.split("</style>").next().unwrap()).collect();
+    assert_eq!(sheets.len(), 2, "{}", page.body);
+    for sheet in sheets {
+        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(sheet.as_bytes()));
+        assert!(csp.contains(&format!("'sha256-{hash}'")), "{csp}");
+    }
+    assert!(!csp.contains("unsafe-inline") && !page.body.contains("style=\""), "{csp}");
+}
+
+#[tokio::test]
 async fn a_link_with_an_expiry_stops_then_and_a_revoked_one_at_once() {
     let mut t = setup().await;
     let bad = t

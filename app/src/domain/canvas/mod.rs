@@ -24,9 +24,9 @@ pub const KINDS: &[&str] = &["markdown", "code", "html", "file", "session"];
 pub const CONTENT_MAX_BYTES: usize = 100_000;
 /// Blocks one project's canvas holds.
 pub const BLOCKS_MAX: i64 = 500;
-const COORD_MAX: i64 = 100_000;
-const SIZE_MIN: i64 = 40;
-const SIZE_MAX: i64 = 4_000;
+const COORD_MAX: i64 = BlockPosition::COORD_MAX;
+const SIZE_MIN: i64 = BlockPosition::SIZE_MIN;
+const SIZE_MAX: i64 = BlockPosition::SIZE_MAX;
 /// Where a block goes when none is asked for: under the lowest one.
 const DEFAULT_SIZE: (i64, i64) = (480, 320);
 const GAP: i64 = 24;
