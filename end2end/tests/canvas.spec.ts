@@ -94,6 +94,25 @@ test('canvas: build it, share it, open the link signed out, stop sharing', async
   expect(gone?.status()).toBe(404);
   await expect(visitor.page.getByRole('heading', { name: 'This link does not work' })).toBeVisible();
   await screenshot(visitor.page, 'canvas-share-gone');
+
+  // Shared again: a new link, listed on the projects page with its views,
+  // and revoked from there.
+  await canvas.getByRole('button', { name: 'Share' }).click();
+  await confirmIfAsked(page, url);
+  const second = await url.inputValue();
+  expect(second).not.toBe(link);
+  expect((await visitor.page.goto(new URL(second).pathname))?.status()).toBe(200);
+  await visit(page, `/${slug}/projects`);
+  const list = page.getByTestId('shared-links');
+  const row = list.getByTestId('shared-link');
+  await expect(row).toHaveCount(1);
+  await expect(row.getByRole('link', { name: 'Launch' })).toBeVisible();
+  await expect(row.getByTestId('shared-link-views')).toHaveText('1');
+  await expect(row).toContainText('Never');
+  await screenshot(page, 'shared-links');
+  await row.getByRole('button', { name: 'Revoke the link to Launch' }).click();
+  await confirmIfAsked(page, list.getByTestId('no-shared-links'));
+  expect((await visitor.page.goto(new URL(second).pathname))?.status()).toBe(404);
   expectNoPageErrors(visitor.errors);
   await visitor.context.close();
 });

@@ -49,6 +49,7 @@ pub const OPEN_SERVER_FNS: &[&str] = &[
     "get_lab",
     "get_chat",
     "get_canvas",
+    "list_share_links",
     "list_schedules",
     "schedule_pickers",
     "schedule_history",

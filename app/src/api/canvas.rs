@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::support::*;
 #[cfg(feature = "ssr")]
 use crate::domain;
-use crate::model::{AppError, BlockView, CanvasView, ShareLinkMinted, ShareLinkView};
+use crate::model::{AppError, BlockView, CanvasView, Page, ShareLinkMinted, ShareLinkView};
 
 #[server(prefix = "/fn", endpoint = "get_canvas")]
 pub async fn get_canvas(org: String, project: String) -> Result<CanvasView, AppError> {
@@ -90,4 +90,23 @@ pub async fn stop_sharing(org: String, project: Uuid) -> Result<ShareLinkView, A
     let ctx = ctx()?;
     let org = domain::orgs::membership(&ctx.db, actor.user_id(), &org).await?;
     domain::canvas::share::disable(&ctx, &actor, &org, project).await
+}
+
+/// The org's live share links (the projects page's list), newest first.
+#[server(prefix = "/fn", endpoint = "list_share_links")]
+pub async fn list_share_links(org: String) -> Result<Page<ShareLinkView>, AppError> {
+    let actor = require_actor().await?;
+    let ctx = ctx()?;
+    let org = domain::orgs::membership(&ctx.db, actor.user_id(), &org).await?;
+    let page = domain::paging::PageRequest::parse(Some(domain::paging::MAX_LIMIT), None)?;
+    domain::canvas::share::list(&ctx, &org, page).await
+}
+
+/// Revokes one of the org's links from that list (step-up, as sharing).
+#[server(prefix = "/fn", endpoint = "revoke_share_link")]
+pub async fn revoke_share_link(org: String, id: Uuid) -> Result<ShareLinkView, AppError> {
+    let actor = require_actor().await?;
+    let ctx = ctx()?;
+    let org = domain::orgs::membership(&ctx.db, actor.user_id(), &org).await?;
+    domain::canvas::share::revoke_by_id(&ctx, &actor, &org, id).await
 }

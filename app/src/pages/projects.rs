@@ -1,5 +1,5 @@
 //! Projects: where an org's agent sessions, canvas and files live. Create,
-//! rename, re-slug, describe and delete them.
+//! rename, re-slug, describe and delete them; the org's shared canvases.
 
 use leptos::html;
 use leptos::prelude::*;
@@ -12,6 +12,7 @@ use crate::components::forms::{
 use crate::components::layout::{use_org_slug, PageHeader};
 use crate::components::time::UtcTime;
 use crate::model::{AppError, ProjectView};
+use crate::pages::canvas::SharedLinksSection;
 use crate::pages::workspaces::WorkspacesSection;
 
 /// Fields of the project forms whose errors are shown next to the field.
@@ -126,6 +127,7 @@ pub fn ProjectsPage() -> impl IntoView {
                 })}
             </Transition>
         </section>
+        <SharedLinksSection/>
         <WorkspacesSection/>
     }
 }

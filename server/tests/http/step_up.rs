@@ -243,6 +243,7 @@ async fn every_gated_route_needs_a_fresh_step_up() {
         "delete_passkey",
         "disable_totp",
         "regenerate_recovery_codes",
+        "revoke_share_link",
     ] {
         assert!(gated.contains(&expected), "{expected} must be gated");
     }

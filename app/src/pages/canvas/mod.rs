@@ -5,6 +5,9 @@
 //! form works without JavaScript; sharing asks for a step-up first.
 
 mod board;
+mod share_links;
+
+pub use share_links::SharedLinksSection;
 
 use leptos::prelude::*;
 
