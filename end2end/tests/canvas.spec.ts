@@ -174,6 +174,14 @@ test('canvas: drag, resize and edit blocks in place; a reload keeps them', async
   await stored;
   expect(await place()).toEqual({ x: 160, y: 60, w: 580, h: 280 });
 
+  // A save that does not go through puts the block back where the server
+  // has it, and says so.
+  await page.route('**/fn/update_block', (route) => route.abort('connectionrefused'));
+  await drag('Move the block', 200, 0);
+  await expect(canvas.getByRole('alert')).toBeVisible();
+  expect(await place()).toEqual({ x: 160, y: 60, w: 580, h: 280 });
+  await page.unroute('**/fn/update_block');
+
   // Edited in place: Escape keeps the old text, Save stores the new one.
   await block.getByRole('button', { name: 'Edit' }).click();
   const text = block.getByLabel("The block's content");
