@@ -176,31 +176,57 @@ pub async fn events(
     Ok(event_stream(&ctx, session.id, after, None).into_response())
 }
 
-/// Events a frame carries at most.
-const MAX_BATCH: usize = 256;
-
-/// The SSE answer over `live::follow`. A frame carries every event ready
-/// when it is written: a model streaming faster than the client reads
-/// costs one write to the socket per batch, not per token (a write per
-/// token was a third of the server's time relaying a fast answer). A
-/// comment line goes out after [`KEEP_ALIVE`] of quiet.
+/// The SSE answer over `live::follow`, read in the connection's own task.
+/// A frame carries every event ready when it is written: a model
+/// streaming faster than the client reads costs one write to the socket
+/// per batch, not per token (a write per token was a third of the
+/// server's time relaying a fast answer). A comment line goes out after
+/// [`KEEP_ALIVE`] of quiet; its timer is set again only when it fires, not
+/// per frame.
 fn event_stream(ctx: &Ctx, session_id: Uuid, after: i64, until_run: Option<Uuid>) -> Response {
-    let events = live::follow(ctx, session_id, after, until_run);
-    let frames = stream::unfold(events, |mut events| async move {
-        let first = match tokio::time::timeout(KEEP_ALIVE, events.recv()).await {
-            Ok(Some(event)) => event,
-            Ok(None) => return None,
-            Err(_) => return Some((Ok::<_, Infallible>(Bytes::from_static(KEEP_ALIVE_FRAME)), events)),
-        };
-        let mut frame = String::new();
-        write_event(&mut frame, &first);
-        for _ in 1..MAX_BATCH {
-            match events.try_recv() {
-                Ok(event) => write_event(&mut frame, &event),
-                Err(_) => break,
+    struct Frames {
+        follower: live::Follower,
+        quiet: std::pin::Pin<Box<tokio::time::Sleep>>,
+        last_sent: tokio::time::Instant,
+    }
+    let now = tokio::time::Instant::now();
+    let state = Frames {
+        follower: live::follow(ctx, session_id, after, until_run),
+        quiet: Box::pin(tokio::time::sleep_until(now + KEEP_ALIVE)),
+        last_sent: now,
+    };
+    let frames = stream::unfold(state, move |mut s| async move {
+        loop {
+            tokio::select! {
+                biased;
+                batch = s.follower.next_batch() => {
+                    let events = match batch {
+                        Ok(Some(events)) => events,
+                        Ok(None) => return None,
+                        Err(e) => {
+                            tracing::warn!(session = %session_id, error = %e, "following a session's events failed");
+                            return None;
+                        }
+                    };
+                    s.last_sent = tokio::time::Instant::now();
+                    let mut frame = String::new();
+                    for event in &live::merge_deltas(events) {
+                        write_event(&mut frame, event);
+                    }
+                    return Some((Ok::<_, Infallible>(Bytes::from(frame)), s));
+                }
+                () = &mut s.quiet => {
+                    let now = tokio::time::Instant::now();
+                    let due = s.last_sent + KEEP_ALIVE;
+                    if now >= due {
+                        s.last_sent = now;
+                        s.quiet.as_mut().reset(now + KEEP_ALIVE);
+                        return Some((Ok(Bytes::from_static(KEEP_ALIVE_FRAME)), s));
+                    }
+                    s.quiet.as_mut().reset(due);
+                }
             }
         }
-        Some((Ok(Bytes::from(frame)), events))
     });
     sse::response(frames)
 }

@@ -22,7 +22,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use sqlx::types::Json;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -97,7 +97,8 @@ struct LiveState {
     /// The run's events not yet both stored and shown: what is stored
     /// and visible is dropped after each write, so a long answer does not
     /// stay in memory (a listener that falls behind reads the rows).
-    log: Vec<RunEvent>,
+    /// Shared with listeners: handing them out costs a count, not a copy.
+    log: Vec<Arc<RunEvent>>,
     /// `log[..visible]` is what listeners may read: a run's closing
     /// events are held back until its end is recorded (`emit_held`).
     visible: usize,
@@ -146,10 +147,9 @@ impl LiveRun {
     }
 
     /// Records an event and wakes the listeners.
-    pub fn emit(&self, kind: &str, data: Value) -> RunEvent {
-        let event = self.push(kind, data, true);
+    pub fn emit(&self, kind: &str, data: Value) {
+        self.push(kind, data, true);
         self.changed.send_modify(|n| *n += 1);
-        event
     }
 
     /// Records an event listeners do not see until [`LiveRun::finish`]:
@@ -157,19 +157,18 @@ impl LiveRun {
     /// reach a client before the session is free in the database (a
     /// client that posts again on `run.finished` would get 409 "busy").
     /// They are stored with the others.
-    pub fn emit_held(&self, kind: &str, data: Value) -> RunEvent {
-        self.push(kind, data, false)
+    pub fn emit_held(&self, kind: &str, data: Value) {
+        self.push(kind, data, false);
     }
 
-    fn push(&self, kind: &str, data: Value, visible: bool) -> RunEvent {
+    fn push(&self, kind: &str, data: Value, visible: bool) {
         let mut state = self.lock();
         let event = RunEvent { seq: state.next_seq, run_id: self.run_id, kind: kind.to_string(), data };
         state.next_seq += 1;
-        state.log.push(event.clone());
+        state.log.push(Arc::new(event));
         if visible {
             state.visible = state.log.len();
         }
-        event
     }
 
     /// After its end is recorded: listeners get the held events, and stop
@@ -191,7 +190,7 @@ impl LiveRun {
     /// ended, and the seq memory starts at: events before it (and after
     /// `seq`) are stored, to be read there. The log is in seq order, so
     /// this finds its place by bisection.
-    pub fn events_after(&self, seq: i64) -> (Vec<RunEvent>, bool, i64) {
+    pub fn events_after(&self, seq: i64) -> (Vec<Arc<RunEvent>>, bool, i64) {
         let state = self.lock();
         let kept_from = state.log.first().map_or(state.next_seq, |e| e.seq);
         let shown = &state.log[..state.visible];
@@ -213,7 +212,7 @@ impl LiveRun {
         }
     }
 
-    fn take_unsaved(&self) -> Vec<RunEvent> {
+    fn take_unsaved(&self) -> Vec<Arc<RunEvent>> {
         let mut state = self.lock();
         let out = state.log[state.saved..].to_vec();
         state.saved = state.log.len();
@@ -319,9 +318,10 @@ impl EventRow {
 }
 
 /// Rows to write for `events`: consecutive deltas become one.
-fn coalesce(events: Vec<RunEvent>) -> Vec<(RunEvent, i64, Option<Vec<usize>>)> {
+fn coalesce(events: Vec<Arc<RunEvent>>) -> Vec<(RunEvent, i64, Option<Vec<usize>>)> {
     let mut rows: Vec<(RunEvent, i64, Option<Vec<usize>>)> = Vec::new();
     for event in events {
+        let event = Arc::unwrap_or_clone(event);
         if event.kind == DELTA {
             if let Some((last, _, Some(parts))) = rows.last_mut() {
                 if last.kind == DELTA && last.seq + 1 == event.seq {
@@ -346,6 +346,48 @@ fn coalesce(events: Vec<RunEvent>) -> Vec<(RunEvent, i64, Option<Vec<usize>>)> {
         }
     }
     rows
+}
+
+/// A batch as a listener is sent it: consecutive text deltas of a run as
+/// one, with the last one's seq — what a replay of the stored rows sends
+/// too, so a client resuming after that seq misses nothing. A model
+/// streaming faster than the listener reads then costs it one event per
+/// batch, not one per token.
+pub fn merge_deltas(events: Vec<Arc<RunEvent>>) -> Vec<Arc<RunEvent>> {
+    fn mergeable(a: &RunEvent, b: &RunEvent) -> bool {
+        a.kind == DELTA && b.kind == DELTA && a.run_id == b.run_id
+    }
+    fn close(deltas: &mut Vec<Arc<RunEvent>>, out: &mut Vec<Arc<RunEvent>>) {
+        match deltas.len() {
+            0 => {}
+            1 => out.append(deltas),
+            _ => {
+                let text: String = deltas.iter().filter_map(|e| e.data.get("text").and_then(Value::as_str)).collect();
+                let last = &deltas[deltas.len() - 1];
+                let merged =
+                    RunEvent { seq: last.seq, run_id: last.run_id, kind: DELTA.into(), data: json!({ "text": text }) };
+                out.push(Arc::new(merged));
+                deltas.clear();
+            }
+        }
+    }
+    if !events.windows(2).any(|pair| mergeable(&pair[0], &pair[1])) {
+        return events;
+    }
+    let mut out = Vec::with_capacity(events.len());
+    let mut deltas: Vec<Arc<RunEvent>> = Vec::new();
+    for event in events {
+        if deltas.last().is_some_and(|last| !mergeable(last, &event)) {
+            close(&mut deltas, &mut out);
+        }
+        if event.kind == DELTA {
+            deltas.push(event);
+        } else {
+            out.push(event);
+        }
+    }
+    close(&mut deltas, &mut out);
+    out
 }
 
 /// How a run ended, recorded with its last events.
@@ -493,7 +535,7 @@ pub(super) async fn keep(ctx: Ctx, live: Arc<LiveRun>) {
 
 /// Stored events of `session_id` after `after`, before `before` (when
 /// given), in order.
-async fn stored(ctx: &Ctx, session_id: Uuid, after: i64, before: Option<i64>) -> DomainResult<Vec<RunEvent>> {
+async fn stored(ctx: &Ctx, session_id: Uuid, after: i64, before: Option<i64>) -> DomainResult<Vec<Arc<RunEvent>>> {
     let rows: Vec<EventRow> = on_db!(&ctx.db, |p| sqlx::query_as(
         "SELECT seq, first_seq, run_id, kind, data, parts FROM run_events \
          WHERE session_id = $1 AND seq > $2 AND first_seq < $3 ORDER BY seq"
@@ -503,7 +545,7 @@ async fn stored(ctx: &Ctx, session_id: Uuid, after: i64, before: Option<i64>) ->
     .bind(before.unwrap_or(i64::MAX))
     .fetch_all(p)
     .await)?;
-    Ok(rows.into_iter().filter_map(|r| r.resume(after)).collect())
+    Ok(rows.into_iter().filter_map(|r| r.resume(after)).map(Arc::new).collect())
 }
 
 /// Whether the session's last run is still going in some process.
@@ -520,92 +562,116 @@ async fn running_elsewhere(ctx: &Ctx, session_id: Uuid) -> DomainResult<bool> {
 /// The session's events after `after`: stored ones, then the live run's as
 /// they happen, until it ends (nothing running: just the stored ones).
 /// `until_run` stops after that run's `run.finished` (a POST's stream).
-pub fn follow(ctx: &Ctx, session_id: Uuid, after: i64, until_run: Option<Uuid>) -> mpsc::Receiver<RunEvent> {
-    let (tx, rx) = mpsc::channel(256);
-    let ctx = ctx.clone();
-    tokio::spawn(async move {
-        if let Err(e) = pump(&ctx, session_id, after, until_run, &tx).await {
-            tracing::warn!(session = %session_id, error = %e, "following a session's events failed");
-        }
-    });
-    rx
+///
+/// Read by the stream's own consumer (the SSE answer, in its connection's
+/// task): no task of its own between the run and the socket, so an event
+/// costs one wake on its way out, and whatever the run emitted while the
+/// consumer was busy comes as one batch.
+pub fn follow(ctx: &Ctx, session_id: Uuid, after: i64, until_run: Option<Uuid>) -> Follower {
+    Follower {
+        ctx: ctx.clone(),
+        session_id,
+        cursor: after,
+        until_run,
+        // Subscribed before the first read, so no signal falls between
+        // the read and the wait.
+        stored_more: ctx.events.subscribe(Topic::RunEvents, session_id),
+        live: None,
+        done: false,
+    }
 }
 
-async fn pump(
-    ctx: &Ctx,
+/// A listener's place in a session's events (see [`follow`]).
+pub struct Follower {
+    ctx: Ctx,
     session_id: Uuid,
-    mut cursor: i64,
+    /// The last seq handed out.
+    cursor: i64,
     until_run: Option<Uuid>,
-    tx: &mpsc::Sender<RunEvent>,
-) -> DomainResult<()> {
-    // Subscribed before the first read, so no signal falls between the
-    // read and the wait.
-    let mut stored_more = ctx.events.subscribe(Topic::RunEvents, session_id);
-    // Answers whether to stop: the listener left, or the awaited run ended.
-    let send = |event: RunEvent| async move {
-        let last = event.kind == FINISHED && until_run.is_none_or(|id| id == event.run_id);
-        tx.send(event).await.is_err() || (last && until_run.is_some())
-    };
-    loop {
-        if let Some(live) = ctx.hub.get(session_id) {
-            for event in stored(ctx, session_id, cursor, Some(live.first_seq)).await? {
-                cursor = event.seq;
-                if send(event).await {
-                    return Ok(());
-                }
+    stored_more: crate::domain::events::Subscription,
+    /// The run going on in this process being followed, once found.
+    live: Option<(Arc<LiveRun>, watch::Receiver<u64>)>,
+    done: bool,
+}
+
+impl Follower {
+    /// The next events, at least one, in order; `None` once there are no
+    /// more (the run ended, the awaited run finished). Cancel-safe: its
+    /// place moves only when events are handed out.
+    pub async fn next_batch(&mut self) -> DomainResult<Option<Vec<Arc<RunEvent>>>> {
+        loop {
+            if self.done {
+                return Ok(None);
             }
-            let mut changed = live.subscribe();
-            loop {
-                let (events, finished, kept_from) = live.events_after(cursor);
-                if cursor + 1 < kept_from {
+            let found = self.live.as_ref().map(|(live, _)| live.events_after(self.cursor));
+            if let Some((events, finished, kept_from)) = found {
+                if self.cursor + 1 < kept_from {
                     // Fallen behind what memory keeps: the rows have it
                     // (a write stores whole batches, so no row straddles
                     // `kept_from`).
-                    for event in stored(ctx, session_id, cursor, Some(kept_from)).await? {
-                        cursor = event.seq;
-                        if send(event).await {
-                            return Ok(());
-                        }
+                    let behind = stored(&self.ctx, self.session_id, self.cursor, Some(kept_from)).await?;
+                    self.cursor = self.cursor.max(kept_from - 1);
+                    if let Some(batch) = self.hand_out(behind) {
+                        return Ok(Some(batch));
                     }
-                    cursor = cursor.max(kept_from - 1);
                     continue;
                 }
-                for event in events {
-                    cursor = event.seq;
-                    if send(event).await {
-                        return Ok(());
-                    }
+                if let Some(batch) = self.hand_out(events) {
+                    return Ok(Some(batch));
                 }
                 if finished {
-                    return Ok(());
+                    self.done = true;
+                } else if let Some((_, changed)) = &mut self.live {
+                    if changed.changed().await.is_err() {
+                        self.done = true;
+                    }
                 }
-                tokio::select! {
-                    moved = changed.changed() => if moved.is_err() { return Ok(()) },
-                    () = tx.closed() => return Ok(()),
+                continue;
+            }
+            if let Some(live) = self.ctx.hub.get(self.session_id) {
+                // What came before this run is stored (a POST's own stream
+                // starts at the run's first event: nothing to read).
+                let before = if self.cursor + 1 < live.first_seq {
+                    stored(&self.ctx, self.session_id, self.cursor, Some(live.first_seq)).await?
+                } else {
+                    Vec::new()
+                };
+                let changed = live.subscribe();
+                self.live = Some((live, changed));
+                if let Some(batch) = self.hand_out(before) {
+                    return Ok(Some(batch));
                 }
+                continue;
+            }
+            let rows = stored(&self.ctx, self.session_id, self.cursor, None).await?;
+            if let Some(batch) = self.hand_out(rows) {
+                return Ok(Some(batch));
+            }
+            if !running_elsewhere(&self.ctx, self.session_id).await? {
+                // One last look: the run may have ended between the two
+                // reads.
+                let rows = stored(&self.ctx, self.session_id, self.cursor, None).await?;
+                self.done = true;
+                return Ok(self.hand_out(rows));
+            }
+            // The owner's process signals each stored batch; without a
+            // signal (a dropped LISTEN connection) the rows are read every
+            // second.
+            self.stored_more.wait(FOLLOW_FALLBACK).await;
+        }
+    }
+
+    /// `events` as the next batch (none: `None`), up to the awaited run's
+    /// end, moving the cursor past them.
+    fn hand_out(&mut self, mut events: Vec<Arc<RunEvent>>) -> Option<Vec<Arc<RunEvent>>> {
+        if let Some(until) = self.until_run {
+            if let Some(end) = events.iter().position(|e| e.kind == FINISHED && e.run_id == until) {
+                events.truncate(end + 1);
+                self.done = true;
             }
         }
-        for event in stored(ctx, session_id, cursor, None).await? {
-            cursor = event.seq;
-            if send(event).await {
-                return Ok(());
-            }
-        }
-        if !running_elsewhere(ctx, session_id).await? {
-            // One last look: the run may have ended between the two reads.
-            for event in stored(ctx, session_id, cursor, None).await? {
-                if send(event).await {
-                    return Ok(());
-                }
-            }
-            return Ok(());
-        }
-        // The owner's process signals each stored batch; without a signal
-        // (a dropped LISTEN connection) the rows are read every second.
-        tokio::select! {
-            _ = stored_more.wait(FOLLOW_FALLBACK) => {}
-            () = tx.closed() => return Ok(()),
-        }
+        self.cursor = events.last()?.seq;
+        Some(events)
     }
 }
 
@@ -628,9 +694,32 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_sends_consecutive_deltas_as_one_with_the_last_seq() {
+        let other = RunEvent { seq: 4, run_id: Uuid::nil(), kind: "tool_call.started".into(), data: json!({}) };
+        let next_run = RunEvent { seq: 6, run_id: Uuid::new_v4(), kind: DELTA.into(), data: json!({ "text": "?" }) };
+        let events =
+            vec![delta(1, "Hel"), delta(2, "lo"), delta(3, "!"), other.clone(), delta(5, "x"), next_run.clone()];
+        let merged = merge_deltas(events.into_iter().map(Arc::new).collect());
+        let seen: Vec<(i64, &str, Value)> = merged.iter().map(|e| (e.seq, e.kind.as_str(), e.data.clone())).collect();
+        assert_eq!(
+            seen,
+            vec![
+                (3, DELTA, json!({ "text": "Hello!" })),
+                (4, "tool_call.started", json!({})),
+                (5, DELTA, json!({ "text": "x" })),
+                (6, DELTA, json!({ "text": "?" })),
+            ],
+            "a run's deltas merge; another run's do not"
+        );
+        let alone = vec![Arc::new(delta(1, "a")), Arc::new(other)];
+        assert_eq!(merge_deltas(alone.clone()), alone, "nothing to merge: the batch as it was");
+    }
+
+    #[test]
     fn consecutive_deltas_become_one_row_that_resumes_mid_way() {
         let other = RunEvent { seq: 4, run_id: Uuid::nil(), kind: "tool_call.started".into(), data: json!({}) };
-        let rows = coalesce(vec![delta(1, "Hel"), delta(2, "lo, "), delta(3, "wörld"), other, delta(5, "!")]);
+        let events = vec![delta(1, "Hel"), delta(2, "lo, "), delta(3, "wörld"), other, delta(5, "!")];
+        let rows = coalesce(events.into_iter().map(Arc::new).collect());
         assert_eq!(rows.len(), 3);
         let (merged, first, parts) = &rows[0];
         assert_eq!((merged.seq, *first), (3, 1));
