@@ -10,6 +10,7 @@
 //! provider (or Ollama) already uses is refused, so a name always means
 //! one provider.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -44,8 +45,9 @@ pub struct NewProvider {
     pub models: Vec<String>,
 }
 
-#[derive(sqlx::FromRow)]
-struct Row {
+/// A provider as stored, its key sealed (cached as read: `Caches::byok`).
+#[derive(Clone, sqlx::FromRow)]
+pub struct Row {
     id: Uuid,
     slug: String,
     kind: String,
@@ -72,14 +74,29 @@ impl Row {
 
 const COLUMNS: &str = "id, slug, kind, base_url, sealed_key, key_last4, models, created_at";
 
-async fn rows(ctx: &Ctx, org_id: Uuid) -> DomainResult<Vec<Row>> {
+/// The org's providers, through the cache: the agents page and every run
+/// read them, and they change rarely.
+async fn rows(ctx: &Ctx, org_id: Uuid) -> DomainResult<Arc<Vec<Row>>> {
+    let now = ctx.clock.now();
+    if let Some(rows) = ctx.caches.byok.get(&org_id, now) {
+        return Ok(rows);
+    }
+    let ticket = ctx.caches.byok.ticket();
     let sql = format!("SELECT {COLUMNS} FROM org_providers WHERE org_id = $1 ORDER BY slug");
-    Ok(on_db!(&ctx.db, |p| sqlx::query_as(&sql).bind(org_id).fetch_all(p).await)?)
+    let rows: Vec<Row> = on_db!(&ctx.db, |p| sqlx::query_as(&sql).bind(org_id).fetch_all(p).await)?;
+    let rows = Arc::new(rows);
+    ctx.caches.byok.put(ticket, org_id, rows.clone(), now);
+    Ok(rows)
+}
+
+/// After adding or removing one of the org's providers.
+fn forget_rows(ctx: &Ctx, org_id: Uuid) {
+    ctx.caches.byok.invalidate(|k| *k == org_id);
 }
 
 /// The org's providers, as members see them (never the key).
 pub async fn list(ctx: &Ctx, org: &OrgSummary) -> DomainResult<Vec<ByokProviderView>> {
-    Ok(rows(ctx, org.id).await?.into_iter().map(Row::view).collect())
+    Ok(rows(ctx, org.id).await?.iter().cloned().map(Row::view).collect())
 }
 
 fn kind_of(text: &str) -> Option<ProviderKind> {
@@ -95,7 +112,7 @@ fn kind_of(text: &str) -> Option<ProviderKind> {
 /// out, with a warning, rather than failing every run of the org.
 pub async fn providers(ctx: &Ctx, org_id: Uuid) -> DomainResult<Vec<Provider>> {
     let mut out = Vec::new();
-    for row in rows(ctx, org_id).await? {
+    for row in rows(ctx, org_id).await?.iter() {
         let Some(kind) = kind_of(&row.kind) else { continue };
         let key = match ctx.sealer.open(KEY_PURPOSE, &row.sealed_key) {
             Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
@@ -105,13 +122,13 @@ pub async fn providers(ctx: &Ctx, org_id: Uuid) -> DomainResult<Vec<Provider>> {
             }
         };
         out.push(Provider {
-            id: row.slug,
+            id: row.slug.clone(),
             kind,
-            base_url: row.base_url,
+            base_url: row.base_url.clone(),
             api_key: Some(ApiKey(key)),
             managed: false,
             byok: true,
-            models: row.models.0.into_iter().map(free_model).collect(),
+            models: row.models.0.iter().cloned().map(free_model).collect(),
         });
     }
     Ok(out)
@@ -224,6 +241,7 @@ pub async fn add(ctx: &Ctx, actor: &Actor, slug: &str, input: NewProvider) -> Do
         }
         other => other?,
     };
+    forget_rows(ctx, org.id);
     let event = AuditEvent {
         org_id: Some(org.id),
         action: "provider.add",
@@ -255,6 +273,7 @@ pub async fn remove(ctx: &Ctx, actor: &Actor, slug: &str, id: Uuid) -> DomainRes
         .bind(id)
         .execute(p)
         .await)?;
+    forget_rows(ctx, org.id);
     let event = AuditEvent { org_id: Some(org.id), action: "provider.remove", target: Some(provider), details: None };
     audit::record(ctx, actor.into(), event).await
 }

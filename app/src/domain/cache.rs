@@ -152,6 +152,14 @@ pub struct Caches {
     /// gate, the frame and every org page check. Creating an org, joining
     /// one and every membership change drop them.
     pub viewers: TtlCache<Uuid, Arc<Viewer>>,
+    /// An org's package id (`None`: the default package), read by every
+    /// org page, every model call and every cap check. Changing the
+    /// package (a webhook, `alumia admin set-package`) drops it.
+    pub packages: TtlCache<Uuid, Option<String>>,
+    /// An org's own model providers as stored (keys still sealed), read by
+    /// the agents page and before every run. Adding or removing one drops
+    /// them.
+    pub byok: TtlCache<Uuid, Arc<Vec<super::byok::Row>>>,
 }
 
 /// Seconds an entry lives: how long a key revoked, a session signed out or
@@ -167,6 +175,8 @@ impl Caches {
             project_pages: single_process_database.then(|| TtlCache::new(ttl)),
             sessions: TtlCache::new(ttl),
             viewers: TtlCache::new(ttl),
+            packages: TtlCache::new(ttl),
+            byok: TtlCache::new(ttl),
         }
     }
 }

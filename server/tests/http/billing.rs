@@ -360,6 +360,8 @@ async fn set_package(server: &TestServer, org: Uuid, package: &str) {
         .execute(p)
         .await)
     .unwrap();
+    // Written behind the domain's back: drop what it cached.
+    app::domain::billing::plans::forget_package(&server.ctx, Some(org));
 }
 
 async fn grant_buckets(server: &TestServer, org: Uuid) -> Vec<(String, i64)> {

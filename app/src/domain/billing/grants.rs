@@ -61,7 +61,7 @@ pub async fn grant_period(ctx: &Ctx) -> DomainResult<usize> {
 /// org gets its credits at once rather than at the worker's next pass).
 pub async fn grant_now(ctx: &Ctx, org_id: Uuid) -> DomainResult<bool> {
     let period = Period::containing(ctx.clock.now());
-    let package_id = super::plans::package_id_of(ctx, org_id).await?;
+    let package_id = super::plans::stored_package_id(ctx, org_id).await?;
     grant(ctx, org_id, package_id.as_deref(), &period).await
 }
 

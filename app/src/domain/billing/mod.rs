@@ -214,7 +214,9 @@ pub async fn summary(ctx: &Ctx, org_id: Uuid) -> DomainResult<BillingSummary> {
     .await)?;
     let total = rows.iter().map(|r| r.balance).sum();
     let period = plans::Period::containing(ctx.clock.now());
-    let package = plans::package_of(ctx, org_id).await?;
+    // Read fresh: an operator who just moved the org sees it here.
+    let package_id = plans::stored_package_id(ctx, org_id).await?;
+    let package = ctx.billing.package(package_id.as_deref()).clone();
     Ok(BillingSummary {
         package: ctx.billing.package_view(&package),
         period: period.view(),

@@ -213,12 +213,34 @@ impl Period {
     }
 }
 
-/// The org's package id as stored (`None`: the default package).
+/// The org's package id as stored (`None`: the default package), through
+/// the cache (`Caches::packages`): a change made by another process (the
+/// `alumia admin` CLI, another instance) shows within its TTL.
 pub async fn package_id_of(ctx: &Ctx, org_id: Uuid) -> DomainResult<Option<String>> {
+    let now = ctx.clock.now();
+    if let Some(id) = ctx.caches.packages.get(&org_id, now) {
+        return Ok(id);
+    }
+    let ticket = ctx.caches.packages.ticket();
+    let id = stored_package_id(ctx, org_id).await?;
+    ctx.caches.packages.put(ticket, org_id, id.clone(), now);
+    Ok(id)
+}
+
+/// The org's package id read from the database, not the cache: what the
+/// billing page shows and grants follow, so an operator's change is seen
+/// there at once.
+pub async fn stored_package_id(ctx: &Ctx, org_id: Uuid) -> DomainResult<Option<String>> {
     Ok(on_db!(&ctx.db, |p| sqlx::query_scalar("SELECT package_id FROM orgs WHERE id = $1")
         .bind(org_id)
         .fetch_one(p)
         .await)?)
+}
+
+/// After a write that may change orgs' packages: the next read asks the
+/// database (`None`: every org's).
+pub fn forget_package(ctx: &Ctx, org_id: Option<Uuid>) {
+    ctx.caches.packages.invalidate(|k| org_id.is_none_or(|id| *k == id));
 }
 
 /// The org's package.
@@ -254,6 +276,7 @@ pub async fn set_package(ctx: &Ctx, org_id: Uuid, package_id: &str) -> DomainRes
         tx.commit().await
     }
     .await)?;
+    forget_package(ctx, Some(org_id));
     Ok(())
 }
 

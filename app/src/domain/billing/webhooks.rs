@@ -196,6 +196,7 @@ async fn apply_package(ctx: &Ctx, record: &EventRecord<'_>, session: &Value) -> 
         tx.commit().await
     }
     .await)?;
+    super::plans::forget_package(ctx, Some(org_id));
     // The new package's grant for this period, if it had none yet.
     super::grants::grant_now(ctx, org_id).await?;
     Ok(())
@@ -221,5 +222,7 @@ async fn end_subscription(ctx: &Ctx, record: &EventRecord<'_>, subscription: &Va
         tx.commit().await
     }
     .await)?;
+    // The org is known by its subscription here, not its id.
+    super::plans::forget_package(ctx, None);
     Ok(())
 }
