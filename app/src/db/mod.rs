@@ -89,8 +89,15 @@ impl Db {
     /// Opens the pool for `url` (`sqlite://…` or `postgres://…`).
     pub async fn connect(url: &str) -> Result<Db, sqlx::Error> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let pool =
-                PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(10)).connect(url).await?;
+            // sqlx pings a connection each time one is released to the pool,
+            // so a ping before each checkout as well (its default) would
+            // only add a third round trip to every query.
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .test_before_acquire(false)
+                .connect(url)
+                .await?;
             Ok(Db::Postgres(pool))
         } else {
             let opts = SqliteConnectOptions::from_str(url)?
