@@ -1,7 +1,8 @@
 //! Short-lived, in-process caches for the hottest reads: the
 //! authenticated API key behind a bearer token and list pages (`/api/v1`),
-//! and for signed-in pages the browser session behind a cookie and the
-//! signed-in user's email and memberships.
+//! for signed-in pages the browser session behind a cookie and the
+//! signed-in user's email and memberships, and for pages and runs alike an
+//! org's package id and its own model providers.
 //!
 //! Writes made by this process drop what they change at once. Writes made
 //! elsewhere (the `alumia admin` CLI, another instance on the same
