@@ -291,6 +291,43 @@ async fn the_stream_carries_every_event_and_replays_after_a_seq() {
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
+#[tokio::test]
+async fn a_long_fast_answer_streams_whole_and_resumes_exactly_after_any_delta() {
+    let t = setup().await;
+    let session = t.session().await;
+    let pieces: Vec<String> = (0..2000).map(|i| format!("w{i} ")).collect();
+    let whole: String = pieces.concat();
+    t.fake.push(Scripted::text(&pieces.iter().map(String::as_str).collect::<Vec<_>>()));
+    let res = t
+        .api
+        .raw()
+        .post(format!("{}/api/v1/sessions/{session}/messages", t.server.base))
+        .bearer_auth(&t.key)
+        .header("Accept", "text/event-stream")
+        .json(&json!({ "content": "hi" }))
+        .send()
+        .await
+        .unwrap();
+    let live = parse_sse(&res.text().await.unwrap());
+    let deltas: Vec<&(String, i64, Value)> = live.iter().filter(|e| e.0 == "message.delta").collect();
+    let text: String = deltas.iter().map(|e| e.2["text"].as_str().unwrap()).collect();
+    assert_eq!(text, whole, "every piece, once, in order");
+    assert!(live.windows(2).all(|w| w[1].1 > w[0].1), "ids count up");
+    assert!(deltas.iter().all(|e| e.2["seq"] == e.1), "an event's seq is its id");
+    // A client that resumes after any delta it got gets exactly the rest
+    // of the text (deltas merged into one event, which happens when the
+    // run outpaces the reader, carry their last piece's seq; the rows it
+    // resumes from are coalesced).
+    for cut in [0, deltas.len() / 2, deltas.len() - 1] {
+        let seen: String = deltas[..=cut].iter().map(|e| e.2["text"].as_str().unwrap()).collect();
+        let id = deltas[cut].1.to_string();
+        let resumed = t.stream(&format!("/sessions/{session}/events"), Some(&id)).await;
+        let rest: String =
+            resumed.iter().filter(|e| e.0 == "message.delta").map(|e| e.2["text"].as_str().unwrap()).collect();
+        assert_eq!(format!("{seen}{rest}"), whole, "resumed after delta {cut} (id {id})");
+    }
+}
+
 /// Test tools: `slow_echo` answers its arguments after 300 ms and notes
 /// when it ran; `stuck` never answers (its timeout is 200 ms).
 struct TestTools {

@@ -610,9 +610,10 @@ impl Follower {
                     // (a write stores whole batches, so no row straddles
                     // `kept_from`).
                     let behind = stored(&self.ctx, self.session_id, self.cursor, Some(kept_from)).await?;
+                    let batch = self.hand_out(behind);
                     self.cursor = self.cursor.max(kept_from - 1);
-                    if let Some(batch) = self.hand_out(behind) {
-                        return Ok(Some(batch));
+                    if batch.is_some() {
+                        return Ok(batch);
                     }
                     continue;
                 }
