@@ -314,6 +314,10 @@ async fn a_long_fast_answer_streams_whole_and_resumes_exactly_after_any_delta() 
     assert_eq!(text, whole, "every piece, once, in order");
     assert!(live.windows(2).all(|w| w[1].1 > w[0].1), "ids count up");
     assert!(deltas.iter().all(|e| e.2["seq"] == e.1), "an event's seq is its id");
+    // Text is paced: a fast answer reaches the client as a few events a
+    // screen refresh, not an event per token (a thousand events would need
+    // the pieces 16 ms apart, sixteen seconds of answer).
+    assert!(deltas.len() < pieces.len() / 2, "{} delta events for {} pieces", deltas.len(), pieces.len());
     // A client that resumes after any delta it got gets exactly the rest
     // of the text (deltas merged into one event, which happens when the
     // run outpaces the reader, carry their last piece's seq; the rows it

@@ -9,8 +9,10 @@
 
 mod anthropic;
 mod openai;
+mod sse;
 
 use std::collections::VecDeque;
+use std::pin::Pin;
 use std::time::Duration;
 
 use futures::stream::{BoxStream, Stream, StreamExt};
@@ -248,7 +250,7 @@ async fn open(
     }
     let key = key.map(str::to_string);
     let body = idle_guarded(response.bytes_stream(), idle);
-    Ok(decode(eventsource_stream::EventStream::new(body), decoder, key).boxed())
+    Ok(decode(body, decoder, key).boxed())
 }
 
 /// Why reading the body stopped.
@@ -266,71 +268,125 @@ impl std::fmt::Display for BodyError {
     }
 }
 
-/// The body's chunks, ending with `Idle` when one takes too long.
+/// The body's chunks, ending with `Idle` when none comes for `idle`. One
+/// timer per stream, set again only when it fires (a timer per chunk cost
+/// a registration and a removal per token).
 fn idle_guarded<S, B>(body: S, idle: Duration) -> impl Stream<Item = Result<B, BodyError>> + Send + 'static
 where
     S: Stream<Item = Result<B, reqwest::Error>> + Send + 'static,
     B: Send + 'static,
 {
-    futures::stream::unfold(Some(Box::pin(body)), move |body| async move {
-        let mut body = body?;
-        match tokio::time::timeout(idle, body.next()).await {
-            Ok(Some(Ok(chunk))) => Some((Ok(chunk), Some(body))),
-            Ok(Some(Err(e))) => Some((Err(BodyError::Read(e)), None)),
-            Ok(None) => None,
-            Err(_) => Some((Err(BodyError::Idle), None)),
+    struct Guarded<S> {
+        body: Pin<Box<S>>,
+        timer: Pin<Box<tokio::time::Sleep>>,
+        last_chunk: tokio::time::Instant,
+    }
+    let start = tokio::time::Instant::now();
+    let state =
+        Guarded { body: Box::pin(body), timer: Box::pin(tokio::time::sleep_until(start + idle)), last_chunk: start };
+    futures::stream::unfold(Some(state), move |state| async move {
+        let mut s = state?;
+        loop {
+            tokio::select! {
+                biased;
+                next = s.body.next() => {
+                    return match next {
+                        Some(Ok(chunk)) => {
+                            s.last_chunk = tokio::time::Instant::now();
+                            Some((Ok(chunk), Some(s)))
+                        }
+                        Some(Err(e)) => Some((Err(BodyError::Read(e)), None)),
+                        None => None,
+                    };
+                }
+                () = &mut s.timer => {
+                    let due = s.last_chunk + idle;
+                    if tokio::time::Instant::now() >= due {
+                        return Some((Err(BodyError::Idle), None));
+                    }
+                    s.timer.as_mut().reset(due);
+                }
+            }
         }
     })
 }
 
-/// Feeds SSE events to the decoder; stops reading (dropping the body) once
-/// it is done or after the first error.
+/// Reads the body's server-sent events into the decoder; stops reading
+/// (dropping the body) once it is done or after the first error, which
+/// comes after whatever was decoded before it. The events of a chunk are
+/// decoded together and handed out one by one.
 fn decode<S>(
-    events: S,
+    body: S,
     decoder: Box<dyn Decoder>,
     key: Option<String>,
 ) -> impl Stream<Item = Result<ChatEvent, ProviderError>> + Send + 'static
 where
-    S: Stream<Item = Result<eventsource_stream::Event, eventsource_stream::EventStreamError<BodyError>>>
-        + Send
-        + 'static,
+    S: Stream<Item = Result<bytes::Bytes, BodyError>> + Send + 'static,
 {
     struct State<S> {
-        events: Option<std::pin::Pin<Box<S>>>,
+        body: Option<Pin<Box<S>>>,
+        reader: sse::SseReader,
         decoder: Box<dyn Decoder>,
-        ready: VecDeque<ChatEvent>,
+        read: Vec<sse::SseEvent>,
+        ready: VecDeque<Result<ChatEvent, ProviderError>>,
         key: Option<String>,
     }
-    let state = State { events: Some(Box::pin(events)), decoder, ready: VecDeque::new(), key };
+    impl<S> State<S> {
+        /// The body is not read any more; `error` is handed out last.
+        fn stop(&mut self, error: Option<ProviderError>) {
+            self.body = None;
+            self.ready.extend(error.map(Err));
+        }
+    }
+    let state = State {
+        body: Some(Box::pin(body)),
+        reader: sse::SseReader::default(),
+        decoder,
+        read: Vec::new(),
+        ready: VecDeque::new(),
+        key,
+    };
     futures::stream::unfold(state, |mut s| async move {
         loop {
-            if let Some(event) = s.ready.pop_front() {
-                return Some((Ok(event), s));
+            if let Some(item) = s.ready.pop_front() {
+                return Some((item, s));
             }
-            let events = s.events.as_mut()?;
-            let decoded = match events.next().await {
-                Some(Ok(event)) => s.decoder.event(&event.event, &event.data),
-                Some(Err(eventsource_stream::EventStreamError::Transport(BodyError::Idle))) => {
-                    Err(ProviderError::Network(BodyError::Idle.to_string()))
+            let body = s.body.as_mut()?;
+            let (failed, ended) = match body.next().await {
+                Some(Ok(chunk)) => {
+                    let read = s.reader.feed(&chunk, &mut s.read);
+                    (read.err().map(|e| ProviderError::Protocol(format!("not a valid event stream: {e}"))), false)
                 }
-                Some(Err(eventsource_stream::EventStreamError::Transport(e))) => {
-                    Err(ProviderError::Network(redact(&e.to_string(), s.key.as_deref())))
-                }
-                Some(Err(e)) => Err(ProviderError::Protocol(format!("not a valid event stream: {e}"))),
-                None => {
-                    s.events = None;
-                    s.decoder.end()
-                }
+                Some(Err(BodyError::Idle)) => (Some(ProviderError::Network(BodyError::Idle.to_string())), false),
+                Some(Err(e)) => (Some(ProviderError::Network(redact(&e.to_string(), s.key.as_deref()))), false),
+                None => (None, true),
             };
-            match decoded {
-                Ok(events) => s.ready.extend(events),
-                Err(e) => {
-                    s.events = None;
-                    return Some((Err(e), s));
+            for event in std::mem::take(&mut s.read) {
+                match s.decoder.event(&event.event, &event.data) {
+                    Ok(events) => s.ready.extend(events.into_iter().map(Ok)),
+                    Err(e) => {
+                        s.stop(Some(e));
+                        break;
+                    }
+                }
+                if s.decoder.done() {
+                    s.stop(None);
+                    break;
                 }
             }
-            if s.decoder.done() {
-                s.events = None;
+            if s.body.is_none() {
+                continue;
+            }
+            if let Some(e) = failed {
+                s.stop(Some(e));
+            } else if ended {
+                // The body ended (nothing read, no error): the decoder says
+                // whether the answer was whole.
+                match s.decoder.end() {
+                    Ok(events) => s.ready.extend(events.into_iter().map(Ok)),
+                    Err(e) => s.ready.push_back(Err(e)),
+                }
+                s.body = None;
             }
         }
     })

@@ -222,7 +222,6 @@ async fn run_steps(ctx: &Ctx, live: &LiveRun, plan: &Plan, tools: &[Arc<dyn Tool
         if let Ok(micros) = charged {
             totals.credit_microunits += micros;
         }
-        let _ = store::record_totals(ctx, plan.run_id, *totals).await;
         // Tool calls the model made on a step that offered none are not run.
         let calls = if last || specs.is_empty() { Vec::new() } else { answer.calls.clone() };
         let stopped_early = answer.stop.is_some() || charged.is_err();
@@ -243,6 +242,9 @@ async fn run_steps(ctx: &Ctx, live: &LiveRun, plan: &Plan, tools: &[Arc<dyn Tool
         if calls.is_empty() {
             return Outcome::stop(if last { "max_steps" } else { "end_turn" });
         }
+        // Going on: the totals so far are recorded now (the run's end
+        // records them with it), so a run cut short by a crash keeps them.
+        let _ = store::record_totals(ctx, plan.run_id, *totals).await;
         match run_tools(ctx, live, plan, tools, &calls, &mut invalid_calls, &mut seen_calls).await {
             Ok(results) => history.extend(results),
             Err(outcome) => return outcome,
@@ -275,6 +277,9 @@ async fn charge(ctx: &Ctx, plan: &Plan, step: i64, (input, output): (u64, u64)) 
     // Free models and BYOK ones cost nothing and leave no ledger entry.
     let Some(source) = plan.source.filter(|s| *s != Source::Byok) else { return Ok(0) };
     let micros = plan.model.charge_microunits(input, output);
+    if micros == 0 {
+        return Ok(0);
+    }
     let usage = Usage { org_id: plan.org.id, agent_id: Some(plan.agent.id), source, micros };
     metering::charge(ctx, &format!("run:{}:step:{step}", plan.run_id), &usage).await?;
     Ok(micros)

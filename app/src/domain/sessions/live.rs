@@ -1,7 +1,8 @@
 //! Live runs and their events (SPEC §10).
 //!
 //! A run's events are numbered per session (`seq`) as they happen and kept
-//! in memory until they are both stored and shown, where listeners in
+//! in memory until the write after the one that stored them (and until
+//! they are shown), where listeners in
 //! this process read them — every text delta as the model sends it (one
 //! that falls behind reads the rows). They reach the database in batches:
 //! every 200 ms a writer takes what is new and stores it in one
@@ -104,6 +105,9 @@ struct LiveState {
     visible: usize,
     /// `log[saved..]` is not in the database yet.
     saved: usize,
+    /// Events before this seq were stored by a write before the last one:
+    /// what may leave memory at the next write.
+    stored_before: i64,
     next_seq: i64,
     finished: bool,
 }
@@ -134,6 +138,7 @@ impl LiveRun {
                 log: Vec::new(),
                 visible: 0,
                 saved: 0,
+                stored_before: first_seq,
                 next_seq: first_seq,
                 finished: false,
             }),
@@ -219,13 +224,19 @@ impl LiveRun {
         out
     }
 
-    /// After a write: drops what is both stored and shown.
+    /// After a write: drops what is both stored and shown by the write
+    /// before it. The last write's events stay one more period, so a
+    /// listener a little behind (a paced stream waiting out its frame gap,
+    /// or one reading after the run's end) finds them here rather than in
+    /// the rows.
     fn forget_stored(&self) {
         let mut state = self.lock();
-        let gone = state.saved.min(state.visible);
+        let boundary = state.stored_before;
+        let gone = state.log[..state.saved.min(state.visible)].partition_point(|e| e.seq < boundary);
         state.log.drain(..gone);
         state.saved -= gone;
         state.visible -= gone;
+        state.stored_before = state.log.get(state.saved).map_or(state.next_seq, |e| e.seq);
     }
 
     /// Puts back events whose write failed, to be tried again.

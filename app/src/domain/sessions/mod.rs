@@ -72,7 +72,8 @@ pub struct SessionFilter {
     pub status: Option<String>,
 }
 
-async fn find(ctx: &Ctx, org: &OrgSummary, id: Uuid) -> DomainResult<SessionRow> {
+/// The session of this org with this id, or a 404.
+pub async fn find(ctx: &Ctx, org: &OrgSummary, id: Uuid) -> DomainResult<SessionRow> {
     let sql = format!("SELECT {SESSION_COLUMNS} FROM chat_sessions WHERE org_id = $1 AND id = $2");
     let row: Option<SessionRow> =
         on_db!(&ctx.db, |p| sqlx::query_as(&sql).bind(org.id).bind(id).fetch_optional(p).await)?;
@@ -323,6 +324,20 @@ pub async fn post_message(
     session_id: Uuid,
     input: NewMessage,
 ) -> DomainResult<Posted> {
+    let session = find(ctx, org, session_id).await?;
+    post_message_to(ctx, actor, org, session, input).await
+}
+
+/// [`post_message`] to a session already read (`find`): the API reads it
+/// before the body, for its 404, and the run needs no second read.
+pub async fn post_message_to(
+    ctx: &Ctx,
+    actor: &Actor,
+    org: &OrgSummary,
+    session: SessionRow,
+    input: NewMessage,
+) -> DomainResult<Posted> {
+    let session_id = session.id;
     let content = input.content.trim().to_string();
     if content.is_empty() {
         return Err(AppError::validation("content", "content: write a message"));
@@ -331,7 +346,6 @@ pub async fn post_message(
         return Err(AppError::validation("content", format!("content: at most {CONTENT_MAX_CHARS} characters")));
     }
     let client_id = validate::optional_text("clientMessageId", input.client_message_id, CLIENT_ID_MAX_CHARS)?;
-    let session = find(ctx, org, session_id).await?;
     if let Some(client_id) = &client_id {
         if let Some(run) = replayed(ctx, org, session_id, client_id).await? {
             return Ok(Posted { run, started: false });
@@ -350,8 +364,8 @@ pub async fn post_message(
         metering::authorize(ctx, &Usage { org_id: org.id, agent_id: Some(agent.id), source, micros: estimate }).await?;
     }
     let turn = Turn { entries: vec![TurnEntry::user(content)], client_id: client_id.clone(), delivers: Vec::new() };
-    let run_id = match launch(ctx, org, &session, agent, (provider, model), &turn).await {
-        Ok(run_id) => run_id,
+    let run = match launch(ctx, org, &session, agent, (provider, model), &turn).await {
+        Ok(run) => run,
         Err(e) if e.code == ErrorCode::Conflict && client_id.is_some() => {
             // The same client id, sent twice at once: attach to the winner.
             let client_id = client_id.as_deref().unwrap_or_default();
@@ -362,7 +376,7 @@ pub async fn post_message(
         }
         Err(e) => return Err(e),
     };
-    Ok(Posted { run: run(ctx, org, run_id).await?, started: true })
+    Ok(Posted { run: run.view(), started: true })
 }
 
 /// The session's agent, when it may still run.
@@ -408,7 +422,8 @@ pub(crate) struct Turn {
 }
 
 /// Claims the session for a run of `turn` and starts it in the
-/// background; answers the run's id. A busy session is a 409.
+/// background; answers the run as recorded (not read back: nothing else
+/// has touched it yet). A busy session is a 409.
 pub(crate) async fn launch(
     ctx: &Ctx,
     org: &OrgSummary,
@@ -416,10 +431,28 @@ pub(crate) async fn launch(
     agent: AgentView,
     (provider, model): (Provider, Model),
     turn: &Turn,
-) -> DomainResult<Uuid> {
+) -> DomainResult<RunRow> {
     let run_id = Uuid::new_v4();
     let resolved = format!("{}/{}", provider.id, model.id);
-    let first_seq = begin_run(ctx, org, session, &agent, run_id, &resolved, turn).await?;
+    let now = ctx.clock.now();
+    let first_seq = begin_run(ctx, org, session, &agent, (run_id, now), &resolved, turn).await?;
+    let recorded_run = RunRow {
+        id: run_id,
+        session_id: session.id,
+        status: "running".into(),
+        stop_reason: None,
+        requested_model: agent.model.clone(),
+        resolved_model: resolved,
+        steps: 0,
+        input_tokens: 0,
+        output_tokens: 0,
+        credit_microunits: 0,
+        omitted_messages: 0,
+        omitted_tokens: 0,
+        error: None,
+        started_at: now,
+        finished_at: None,
+    };
     let recorded = Recorded {
         org: org.clone(),
         project_id: session.project_id,
@@ -430,7 +463,7 @@ pub(crate) async fn launch(
         model: (provider, model),
     };
     go(ctx, recorded).await;
-    Ok(run_id)
+    Ok(recorded_run)
 }
 
 /// A run recorded `running` (its session claimed), to start.
@@ -472,11 +505,10 @@ async fn begin_run(
     org: &OrgSummary,
     session: &SessionRow,
     agent: &AgentView,
-    run_id: Uuid,
+    (run_id, now): (Uuid, DateTime<chrono::Utc>),
     resolved: &str,
     turn: &Turn,
 ) -> DomainResult<i64> {
-    let now = ctx.clock.now();
     // Owned, for the writer (`db::writer`).
     let (session_id, org_id, agent_id, model) = (session.id, org.id, agent.id, agent.model.clone());
     let (resolved, instance) = (resolved.to_string(), ctx.hub.instance.clone());
