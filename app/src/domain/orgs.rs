@@ -333,19 +333,50 @@ pub async fn agent_activity(ctx: &Ctx, org: &OrgSummary) -> DomainResult<AgentAc
     Ok(AgentActivity { agents, runs_last_30_days, runs_running })
 }
 
+/// The overview's figures: how many members and agents (not deleted) the
+/// org has, runs it started in the last 30 days, runs going on now, and
+/// its credit balance (what `billing::balance` reads), in one statement:
+/// the overview is read on every visit, and each statement is a round
+/// trip.
+struct OverviewCounts {
+    members: i64,
+    agents: i64,
+    runs_last_30_days: i64,
+    runs_running: i64,
+    balance: i64,
+}
+
+async fn overview_counts(ctx: &Ctx, org: &OrgSummary) -> DomainResult<OverviewCounts> {
+    let now = ctx.clock.now();
+    let month_ago = now - chrono::Duration::days(30);
+    let (members, agents, runs_last_30_days, runs_running, balance): (i64, i64, i64, i64, Option<i64>) =
+        on_db!(&ctx.db, |p| sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM memberships WHERE org_id = $1), \
+             (SELECT COUNT(*) FROM agents WHERE org_id = $1 AND deleted_at IS NULL), \
+             (SELECT COUNT(*) FROM runs WHERE org_id = $1 AND started_at >= $2), \
+             (SELECT COUNT(*) FROM runs WHERE org_id = $1 AND status = 'running'), \
+             (SELECT CAST(SUM(balance) AS BIGINT) FROM credit_buckets \
+              WHERE org_id = $1 AND balance > 0 AND (expires_at IS NULL OR expires_at > $3))"
+        )
+        .bind(org.id)
+        .bind(month_ago)
+        .bind(now)
+        .fetch_one(p)
+        .await)?;
+    Ok(OverviewCounts { members, agents, runs_last_30_days, runs_running, balance: balance.unwrap_or(0) })
+}
+
 pub async fn overview(ctx: &Ctx, org: &OrgSummary) -> DomainResult<OrgOverview> {
-    let member_count = member_count(ctx, org).await?;
+    let counts = overview_counts(ctx, org).await?;
     let recent_activity = audit::recent_for_org(ctx, org.id, 10).await?;
-    let balance = super::billing::credits(super::billing::balance(ctx, org.id).await?);
     let package_name = super::billing::plans::package_of(ctx, org.id).await?.name;
-    let AgentActivity { agents: agent_count, runs_last_30_days, runs_running } = agent_activity(ctx, org).await?;
     Ok(OrgOverview {
-        member_count,
-        agent_count,
-        runs_last_30_days,
-        runs_running,
+        member_count: counts.members,
+        agent_count: counts.agents,
+        runs_last_30_days: counts.runs_last_30_days,
+        runs_running: counts.runs_running,
         recent_activity,
-        balance,
+        balance: super::billing::credits(counts.balance),
         package_name,
         metered: ctx.billing.metered,
     })
