@@ -215,7 +215,10 @@ fn event_stream(ctx: &Ctx, session_id: Uuid, after: i64, until_run: Option<Uuid>
     let frames = stream::unfold(state, move |mut s| async move {
         if let Some(until) = s.paced_until.take() {
             // Not reading meanwhile: what arrives is taken as one batch.
-            tokio::time::sleep_until(until).await;
+            // A stream that has sent its last event ends at once.
+            if !s.follower.is_done() {
+                tokio::time::sleep_until(until).await;
+            }
         }
         loop {
             tokio::select! {

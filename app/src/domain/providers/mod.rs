@@ -361,7 +361,9 @@ where
                 Some(Err(e)) => (Some(ProviderError::Network(redact(&e.to_string(), s.key.as_deref()))), false),
                 None => (None, true),
             };
-            for event in std::mem::take(&mut s.read) {
+            // The buffer is taken for the loop and put back, to be reused.
+            let mut read = std::mem::take(&mut s.read);
+            for event in read.drain(..) {
                 match s.decoder.event(&event.event, &event.data) {
                     Ok(events) => s.ready.extend(events.into_iter().map(Ok)),
                     Err(e) => {
@@ -374,6 +376,7 @@ where
                     break;
                 }
             }
+            s.read = read;
             if s.body.is_none() {
                 continue;
             }

@@ -673,6 +673,11 @@ impl Follower {
         }
     }
 
+    /// Whether everything has been handed out: the next batch is `None`.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
     /// `events` as the next batch (none: `None`), up to the awaited run's
     /// end, moving the cursor past them.
     fn hand_out(&mut self, mut events: Vec<Arc<RunEvent>>) -> Option<Vec<Arc<RunEvent>>> {
