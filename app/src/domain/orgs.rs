@@ -304,70 +304,41 @@ pub async fn context(ctx: &Ctx, actor: &Actor, slug: &str) -> DomainResult<OrgCo
     viewer(ctx, actor.user_id()).await?.context(slug)
 }
 
-pub async fn member_count(ctx: &Ctx, org: &OrgSummary) -> DomainResult<i64> {
-    Ok(on_db!(&ctx.db, |p| sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE org_id = $1")
-        .bind(org.id)
-        .fetch_one(p)
-        .await)?)
-}
-
-/// How many agents the org has (not deleted), runs it started in the
-/// last 30 days, and runs going on now.
-pub struct AgentActivity {
+/// An org's figures for its overview (page and API): members, agents
+/// (not deleted), runs started in the last 30 days, runs going on now, and
+/// what it can spend now in micro-units.
+pub struct OrgCounts {
+    pub members: i64,
     pub agents: i64,
     pub runs_last_30_days: i64,
     pub runs_running: i64,
+    pub balance_microunits: i64,
 }
 
-pub async fn agent_activity(ctx: &Ctx, org: &OrgSummary) -> DomainResult<AgentActivity> {
-    let month_ago = ctx.clock.now() - chrono::Duration::days(30);
-    let (agents, runs_last_30_days, runs_running): (i64, i64, i64) = on_db!(&ctx.db, |p| sqlx::query_as(
-        "SELECT (SELECT COUNT(*) FROM agents WHERE org_id = $1 AND deleted_at IS NULL), \
-         (SELECT COUNT(*) FROM runs WHERE org_id = $1 AND started_at >= $2), \
-         (SELECT COUNT(*) FROM runs WHERE org_id = $1 AND status = 'running')"
-    )
-    .bind(org.id)
-    .bind(month_ago)
-    .fetch_one(p)
-    .await)?;
-    Ok(AgentActivity { agents, runs_last_30_days, runs_running })
-}
-
-/// The overview's figures: how many members and agents (not deleted) the
-/// org has, runs it started in the last 30 days, runs going on now, and
-/// its credit balance (what `billing::balance` reads), in one statement:
-/// the overview is read on every visit, and each statement is a round
-/// trip.
-struct OverviewCounts {
-    members: i64,
-    agents: i64,
-    runs_last_30_days: i64,
-    runs_running: i64,
-    balance: i64,
-}
-
-async fn overview_counts(ctx: &Ctx, org: &OrgSummary) -> DomainResult<OverviewCounts> {
+/// [`OrgCounts`] in one statement: the overview is read on every visit,
+/// and each statement is a round trip.
+pub async fn counts(ctx: &Ctx, org: &OrgSummary) -> DomainResult<OrgCounts> {
     let now = ctx.clock.now();
-    let month_ago = now - chrono::Duration::days(30);
+    let sql = format!(
+        "SELECT (SELECT COUNT(*) FROM memberships WHERE org_id = $1), \
+         (SELECT COUNT(*) FROM agents WHERE org_id = $1 AND deleted_at IS NULL), \
+         (SELECT COUNT(*) FROM runs WHERE org_id = $1 AND started_at >= $3), \
+         (SELECT COUNT(*) FROM runs WHERE org_id = $1 AND status = 'running'), \
+         ({})",
+        super::billing::BALANCE_SQL
+    );
     let (members, agents, runs_last_30_days, runs_running, balance): (i64, i64, i64, i64, Option<i64>) =
-        on_db!(&ctx.db, |p| sqlx::query_as(
-            "SELECT (SELECT COUNT(*) FROM memberships WHERE org_id = $1), \
-             (SELECT COUNT(*) FROM agents WHERE org_id = $1 AND deleted_at IS NULL), \
-             (SELECT COUNT(*) FROM runs WHERE org_id = $1 AND started_at >= $2), \
-             (SELECT COUNT(*) FROM runs WHERE org_id = $1 AND status = 'running'), \
-             (SELECT CAST(SUM(balance) AS BIGINT) FROM credit_buckets \
-              WHERE org_id = $1 AND balance > 0 AND (expires_at IS NULL OR expires_at > $3))"
-        )
-        .bind(org.id)
-        .bind(month_ago)
-        .bind(now)
-        .fetch_one(p)
-        .await)?;
-    Ok(OverviewCounts { members, agents, runs_last_30_days, runs_running, balance: balance.unwrap_or(0) })
+        on_db!(&ctx.db, |p| sqlx::query_as(&sql)
+            .bind(org.id)
+            .bind(now)
+            .bind(now - chrono::Duration::days(30))
+            .fetch_one(p)
+            .await)?;
+    Ok(OrgCounts { members, agents, runs_last_30_days, runs_running, balance_microunits: balance.unwrap_or(0) })
 }
 
 pub async fn overview(ctx: &Ctx, org: &OrgSummary) -> DomainResult<OrgOverview> {
-    let counts = overview_counts(ctx, org).await?;
+    let counts = counts(ctx, org).await?;
     let recent_activity = audit::recent_for_org(ctx, org.id, 10).await?;
     let package_name = super::billing::plans::package_of(ctx, org.id).await?.name;
     Ok(OrgOverview {
@@ -376,7 +347,7 @@ pub async fn overview(ctx: &Ctx, org: &OrgSummary) -> DomainResult<OrgOverview> 
         runs_last_30_days: counts.runs_last_30_days,
         runs_running: counts.runs_running,
         recent_activity,
-        balance: super::billing::credits(counts.balance),
+        balance: super::billing::credits(counts.balance_microunits),
         package_name,
         metered: ctx.billing.metered,
     })

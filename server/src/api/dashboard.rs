@@ -35,18 +35,17 @@ pub struct Overview {
     responses((status = 200, description = "Counts and recent activity of the caller's org", body = Envelope<Overview>)))]
 pub async fn overview(State(ctx): State<Ctx>, caller: ApiCaller) -> Result<ApiOk<Overview>, ApiError> {
     let org = caller.org;
-    let members = app::domain::orgs::member_count(&ctx, &org).await?;
+    let figures = app::domain::orgs::counts(&ctx, &org).await?;
     let projects = projects::count(&ctx, &org).await?;
     let active_api_keys = api_keys::count_active(&ctx, &org).await?;
-    let activity = app::domain::orgs::agent_activity(&ctx, &org).await?;
     let recent_activity = audit::recent_for_org(&ctx, org.id, 20).await?;
     let counts = Counts {
-        members,
+        members: figures.members,
         projects,
         active_api_keys,
-        agents: activity.agents,
-        runs_last_30_days: activity.runs_last_30_days,
-        runs_running: activity.runs_running,
+        agents: figures.agents,
+        runs_last_30_days: figures.runs_last_30_days,
+        runs_running: figures.runs_running,
     };
     Ok(ApiOk(Overview { org, counts, recent_activity }))
 }

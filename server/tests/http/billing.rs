@@ -30,7 +30,7 @@ fn deposit(org_id: Uuid, kind: DepositKind, source: &str, credits: i64) -> Depos
 #[tokio::test]
 async fn usage_draws_the_grant_first_then_purchases_oldest_first_and_never_below_zero() {
     let server = start().await;
-    let (_, slug, key) = owner_with_key(&server, &[]).await;
+    let (mut owner, slug, key) = owner_with_key(&server, &[]).await;
     let org = org_id(&server, &slug).await;
     let ctx = &server.ctx;
     assert!(billing::deposit(ctx, deposit(org, DepositKind::Purchase, "pi_first", 5)).await.unwrap());
@@ -72,13 +72,21 @@ async fn usage_draws_the_grant_first_then_purchases_oldest_first_and_never_below
     assert_eq!(refused.code, app::model::ErrorCode::PaymentRequired);
     assert_eq!(refused.details.unwrap()["reason"], "no_credits");
     assert_eq!(data(&api.get("/billing").await)["balance"]["credits"], "8.5");
+    assert_eq!(overview_credits(&mut owner, &slug).await, "8.5", "the overview shows the same balance");
     assert!(billing::verify(ctx).await.unwrap().is_empty());
+}
+
+/// The balance the org's overview page shows, as its browser reads it.
+async fn overview_credits(owner: &mut Browser, slug: &str) -> String {
+    let overview = owner.call("get_org_overview", &[("org", slug)]).await;
+    assert_eq!(overview.status, reqwest::StatusCode::OK, "{}", overview.body);
+    overview.json()["balance"]["credits"].as_str().expect("the balance's credits").to_string()
 }
 
 #[tokio::test]
 async fn an_expired_grant_is_not_spent() {
     let server = start().await;
-    let (_, slug, _) = owner_with_key(&server, &[]).await;
+    let (mut owner, slug, _) = owner_with_key(&server, &[]).await;
     let org = org_id(&server, &slug).await;
     let ctx = &server.ctx;
     let grant = Deposit {
@@ -90,6 +98,7 @@ async fn an_expired_grant_is_not_spent() {
     let refused = billing::debit(ctx, org, "late", 1).await.unwrap_err();
     assert_eq!(refused.code, app::model::ErrorCode::PaymentRequired);
     assert_eq!(billing::summary(ctx, org).await.unwrap().balance.credit_microunits, 0);
+    assert_eq!(overview_credits(&mut owner, &slug).await, "0", "the overview counts no expired credits");
 }
 
 #[tokio::test]

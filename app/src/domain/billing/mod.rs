@@ -187,19 +187,11 @@ struct BucketRow {
     created_at: DateTime<Utc>,
 }
 
-/// What the org can spend now, in micro-units: one query, for pages that
-/// show only the total (the overview).
-pub async fn balance(ctx: &Ctx, org_id: Uuid) -> DomainResult<i64> {
-    let total: Option<i64> = on_db!(&ctx.db, |p| sqlx::query_scalar(
-        "SELECT CAST(SUM(balance) AS BIGINT) FROM credit_buckets \
-         WHERE org_id = $1 AND balance > 0 AND (expires_at IS NULL OR expires_at > $2)"
-    )
-    .bind(org_id)
-    .bind(ctx.clock.now())
-    .fetch_one(p)
-    .await)?;
-    Ok(total.unwrap_or(0))
-}
+/// The SQL of what an org (`$1`) can spend at `$2`, in micro-units (NULL
+/// for none): its live buckets' total, for what shows only the total (a
+/// subquery of the overview's counts, `orgs::counts`).
+pub(crate) const BALANCE_SQL: &str = "SELECT CAST(SUM(balance) AS BIGINT) FROM credit_buckets \
+     WHERE org_id = $1 AND balance > 0 AND (expires_at IS NULL OR expires_at > $2)";
 
 /// The org's live buckets (grant first) and their total.
 pub async fn summary(ctx: &Ctx, org_id: Uuid) -> DomainResult<BillingSummary> {

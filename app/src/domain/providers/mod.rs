@@ -494,8 +494,10 @@ mod tests {
         assert_eq!(retry_after(&headers), None);
     }
 
-    #[tokio::test]
-    async fn a_stream_that_goes_silent_ends_with_a_network_error() {
+    /// A provider on loopback that answers one request with an SSE body
+    /// written as `events`, each after its pause, then holds the
+    /// connection open for `hold` without a word (or ends the body).
+    async fn scripted_provider(events: Vec<(Duration, String)>, hold: Option<Duration>) -> Provider {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base_url = format!("http://{}/v1", listener.local_addr().unwrap());
@@ -504,21 +506,35 @@ mod tests {
             let mut request = [0u8; 4096];
             let _ = socket.read(&mut request).await;
             let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
-            let event = "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n";
-            let chunk = format!("{:x}\r\n{event}\r\n", event.len());
-            socket.write_all(format!("{head}{chunk}").as_bytes()).await.unwrap();
-            // Then nothing, with the connection open.
-            tokio::time::sleep(Duration::from_secs(30)).await;
+            socket.write_all(head.as_bytes()).await.unwrap();
+            for (pause, event) in events {
+                tokio::time::sleep(pause).await;
+                socket.write_all(format!("{:x}\r\n{event}\r\n", event.len()).as_bytes()).await.unwrap();
+            }
+            match hold {
+                Some(hold) => tokio::time::sleep(hold).await,
+                None => socket.write_all(b"0\r\n\r\n").await.unwrap(),
+            }
         });
-        let provider = Provider {
-            id: "silent".into(),
+        Provider {
+            id: "scripted".into(),
             kind: ProviderKind::OpenAi,
             base_url,
             api_key: None,
             managed: false,
             byok: false,
             models: vec![],
-        };
+        }
+    }
+
+    fn delta_event(text: &str) -> String {
+        format!("data: {{\"choices\":[{{\"delta\":{{\"content\":\"{text}\"}}}}]}}\n\n")
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_goes_silent_ends_with_a_network_error() {
+        let provider =
+            scripted_provider(vec![(Duration::ZERO, delta_event("Hi"))], Some(Duration::from_secs(30))).await;
         let request = ChatRequest { model: "m".into(), ..Default::default() };
         let stream = open(&http_client(), &provider, &request, Duration::from_millis(300)).await.unwrap();
         let items: Vec<_> = stream.collect().await;
@@ -529,5 +545,27 @@ mod tests {
                 Err(ProviderError::Network("the provider stopped sending".into()))
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn a_slow_stream_that_keeps_sending_is_read_to_its_end() {
+        // Eight pieces 100 ms apart: longer in all than the idle limit of
+        // 500 ms, never that long between two.
+        let mut events: Vec<(Duration, String)> =
+            (0..8).map(|i| (Duration::from_millis(100), delta_event(&format!("w{i} ")))).collect();
+        events.push((Duration::ZERO, "data: [DONE]\n\n".into()));
+        let provider = scripted_provider(events, None).await;
+        let request = ChatRequest { model: "m".into(), ..Default::default() };
+        let stream = open(&http_client(), &provider, &request, Duration::from_millis(500)).await.unwrap();
+        let items: Vec<_> = stream.collect().await;
+        let text: String = items
+            .iter()
+            .map(|item| match item {
+                Ok(ChatEvent::TextDelta(t)) => t.clone(),
+                Ok(_) => String::new(),
+                Err(e) => panic!("the stream failed: {e:?}"),
+            })
+            .collect();
+        assert_eq!(text, "w0 w1 w2 w3 w4 w5 w6 w7 ");
     }
 }
