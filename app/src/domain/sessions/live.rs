@@ -430,58 +430,10 @@ pub(super) async fn flush_with(ctx: &Ctx, live: &LiveRun, end: Option<RunEnd>) -
     let rows = coalesce(events);
     let now = ctx.clock.now();
     let session_id = live.session_id;
-    let written = crate::db::writer::write(&ctx.db, move |db| async move {
-        on_db!(&db, |p| async {
-            let mut tx = p.begin().await?;
-            for (event, first_seq, parts) in &rows {
-                sqlx::query(
-                    "INSERT INTO run_events (session_id, seq, first_seq, run_id, kind, data, parts, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(session_id)
-                .bind(event.seq)
-                .bind(first_seq)
-                .bind(event.run_id)
-                .bind(&event.kind)
-                .bind(Json(&event.data))
-                .bind(parts.as_ref().map(Json))
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
-            if let Some(end) = &end {
-                let t = end.totals;
-                sqlx::query(
-                    "UPDATE runs SET status = $2, stop_reason = $3, error = $4, finished_at = $5, steps = $6, \
-                     input_tokens = $7, output_tokens = $8, credit_microunits = $9, omitted_messages = $10, \
-                     omitted_tokens = $11 WHERE id = $1",
-                )
-                .bind(end.run_id)
-                .bind(end.status)
-                .bind(end.stop_reason)
-                .bind(&end.error)
-                .bind(now)
-                .bind(t.steps)
-                .bind(t.input_tokens)
-                .bind(t.output_tokens)
-                .bind(t.credit_microunits)
-                .bind(t.omitted_messages)
-                .bind(t.omitted_tokens)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query("UPDATE chat_sessions SET status = $3, updated_at = $4 WHERE id = $1 AND last_run_id = $2")
-                    .bind(session_id)
-                    .bind(end.run_id)
-                    .bind(end.session_status)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await
-        }
-        .await)
-    })
-    .await;
+    let written = match &ctx.db {
+        crate::db::Db::Sqlite(pool) => super::sqlite_writes::flush(pool, session_id, rows, end, now).await,
+        crate::db::Db::Postgres(pool) => postgres_flush(pool, session_id, rows, end, now).await,
+    };
     if let Err(e) = written {
         live.unsave(count);
         return Err(e.into());
@@ -494,11 +446,69 @@ pub(super) async fn flush_with(ctx: &Ctx, live: &LiveRun, end: Option<RunEnd>) -
     Ok(())
 }
 
+/// [`flush_with`]'s transaction on PostgreSQL, statement by statement.
+async fn postgres_flush(
+    pool: &sqlx::PgPool,
+    session_id: Uuid,
+    rows: Vec<(RunEvent, i64, Option<Vec<usize>>)>,
+    end: Option<RunEnd>,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    for (event, first_seq, parts) in &rows {
+        sqlx::query(
+            "INSERT INTO run_events (session_id, seq, first_seq, run_id, kind, data, parts, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(session_id)
+        .bind(event.seq)
+        .bind(first_seq)
+        .bind(event.run_id)
+        .bind(&event.kind)
+        .bind(Json(&event.data))
+        .bind(parts.as_ref().map(Json))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if let Some(end) = &end {
+        let t = end.totals;
+        sqlx::query(
+            "UPDATE runs SET status = $2, stop_reason = $3, error = $4, finished_at = $5, steps = $6, \
+             input_tokens = $7, output_tokens = $8, credit_microunits = $9, omitted_messages = $10, \
+             omitted_tokens = $11 WHERE id = $1",
+        )
+        .bind(end.run_id)
+        .bind(end.status)
+        .bind(end.stop_reason)
+        .bind(&end.error)
+        .bind(now)
+        .bind(t.steps)
+        .bind(t.input_tokens)
+        .bind(t.output_tokens)
+        .bind(t.credit_microunits)
+        .bind(t.omitted_messages)
+        .bind(t.omitted_tokens)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE chat_sessions SET status = $3, updated_at = $4 WHERE id = $1 AND last_run_id = $2")
+            .bind(session_id)
+            .bind(end.run_id)
+            .bind(end.session_status)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await
+}
+
 /// While `live` runs: writes its events every [`FLUSH_EVERY`], keeps its
 /// heartbeat, and turns a cancel asked through another process (the run
 /// row's `cancel_requested_at`) into the run's cancellation.
 pub(super) async fn keep(ctx: Ctx, live: Arc<LiveRun>) {
-    let mut tick = tokio::time::interval(FLUSH_EVERY);
+    // The first write after FLUSH_EVERY, not at once: a short run's events
+    // all go with its end, in one write.
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + FLUSH_EVERY, FLUSH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_beat = tokio::time::Instant::now();
     let mut last_cancel_check = tokio::time::Instant::now();

@@ -12,6 +12,7 @@ pub mod context;
 pub mod lab;
 pub mod live;
 mod peers;
+mod sqlite_writes;
 pub mod store;
 pub mod tools;
 pub mod unattended;
@@ -498,7 +499,8 @@ pub(crate) async fn go(ctx: &Ctx, run: Recorded) {
 }
 
 /// Claims the session, then records the run and the user's message, in
-/// one transaction. Answers the seq the run's events start at.
+/// one transaction (on SQLite one trip: `sqlite_writes::claim`). Answers
+/// the seq the run's events start at.
 #[allow(clippy::too_many_arguments)]
 async fn begin_run(
     ctx: &Ctx,
@@ -516,6 +518,30 @@ async fn begin_run(
     let entries: Vec<(&'static str, String, Option<Uuid>)> =
         turn.entries.iter().map(|e| (e.role, e.content.clone(), e.from_agent_id)).collect();
     let first_client_id = turn.client_id.clone();
+    // SQLite: one trip to the writer's thread, ahead of queued flushes.
+    if let crate::db::Db::Sqlite(pool) = &ctx.db {
+        let claim = sqlite_writes::Claim {
+            session_id,
+            org_id,
+            agent_id,
+            run_id,
+            requested_model: model,
+            resolved_model: resolved,
+            instance,
+            now,
+            delivers,
+            entries,
+            client_id: first_client_id,
+        };
+        return match sqlite_writes::claim(pool, claim).await {
+            Ok(Some(last)) => Ok(last.unwrap_or(0) + 1),
+            Ok(None) => Err(busy()),
+            Err(e) if is_unique_violation(&e, "client_message_id") => {
+                Err(AppError::new(ErrorCode::Conflict, "This message was already sent"))
+            }
+            Err(e) => Err(e.into()),
+        };
+    }
     let result: Result<Result<i64, AppError>, sqlx::Error> = crate::db::writer::write(&ctx.db, move |db| async move {
         on_db!(&db, |p| async {
             let mut tx = p.begin().await?;

@@ -7,6 +7,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::agent_loop::{Outcome, Plan, Totals};
+use crate::db::writer::Lane;
 use crate::db::{exec_on_db, on_db};
 use crate::domain::clock::iso;
 use crate::domain::providers::{ChatMessage, ToolCall};
@@ -198,6 +199,30 @@ pub async fn append(ctx: &Ctx, m: NewMessage<'_>) -> DomainResult<StoredMessage>
     let (org_id, session_id, run_id, role, content) = (m.org_id, m.session_id, m.run_id, m.role, m.content.clone());
     let tool_calls = m.tool_calls.map(<[ToolCall]>::to_vec);
     let tool_call_id = m.tool_call_id.map(str::to_string);
+    if let crate::db::Db::Sqlite(pool) = &ctx.db {
+        // One trip to the writer's thread (`db::writer::sqlite_transaction`).
+        crate::db::writer::sqlite_transaction(pool, Lane::InOrder, move |q| {
+            q.push(
+                "INSERT INTO messages (id, org_id, session_id, run_id, position, role, content, tool_calls, \
+                 tool_call_id, created_at) SELECT ",
+            );
+            let mut values = q.separated(", ");
+            values
+                .push_bind(id)
+                .push_bind(org_id)
+                .push_bind(session_id)
+                .push_bind(run_id)
+                .push("COALESCE(MAX(position), 0) + 1")
+                .push_bind(role)
+                .push_bind(content.clone())
+                .push_bind(tool_calls.clone().map(Json))
+                .push_bind(tool_call_id.clone())
+                .push_bind(now);
+            q.push(" FROM messages WHERE session_id = ").push_bind(session_id);
+        })
+        .await?;
+        return Ok(StoredMessage { id, role: m.role, content: m.content });
+    }
     crate::db::writer::write(&ctx.db, move |db| async move {
         exec_on_db!(&db, |p| sqlx::query(
             "INSERT INTO messages (id, org_id, session_id, run_id, position, role, content, tool_calls, \
