@@ -217,7 +217,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Built> {
         }
     });
     spawn_billing_workers(&ctx);
-    ctx.events.spawn_listener(&ctx.db);
+    ctx.events.spawn_listener(&ctx.db, ctx.caches.clone());
     app::domain::sessions::spawn_interrupted_sweeper(&ctx);
     let holder = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
     tokio::spawn(app::domain::files::sweeper::run(ctx.clone(), holder));

@@ -161,6 +161,11 @@ pub struct Caches {
     /// the agents page and before every run. Adding or removing one drops
     /// them.
     pub byok: TtlCache<Uuid, Arc<Vec<super::byok::Row>>>,
+    /// How many notifications a member has not read, by (org, member): the
+    /// sidebar's badge on every org page. A notification written (by this
+    /// process, or on PostgreSQL by any: its trigger's NOTIFY) drops the
+    /// org's entries; the member reading some drops theirs.
+    pub unread: TtlCache<(Uuid, Uuid), i64>,
 }
 
 /// Seconds an entry lives: how long a key revoked, a session signed out or
@@ -178,7 +183,13 @@ impl Caches {
             viewers: TtlCache::new(ttl),
             packages: TtlCache::new(ttl),
             byok: TtlCache::new(ttl),
+            unread: TtlCache::new(ttl),
         }
+    }
+
+    /// An org's notifications changed: its members' unread counts go.
+    pub fn notifications_written(&self, org_id: Uuid) {
+        self.unread.invalidate(|(org, _)| *org == org_id);
     }
 }
 

@@ -164,7 +164,9 @@ impl Events {
 
     /// Re-broadcasts what other processes NOTIFY (PostgreSQL only; SQLite
     /// is one process). Reconnects with a pause when the connection drops.
-    pub fn spawn_listener(self: &Arc<Self>, db: &Db) {
+    /// A notification's signal also drops the org's cached unread counts
+    /// (`caches`), whichever process wrote it.
+    pub fn spawn_listener(self: &Arc<Self>, db: &Db, caches: Arc<super::cache::Caches>) {
         let Db::Postgres(pool) = db else { return };
         let (pool, events) = (pool.clone(), self.clone());
         tokio::spawn(async move {
@@ -175,6 +177,9 @@ impl Events {
                             match listener.recv().await {
                                 Ok(note) => {
                                     if let Some(signal) = Signal::parse(note.payload()) {
+                                        if signal.topic == Topic::Notification {
+                                            caches.notifications_written(signal.id);
+                                        }
                                         events.wake_signal(signal);
                                     }
                                 }

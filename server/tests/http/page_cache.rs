@@ -108,3 +108,41 @@ async fn a_step_up_takes_effect_at_once() {
     assert_eq!(minted.status, StatusCode::OK, "the new step-up counts at once: {}", minted.body);
     assert_eq!(b.page(&format!("/{org}/developers")).await.status, StatusCode::OK);
 }
+
+/// The sidebar's unread badge (on every org page) is cached too: a
+/// notification a charge writes, and the member reading everything, show
+/// on the very next page.
+#[tokio::test]
+async fn the_unread_badge_follows_notifications_at_once() {
+    use app::domain::billing::{self, Deposit, DepositKind, MICROS_PER_CREDIT};
+    let server = start().await;
+    let (mut b, org) = owner_on_page(&server).await;
+    let badge = |page: &Answer| page.body.contains(r#"data-testid="unread-badge""#);
+    let skills = format!("/{org}/skills");
+    assert!(!badge(&b.page(&skills).await), "nothing unread yet");
+
+    // The last credit spent: "credits ran out", written by the charge.
+    let ctx = &server.ctx;
+    let org_id = app::domain::orgs::find_by_slug(ctx, &org).await.unwrap().unwrap();
+    let purchase = Deposit {
+        org_id,
+        kind: DepositKind::Purchase,
+        source_ref: "pi_badge",
+        micros: MICROS_PER_CREDIT,
+        expires_at: None,
+        actor_user_id: None,
+        reason: None,
+    };
+    billing::deposit(ctx, purchase).await.unwrap();
+    billing::debit(ctx, org_id, "badge-usage", MICROS_PER_CREDIT).await.unwrap();
+    let page = b.page(&skills).await;
+    assert!(badge(&page), "the charge's notification shows at once");
+    let badge_text = page.body.split(r#"data-testid="unread-badge""#).nth(1).unwrap();
+    let shown = &badge_text[badge_text.find('>').unwrap() + 1..];
+    assert!(shown.starts_with("1<"), "one unread: {}", &shown[..40.min(shown.len())]);
+
+    let read =
+        b.api(reqwest::Method::POST, &format!("/api/v1/notifications/read-all?org={org}"), serde_json::json!({})).await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+    assert!(!badge(&b.page(&skills).await), "read: the badge goes at once");
+}

@@ -485,14 +485,19 @@ async fn charge_alone(ctx: &Ctx, pending: &Pending) -> DomainResult<()> {
     }
     .await)??;
     if new {
-        count_charge(pending);
+        count_charge(ctx, pending);
     }
     Ok(())
 }
 
-/// Counts a charge once its transaction has committed.
-fn count_charge(pending: &Pending) {
+/// Counts a charge once its transaction has committed. A charge may have
+/// written a notification (a budget threshold, credits exhausted): the
+/// org's unread counts go (`Caches::unread`).
+fn count_charge(ctx: &Ctx, pending: &Pending) {
     metrics::credits_charged(pending.usage.source.label(), pending.usage.cost());
+    if pending.usage.cost() > 0 {
+        ctx.caches.notifications_written(pending.usage.org_id);
+    }
 }
 
 /// The most charges written in one SQLite transaction.
@@ -591,7 +596,7 @@ async fn write_batch(ctx: &Ctx, batch: &[Pending]) -> Result<Vec<DomainResult<()
         .zip(results)
         .map(|(pending, answer)| {
             if matches!(answer, Ok(true)) {
-                count_charge(pending);
+                count_charge(ctx, pending);
             }
             answer.map(|_| ())
         })

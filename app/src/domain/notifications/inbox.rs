@@ -78,10 +78,24 @@ pub async fn list(
     })
 }
 
-/// How many of the member's are unread (the sidebar's badge).
+/// How many of the member's are unread (the sidebar's badge, on every
+/// org page: cached, `Caches::unread`).
 pub async fn unread_count(ctx: &Ctx, org_id: Uuid, member: Uuid) -> DomainResult<i64> {
+    let cache = &ctx.caches.unread;
+    let now = ctx.clock.now();
+    if let Some(count) = cache.get(&(org_id, member), now) {
+        return Ok(count);
+    }
+    let ticket = cache.ticket();
     let sql = format!("SELECT COUNT(*) FROM ({SEEN}{UNREAD}) unread");
-    Ok(on_db!(&ctx.db, |p| sqlx::query_scalar(&sql).bind(org_id).bind(member).fetch_one(p).await)?)
+    let count = on_db!(&ctx.db, |p| sqlx::query_scalar(&sql).bind(org_id).bind(member).fetch_one(p).await)?;
+    cache.put(ticket, (org_id, member), count, now);
+    Ok(count)
+}
+
+/// The member read some: their count goes.
+fn forget_unread(ctx: &Ctx, org_id: Uuid, member: Uuid) {
+    ctx.caches.unread.invalidate(|key| *key == (org_id, member));
 }
 
 /// The member's notifications made after `after` (a notification's
@@ -137,6 +151,7 @@ pub async fn mark_read(ctx: &Ctx, actor: &Actor, org: &OrgSummary, id: Uuid) -> 
     .bind(ctx.clock.now())
     .execute(p)
     .await)?;
+    forget_unread(ctx, org.id, member);
     find(ctx, org, member, id).await
 }
 
@@ -153,6 +168,7 @@ pub async fn read_all(ctx: &Ctx, actor: &Actor, org: &OrgSummary) -> DomainResul
     .bind(ctx.clock.now())
     .execute(p)
     .await)?;
+    forget_unread(ctx, org.id, member);
     Ok(NotificationsRead { unread_count: unread_count(ctx, org.id, member).await? })
 }
 

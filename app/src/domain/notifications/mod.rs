@@ -53,8 +53,16 @@ pub async fn notify(
         tx.commit().await
     }
     .await)?;
-    ctx.events.wake(super::events::Topic::Notification, org_id);
+    written(ctx, org_id);
     Ok(())
+}
+
+/// After a notification's transaction committed: members' unread counts
+/// go, and this process's live streams look at once (other processes hear
+/// of it from the row's trigger, on PostgreSQL).
+pub fn written(ctx: &super::Ctx, org_id: Uuid) {
+    ctx.caches.notifications_written(org_id);
+    ctx.events.wake(super::events::Topic::Notification, org_id);
 }
 
 /// A notification as stored (for tests and the page to come).

@@ -202,7 +202,7 @@ pub(crate) async fn settle(
     }
     if settled && payload_written {
         // Other processes hear of it from the row's trigger (PostgreSQL).
-        ctx.events.wake(crate::domain::events::Topic::Notification, org_id);
+        notifications::written(ctx, org_id);
     }
     Ok(settled)
 }
