@@ -1,8 +1,9 @@
 //! Short-lived, in-process caches for the hottest reads: the
 //! authenticated API key behind a bearer token and list pages (`/api/v1`),
 //! for signed-in pages the browser session behind a cookie and the
-//! signed-in user's email and memberships, and for pages and runs alike an
-//! org's package id and its own model providers.
+//! signed-in user's email and memberships and the sidebar's unread count,
+//! and for pages and runs alike an org's package id and its own model
+//! providers.
 //!
 //! Writes made by this process drop what they change at once. Writes made
 //! elsewhere (the `alumia admin` CLI, another instance on the same
