@@ -302,6 +302,11 @@ fn busy() -> AppError {
     AppError::new(ErrorCode::Conflict, "The session is busy: a run is in progress; wait for it or cancel it")
 }
 
+/// A `clientMessageId` the session already holds (sent twice at once).
+fn already_sent() -> AppError {
+    AppError::new(ErrorCode::Conflict, "This message was already sent")
+}
+
 /// The run a message with this client id started, if one was sent.
 async fn replayed(ctx: &Ctx, org: &OrgSummary, session_id: Uuid, client_id: &str) -> DomainResult<Option<RunView>> {
     let run_id: Option<Option<Uuid>> = on_db!(&ctx.db, |p| sqlx::query_scalar(
@@ -536,9 +541,7 @@ async fn begin_run(
         return match sqlite_writes::claim(pool, claim).await {
             Ok(Some(last)) => Ok(last.unwrap_or(0) + 1),
             Ok(None) => Err(busy()),
-            Err(e) if is_unique_violation(&e, "client_message_id") => {
-                Err(AppError::new(ErrorCode::Conflict, "This message was already sent"))
-            }
+            Err(e) if is_unique_violation(&e, "client_message_id") => Err(already_sent()),
             Err(e) => Err(e.into()),
         };
     }
@@ -608,7 +611,7 @@ async fn begin_run(
                 .await;
                 match inserted {
                     Err(e) if is_unique_violation(&e, "client_message_id") => {
-                        return Ok(Err(AppError::new(ErrorCode::Conflict, "This message was already sent")));
+                        return Ok(Err(already_sent()));
                     }
                     other => other?,
                 };
