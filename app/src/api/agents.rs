@@ -19,8 +19,7 @@ pub async fn list_agents(org: String) -> Result<Page<AgentView>, AppError> {
     let actor = require_actor().await?;
     let ctx = ctx()?;
     let org = member_of(&ctx, &actor, &org).await?;
-    let page = domain::paging::PageRequest::parse(Some(domain::paging::MAX_LIMIT), None)?;
-    domain::agents::list(&ctx, &org, page).await
+    Ok(domain::agents::list_for_page(&ctx, &org).await?.as_ref().clone())
 }
 
 /// Each agent's latest run (the list's "last run").
@@ -29,7 +28,7 @@ pub async fn list_agent_last_runs(org: String) -> Result<Vec<AgentLastRun>, AppE
     let actor = require_actor().await?;
     let ctx = ctx()?;
     let org = member_of(&ctx, &actor, &org).await?;
-    domain::sessions::last_runs(&ctx, &org).await
+    Ok(domain::sessions::last_runs(&ctx, &org).await?.as_ref().clone())
 }
 
 #[cfg(feature = "ssr")]

@@ -20,7 +20,7 @@ pub async fn get_billing_page(org: String) -> Result<BillingPageData, AppError> 
     let actor = require_actor().await?;
     let ctx = ctx()?;
     let org = member_of(&ctx, &actor, &org).await?;
-    let recent = domain::billing::ledger(&ctx, org.id, domain::paging::PageRequest::parse(Some(10), None)?).await?;
+    let data = domain::billing::page_data(&ctx, org.id, CHART_DAYS).await?;
     let settings = &ctx.billing;
     let stripe = domain::billing::top_ups::stripe(&ctx).ok();
     // Invoices come from Stripe: when it does not answer, the rest of the
@@ -33,9 +33,9 @@ pub async fn get_billing_page(org: String) -> Result<BillingPageData, AppError> 
         None => (Vec::new(), None),
     };
     Ok(BillingPageData {
-        summary: domain::billing::summary(&ctx, org.id).await?,
-        usage: domain::billing::daily_usage(&ctx, org.id, CHART_DAYS).await?,
-        recent: recent.items,
+        summary: data.summary.clone(),
+        usage: data.usage.clone(),
+        recent: data.recent.clone(),
         payments: stripe.map(|s| PaymentsConfig {
             publishable_key: s.publishable_key.clone(),
             js_url: s.js_url.clone(),

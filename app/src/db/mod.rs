@@ -42,6 +42,7 @@ pub use exec_on_db;
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
+pub mod changes;
 pub mod writer;
 
 mod sqlite_busy {
@@ -115,6 +116,7 @@ impl Db {
                     Box::pin(async move {
                         let mut handle = conn.lock_handle().await?;
                         sqlite_busy::install(handle.as_raw_handle());
+                        changes::install(handle.as_raw_handle());
                         Ok(())
                     })
                 })

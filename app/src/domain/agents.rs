@@ -271,6 +271,16 @@ pub async fn list(ctx: &Ctx, org: &OrgSummary, page: PageRequest) -> DomainResul
     Ok(page.finish(rows, |r| Cursor { created_at: r.created_at, id: r.id }, AgentRow::view))
 }
 
+/// The agents page's list: the newest `MAX_LIMIT` live agents, kept by
+/// `caches.agents`.
+pub async fn list_for_page(ctx: &Ctx, org: &OrgSummary) -> DomainResult<std::sync::Arc<Page<AgentView>>> {
+    super::cache::through(&ctx.caches.agents, org.id, ctx.clock.now(), || async {
+        let page = PageRequest::parse(Some(super::paging::MAX_LIMIT), None)?;
+        Ok(std::sync::Arc::new(list(ctx, org, page).await?))
+    })
+    .await
+}
+
 /// The ids of the org's live agents with these names, in order; a name
 /// that is none of them is a 422 on `peers`.
 pub async fn ids_by_name(ctx: &Ctx, org: &OrgSummary, names: &[String]) -> DomainResult<Vec<Uuid>> {

@@ -13,8 +13,15 @@
 //! A read that raced with a write must not put its older answer back:
 //! readers take a `Ticket` before they query, and `put` refuses an answer
 //! whose ticket predates the latest invalidation.
+//!
+//! Page data (the overview's figures and activity, the agents list and
+//! their last runs, the billing page's balance and ledger) is kept in a
+//! [`TableCache`] instead: with SQLite, until a commit writes one of the
+//! tables it was read from, whoever wrote it (`db::changes`). With
+//! PostgreSQL, whose other instances write too, it is read every time.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::hash::Hash;
 use std::sync::{Arc, OnceLock, RwLock};
 
@@ -109,6 +116,59 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
     }
 }
 
+/// Values read from some tables, each answered from memory until a commit
+/// writes one of those tables (`db::changes`), or its time to live passes
+/// (what changes with the clock alone, like "runs in the last 30 days",
+/// and writes by `alumia admin` from another process).
+pub struct TableCache<K, V> {
+    tables: crate::db::changes::Tables,
+    entries: TtlCache<K, (u64, V)>,
+}
+
+impl<K: Eq + Hash, V: Clone> TableCache<K, V> {
+    /// `tables`: every table `load` reads (each in `db::changes::WATCHED`).
+    pub fn new(tables: &[&str]) -> Self {
+        Self { tables: crate::db::changes::Tables::of(tables), entries: TtlCache::new(Duration::seconds(TTL_SECONDS)) }
+    }
+
+    /// The value under `key`, from memory if none of its tables changed
+    /// since it was read, else from `load`.
+    pub async fn get_or_load<E, Fut>(&self, key: K, now: DateTime<Utc>, load: impl FnOnce() -> Fut) -> Result<V, E>
+    where
+        Fut: Future<Output = Result<V, E>>,
+    {
+        // Taken before the read: a commit that lands during it outdates
+        // what it answers (see `db::changes`).
+        let version = self.tables.version();
+        if let Some((read_at, value)) = self.entries.get(&key, now) {
+            if read_at == version {
+                return Ok(value);
+            }
+        }
+        let ticket = self.entries.ticket();
+        let value = load().await?;
+        self.entries.put(ticket, key, (version, value.clone()), now);
+        Ok(value)
+    }
+}
+
+/// `cache`'s value under `key`, or `load`'s answer when there is no cache
+/// (PostgreSQL).
+pub async fn through<K: Eq + Hash, V: Clone, E, Fut>(
+    cache: &Option<TableCache<K, V>>,
+    key: K,
+    now: DateTime<Utc>,
+    load: impl FnOnce() -> Fut,
+) -> Result<V, E>
+where
+    Fut: Future<Output = Result<V, E>>,
+{
+    match cache {
+        Some(cache) => cache.get_or_load(key, now, load).await,
+        None => load().await,
+    }
+}
+
 /// An API key as `authenticate` found it, keyed by the token's SHA-256.
 #[derive(Clone)]
 pub struct AuthenticatedKey {
@@ -167,6 +227,17 @@ pub struct Caches {
     /// process, or on PostgreSQL by any: its trigger's NOTIFY) drops the
     /// org's entries; the member reading some drops theirs.
     pub unread: TtlCache<(Uuid, Uuid), i64>,
+    /// Page data, with SQLite only (see [`TableCache`]); each is read by
+    /// its page on every visit. An org's overview figures and recent
+    /// activity:
+    pub overview: Option<TableCache<Uuid, Arc<super::orgs::OverviewData>>>,
+    /// An org's live agents, first page of the list, and each one's
+    /// latest run:
+    pub agents: Option<TableCache<Uuid, Arc<Page<crate::model::AgentView>>>>,
+    pub last_runs: Option<TableCache<Uuid, Arc<Vec<crate::model::AgentLastRun>>>>,
+    /// The billing page's balance (with its package and budgets), usage
+    /// chart and latest ledger entries:
+    pub billing: Option<TableCache<Uuid, Arc<super::billing::LedgerData>>>,
 }
 
 /// Seconds an entry lives: how long a key revoked, a session signed out or
@@ -185,6 +256,20 @@ impl Caches {
             packages: TtlCache::new(ttl),
             byok: TtlCache::new(ttl),
             unread: TtlCache::new(ttl),
+            overview: single_process_database
+                .then(|| TableCache::new(&["memberships", "agents", "runs", "credit_buckets", "audit_log", "users"])),
+            agents: single_process_database.then(|| TableCache::new(&["agents"])),
+            last_runs: single_process_database.then(|| TableCache::new(&["runs"])),
+            billing: single_process_database.then(|| {
+                TableCache::new(&[
+                    "credit_buckets",
+                    "ledger_entries",
+                    "orgs",
+                    "budgets",
+                    "budget_spend",
+                    "budget_alerts",
+                ])
+            }),
         }
     }
 

@@ -1,5 +1,7 @@
 //! Organizations: creation with a slug, membership lookup, the switcher.
 
+use std::sync::Arc;
+
 use uuid::Uuid;
 
 use super::audit::{self, AuditEvent};
@@ -337,16 +339,27 @@ pub async fn counts(ctx: &Ctx, org: &OrgSummary) -> DomainResult<OrgCounts> {
     Ok(OrgCounts { members, agents, runs_last_30_days, runs_running, balance_microunits: balance.unwrap_or(0) })
 }
 
+/// What the overview reads from the database, kept by `caches.overview`.
+pub struct OverviewData {
+    counts: OrgCounts,
+    recent_activity: Vec<crate::model::AuditEntryView>,
+}
+
 pub async fn overview(ctx: &Ctx, org: &OrgSummary) -> DomainResult<OrgOverview> {
-    let counts = counts(ctx, org).await?;
-    let recent_activity = audit::recent_for_org(ctx, org.id, 10).await?;
+    let data = super::cache::through(&ctx.caches.overview, org.id, ctx.clock.now(), || async {
+        let counts = counts(ctx, org).await?;
+        let recent_activity = audit::recent_for_org(ctx, org.id, 10).await?;
+        Ok::<_, AppError>(Arc::new(OverviewData { counts, recent_activity }))
+    })
+    .await?;
+    let counts = &data.counts;
     let package_name = super::billing::plans::package_of(ctx, org.id).await?.name;
     Ok(OrgOverview {
         member_count: counts.members,
         agent_count: counts.agents,
         runs_last_30_days: counts.runs_last_30_days,
         runs_running: counts.runs_running,
-        recent_activity,
+        recent_activity: data.recent_activity.clone(),
         balance: super::billing::credits(counts.balance_microunits),
         package_name,
         metered: ctx.billing.metered,

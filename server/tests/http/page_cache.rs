@@ -146,3 +146,63 @@ async fn the_unread_badge_follows_notifications_at_once() {
     assert_eq!(read.status, StatusCode::OK, "{}", read.body);
     assert!(!badge(&b.page(&skills).await), "read: the badge goes at once");
 }
+
+/// The overview's figures and activity, the agents list with each one's
+/// last run and the billing page's balance and ledger are kept in memory
+/// on SQLite until a commit writes a table they were read from, whichever
+/// code path wrote it (`db::changes`): a run, its charge, an agent made or
+/// deleted over `/api/v1` each show on the very next page.
+#[tokio::test]
+async fn page_data_follows_runs_charges_and_agents_at_once() {
+    use crate::fake_provider::Scripted;
+    use serde_json::json;
+
+    let mut t = crate::sessions::setup().await;
+    let org = t.org.clone();
+    let overview = format!("/{org}");
+    let shown_agents = |body: &str| -> String {
+        let card = body.split(r#"data-testid="overview-agents""#).nth(1).expect("the agents card");
+        card[card.find('>').unwrap() + 1..].split('<').next().unwrap().to_string()
+    };
+    let agents_named = |list: &serde_json::Value| -> Vec<String> {
+        list["items"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap().to_string()).collect()
+    };
+    // Warm every cache the pages read.
+    let page = t.browser.page(&overview).await;
+    assert!(page.body.contains("0 runs in the last 30 days"), "{}", page.body);
+    assert_eq!(t.browser.page(&format!("/{org}/agents")).await.status, StatusCode::OK);
+    assert_eq!(t.browser.page(&format!("/{org}/billing")).await.status, StatusCode::OK);
+    let billing = t.browser.call("get_billing_page", &[("org", &org)]).await.json();
+    let balance = billing["summary"]["balance"].clone();
+    assert_eq!(t.browser.call("list_agent_last_runs", &[("org", &org)]).await.json(), json!([]));
+
+    // A run and its charge (the run's writes go through the SQLite writer).
+    let session = t.session().await;
+    t.fake.push(Scripted::text(&["Hi."]));
+    assert_eq!(t.say(&session, "Hello").await.status, StatusCode::OK);
+    let page = t.browser.page(&overview).await;
+    assert!(page.body.contains("1 run in the last 30 days"), "the run counts at once: {}", page.body);
+    let last = t.browser.call("list_agent_last_runs", &[("org", &org)]).await.json();
+    assert_eq!(last[0]["status"], "completed", "{last}");
+    let billing = t.browser.call("get_billing_page", &[("org", &org)]).await.json();
+    assert_ne!(billing["summary"]["balance"], balance, "the charge shows at once: {billing}");
+    assert_eq!(billing["recent"][0]["kind"], "usage", "{billing}");
+
+    // An agent made, then deleted, over /api/v1: the list, the count and
+    // the activity follow each.
+    let created = t.api.post("/agents", json!({ "name": "Second", "model": "fake/big" })).await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    let id = data(&created)["id"].as_str().unwrap().to_string();
+    let list = t.browser.call("list_agents", &[("org", &org)]).await.json();
+    assert_eq!(agents_named(&list), ["Second", "Helper"], "{list}");
+    let page = t.browser.page(&overview).await;
+    assert_eq!(shown_agents(&page.body), "2", "the new agent counts at once");
+    let activity = page.body.split("Recent activity").nth(1).unwrap();
+    assert_eq!(activity.matches(">agent.create<").count(), 2, "the new agent's audit row shows: {activity}");
+
+    assert_eq!(t.api.delete(&format!("/agents/{id}")).await.status, StatusCode::OK);
+    let list = t.browser.call("list_agents", &[("org", &org)]).await.json();
+    assert_eq!(agents_named(&list), ["Helper"], "{list}");
+    let page = t.browser.page(&overview).await;
+    assert_eq!(shown_agents(&page.body), "1", "the deleted agent no longer counts");
+}

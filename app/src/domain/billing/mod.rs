@@ -193,6 +193,27 @@ struct BucketRow {
 pub(crate) const BALANCE_SQL: &str = "SELECT CAST(SUM(balance) AS BIGINT) FROM credit_buckets \
      WHERE org_id = $1 AND balance > 0 AND (expires_at IS NULL OR expires_at > $2)";
 
+/// What the billing page reads from the database, kept by
+/// `caches.billing`: the balance, `chart_days` of usage and the latest 10
+/// ledger entries.
+pub struct LedgerData {
+    pub summary: BillingSummary,
+    pub usage: Vec<DailyUsage>,
+    pub recent: Vec<LedgerEntryView>,
+}
+
+pub async fn page_data(ctx: &Ctx, org_id: Uuid, chart_days: i64) -> DomainResult<std::sync::Arc<LedgerData>> {
+    super::cache::through(&ctx.caches.billing, org_id, ctx.clock.now(), || async {
+        let recent = ledger(ctx, org_id, PageRequest::parse(Some(10), None)?).await?.items;
+        Ok(std::sync::Arc::new(LedgerData {
+            summary: summary(ctx, org_id).await?,
+            usage: daily_usage(ctx, org_id, chart_days).await?,
+            recent,
+        }))
+    })
+    .await
+}
+
 /// The org's live buckets (grant first) and their total.
 pub async fn summary(ctx: &Ctx, org_id: Uuid) -> DomainResult<BillingSummary> {
     let rows: Vec<BucketRow> = on_db!(&ctx.db, |p| sqlx::query_as(

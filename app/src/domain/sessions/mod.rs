@@ -209,22 +209,26 @@ pub async fn wait_answer(ctx: &Ctx, org: &OrgSummary, run_id: Uuid) -> DomainRes
 
 /// Each agent's latest run: `(agent id, status, started at)`, newest
 /// first (the agents page's "last run").
-pub async fn last_runs(ctx: &Ctx, org: &OrgSummary) -> DomainResult<Vec<crate::model::AgentLastRun>> {
-    let rows: Vec<(Uuid, String, chrono::DateTime<chrono::Utc>)> = on_db!(&ctx.db, |p| sqlx::query_as(
-        "SELECT r.agent_id, r.status, r.started_at FROM runs r WHERE r.org_id = $1 AND r.started_at = \
-         (SELECT MAX(x.started_at) FROM runs x WHERE x.agent_id = r.agent_id) ORDER BY r.started_at DESC"
-    )
-    .bind(org.id)
-    .fetch_all(p)
-    .await)?;
-    Ok(rows
-        .into_iter()
-        .map(|(agent_id, status, at)| crate::model::AgentLastRun {
-            agent_id,
-            status,
-            started_at: super::clock::iso(at),
-        })
-        .collect())
+pub async fn last_runs(ctx: &Ctx, org: &OrgSummary) -> DomainResult<std::sync::Arc<Vec<crate::model::AgentLastRun>>> {
+    super::cache::through(&ctx.caches.last_runs, org.id, ctx.clock.now(), || async {
+        let rows: Vec<(Uuid, String, chrono::DateTime<chrono::Utc>)> = on_db!(&ctx.db, |p| sqlx::query_as(
+            "SELECT r.agent_id, r.status, r.started_at FROM runs r WHERE r.org_id = $1 AND r.started_at = \
+             (SELECT MAX(x.started_at) FROM runs x WHERE x.agent_id = r.agent_id) ORDER BY r.started_at DESC"
+        )
+        .bind(org.id)
+        .fetch_all(p)
+        .await)?;
+        Ok::<_, AppError>(std::sync::Arc::new(
+            rows.into_iter()
+                .map(|(agent_id, status, at)| crate::model::AgentLastRun {
+                    agent_id,
+                    status,
+                    started_at: super::clock::iso(at),
+                })
+                .collect(),
+        ))
+    })
+    .await
 }
 
 /// What posting a message did.
