@@ -32,7 +32,7 @@ use app::domain::files::storage::Storage;
 use app::domain::models::{self, Catalogue};
 use app::domain::passkeys;
 use app::domain::secrets::{self, Sealer};
-use app::domain::{Clock, Ctx, DomainSettings, RateLimits};
+use app::domain::{Clock, Ctx, CtxParts, DomainSettings, RateLimits};
 
 pub use config::{Config, Settings};
 
@@ -68,7 +68,7 @@ impl Built {
 
 fn make_ctx(config: &Config, db: Db) -> anyhow::Result<Ctx> {
     let single_process = matches!(db, Db::Sqlite(_));
-    Ok(Ctx {
+    Ok(Ctx::new(CtxParts {
         db,
         caches: Arc::new(Caches::new(single_process)),
         clock: Clock::default(),
@@ -104,7 +104,7 @@ fn make_ctx(config: &Config, db: Db) -> anyhow::Result<Ctx> {
             )
             .map_err(|e| anyhow::anyhow!("file storage: {e}"))?,
         ),
-    })
+    }))
 }
 
 /// The client S3 requests go out on: a store that stops answering fails
