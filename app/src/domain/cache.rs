@@ -234,6 +234,9 @@ pub struct Caches {
     /// An org's live agents, first page of the list, and each one's
     /// latest run:
     pub agents: Option<TableCache<Uuid, Arc<Page<crate::model::AgentView>>>>,
+    /// One agent by (org, id), `None` when it is not live: read before
+    /// every run.
+    pub agent: Option<TableCache<(Uuid, Uuid), Option<crate::model::AgentView>>>,
     pub last_runs: Option<TableCache<Uuid, Arc<Vec<crate::model::AgentLastRun>>>>,
     /// The billing page's balance (with its package and budgets), usage
     /// chart and latest ledger entries:
@@ -259,6 +262,7 @@ impl Caches {
             overview: single_process_database
                 .then(|| TableCache::new(&["memberships", "agents", "runs", "credit_buckets", "audit_log", "users"])),
             agents: single_process_database.then(|| TableCache::new(&["agents"])),
+            agent: single_process_database.then(|| TableCache::new(&["agents"])),
             last_runs: single_process_database.then(|| TableCache::new(&["runs"])),
             billing: single_process_database.then(|| {
                 TableCache::new(&[

@@ -59,6 +59,9 @@ pub struct Plan {
     pub source: Option<Source>,
     /// When the run was started (its duration's metric).
     pub started: Instant,
+    /// Whether its turn is peer messages it delivers, whose senders get
+    /// its answer as their reply (`peers::after_run`).
+    pub answers_peers: bool,
 }
 
 /// How a run ended.
@@ -108,9 +111,17 @@ pub struct Totals {
 
 /// Runs the loop to its end and records how it ended. Never panics out:
 /// the caller's supervisor records a panic as a failed run.
-pub async fn drive(ctx: Ctx, live: Arc<LiveRun>, plan: Plan, tools: Vec<Arc<dyn Tool>>) {
+/// Runs the loop to its end. `history`: the session's messages if already
+/// read (by the claim, on SQLite).
+pub async fn drive(
+    ctx: Ctx,
+    live: Arc<LiveRun>,
+    plan: Plan,
+    tools: Vec<Arc<dyn Tool>>,
+    history: Option<Vec<store::MessageRow>>,
+) {
     let mut totals = Totals::default();
-    let outcome = run_steps(&ctx, &live, &plan, &tools, &mut totals).await;
+    let outcome = run_steps(&ctx, &live, &plan, &tools, history, &mut totals).await;
     finish(&ctx, &live, &plan, outcome, totals).await;
 }
 
@@ -164,11 +175,26 @@ pub async fn finish(ctx: &Ctx, live: &LiveRun, plan: &Plan, outcome: Outcome, to
     super::peers::after_run(ctx, plan, &outcome).await;
 }
 
-async fn run_steps(ctx: &Ctx, live: &LiveRun, plan: &Plan, tools: &[Arc<dyn Tool>], totals: &mut Totals) -> Outcome {
+async fn run_steps(
+    ctx: &Ctx,
+    live: &LiveRun,
+    plan: &Plan,
+    tools: &[Arc<dyn Tool>],
+    read: Option<Vec<store::MessageRow>>,
+    totals: &mut Totals,
+) -> Outcome {
     let resolved = format!("{}/{}", plan.provider.id, plan.model.id);
     live.emit("run.started", json!({ "requestedModel": plan.agent.model, "resolvedModel": resolved }));
     live.emit("session.status", json!({ "status": "running" }));
-    let mut history = match store::history(ctx, plan.session_id).await {
+    let rows = match read {
+        Some(rows) => Ok(rows),
+        None => store::messages(ctx, plan.session_id).await,
+    };
+    let history = match rows {
+        Ok(rows) => store::transcript(ctx, rows).await,
+        Err(e) => Err(e),
+    };
+    let mut history = match history {
         Ok(history) => history,
         Err(e) => return Outcome::failed("provider_error", format!("The conversation could not be read: {e}")),
     };

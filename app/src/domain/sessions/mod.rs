@@ -445,7 +445,7 @@ pub(crate) async fn launch(
     let run_id = Uuid::new_v4();
     let resolved = format!("{}/{}", provider.id, model.id);
     let now = ctx.clock.now();
-    let first_seq = begin_run(ctx, org, session, &agent, (run_id, now), &resolved, turn).await?;
+    let (first_seq, history) = begin_run(ctx, org, session, &agent, (run_id, now), &resolved, turn).await?;
     let recorded_run = RunRow {
         id: run_id,
         session_id: session.id,
@@ -471,6 +471,8 @@ pub(crate) async fn launch(
         first_seq,
         agent,
         model: (provider, model),
+        history,
+        answers_peers: !turn.delivers.is_empty(),
     };
     go(ctx, recorded).await;
     Ok(recorded_run)
@@ -486,11 +488,26 @@ pub(crate) struct Recorded {
     pub first_seq: i64,
     pub agent: AgentView,
     pub model: (Provider, Model),
+    /// The session's messages when the claim read them (SQLite); else the
+    /// run reads them.
+    pub history: Option<Vec<store::MessageRow>>,
+    /// Whether the turn delivers peer messages.
+    pub answers_peers: bool,
 }
 
 /// Starts a recorded run's loop in the background.
 pub(crate) async fn go(ctx: &Ctx, run: Recorded) {
-    let Recorded { org, project_id, session_id, run_id, first_seq, agent, model: (provider, model) } = run;
+    let Recorded {
+        org,
+        project_id,
+        session_id,
+        run_id,
+        first_seq,
+        agent,
+        model: (provider, model),
+        history,
+        answers_peers,
+    } = run;
     let tools = ctx.tools.tools_for(ctx, org.id, &agent).await;
     let plan = Plan {
         source: source_of(&provider),
@@ -502,14 +519,16 @@ pub(crate) async fn go(ctx: &Ctx, run: Recorded) {
         provider,
         model,
         started: std::time::Instant::now(),
+        answers_peers,
     };
     let live = ctx.hub.insert(run_id, session_id, first_seq);
-    spawn_run(ctx, live, plan, tools);
+    spawn_run(ctx, live, plan, tools, history);
 }
 
 /// Claims the session, then records the run and the user's message, in
 /// one transaction (on SQLite one trip: `sqlite_writes::claim`). Answers
-/// the seq the run's events start at.
+/// the seq the run's events start at, and on SQLite the session's
+/// messages read in the same trip.
 #[allow(clippy::too_many_arguments)]
 async fn begin_run(
     ctx: &Ctx,
@@ -519,7 +538,7 @@ async fn begin_run(
     (run_id, now): (Uuid, DateTime<chrono::Utc>),
     resolved: &str,
     turn: &Turn,
-) -> DomainResult<i64> {
+) -> DomainResult<(i64, Option<Vec<store::MessageRow>>)> {
     // Owned, for the writer (`db::writer`).
     let (session_id, org_id, agent_id, model) = (session.id, org.id, agent.id, agent.model.clone());
     let (resolved, instance) = (resolved.to_string(), ctx.hub.instance.clone());
@@ -543,7 +562,7 @@ async fn begin_run(
             client_id: first_client_id,
         };
         return match sqlite_writes::claim(pool, claim).await {
-            Ok(Some(last)) => Ok(last.unwrap_or(0) + 1),
+            Ok(Some(claimed)) => Ok((claimed.last_seq.unwrap_or(0) + 1, Some(claimed.history))),
             Ok(None) => Err(busy()),
             Err(e) if is_unique_violation(&e, "client_message_id") => Err(already_sent()),
             Err(e) => Err(e.into()),
@@ -630,14 +649,20 @@ async fn begin_run(
         .await)
     })
     .await;
-    result?
+    Ok((result??, None))
 }
 
 /// Starts the loop, its event writer and a supervisor that records a
 /// panic of the loop as a failed run instead of leaving it `running`.
-fn spawn_run(ctx: &Ctx, live: Arc<LiveRun>, plan: Plan, tools: Vec<Arc<dyn tools::Tool>>) {
+fn spawn_run(
+    ctx: &Ctx,
+    live: Arc<LiveRun>,
+    plan: Plan,
+    tools: Vec<Arc<dyn tools::Tool>>,
+    history: Option<Vec<store::MessageRow>>,
+) {
     tokio::spawn(live::keep(ctx.clone(), live.clone()));
-    let handle = tokio::spawn(agent_loop::drive(ctx.clone(), live.clone(), plan.clone(), tools));
+    let handle = tokio::spawn(agent_loop::drive(ctx.clone(), live.clone(), plan.clone(), tools, history));
     let ctx = ctx.clone();
     tokio::spawn(async move {
         if let Err(e) = handle.await {

@@ -418,12 +418,14 @@ pub(super) async fn deliver(ctx: &Ctx, org: &OrgSummary, session_id: Uuid) {
 }
 
 async fn deliver_one(ctx: &Ctx, org: &OrgSummary, session_id: Uuid) -> DomainResult<Vec<Uuid>> {
-    let target = session(ctx, session_id).await?;
-    if matches!(target.status.as_str(), "running" | "awaiting_peer") {
-        return Ok(Vec::new());
-    }
+    // The inbox first: after most runs it is empty, and the session
+    // need not be read.
     let waiting = pending(ctx, session_id).await?;
     if waiting.is_empty() {
+        return Ok(Vec::new());
+    }
+    let target = session(ctx, session_id).await?;
+    if matches!(target.status.as_str(), "running" | "awaiting_peer") {
         return Ok(Vec::new());
     }
     let runnable = match session_agent(ctx, org, &target).await {
@@ -474,8 +476,11 @@ async fn refuse(ctx: &Ctx, org: &OrgSummary, target: &SessionRow, why: &str) -> 
 /// (or why it has none) as their reply, and a message that arrived while
 /// it ran starts the next run — unless someone cancelled this one.
 pub(super) async fn after_run(ctx: &Ctx, plan: &Plan, outcome: &Outcome) {
-    if let Err(e) = reply_for_run(ctx, plan, outcome).await {
-        tracing::warn!(run = %plan.run_id, error = %e.message, "sending a run's peer replies failed");
+    // Only a run that delivered peer messages has senders to answer.
+    if plan.answers_peers {
+        if let Err(e) = reply_for_run(ctx, plan, outcome).await {
+            tracing::warn!(run = %plan.run_id, error = %e.message, "sending a run's peer replies failed");
+        }
     }
     if outcome.stop_reason != "cancelled" {
         deliver(ctx, &plan.org, plan.session_id).await;

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{FromRow, QueryBuilder, Row, Sqlite, SqlitePool};
 use uuid::Uuid;
 
 use super::live::{RunEnd, RunEvent};
@@ -29,11 +29,20 @@ pub(super) struct Claim {
     pub client_id: Option<String>,
 }
 
+/// What a claim that took answers.
+pub(super) struct Claimed {
+    /// The highest event seq the session had before the run.
+    pub last_seq: Option<i64>,
+    /// The session's messages, this run's included, oldest first: what the
+    /// run's first step sends, read in the claim's trip instead of one of
+    /// its own before the first token.
+    pub history: Vec<super::store::MessageRow>,
+}
+
 /// Claims the session and records the run and its messages. `Ok(None)`:
 /// the session was busy (or a message to deliver was taken meanwhile), and
-/// nothing was written; `Ok(Some(last))`: the highest event seq the
-/// session had before the run.
-pub(super) async fn claim(pool: &SqlitePool, c: Claim) -> Result<Option<Option<i64>>, sqlx::Error> {
+/// nothing was written.
+pub(super) async fn claim(pool: &SqlitePool, c: Claim) -> Result<Option<Claimed>, sqlx::Error> {
     let rows = crate::db::writer::sqlite_transaction(pool, Lane::Ahead, move |q| {
         q.push("UPDATE chat_sessions SET status = 'running', last_run_id = ")
             .push_bind(c.run_id)
@@ -124,13 +133,20 @@ pub(super) async fn claim(pool: &SqlitePool, c: Claim) -> Result<Option<Option<i
         q.push(" AS claimed, (SELECT MAX(seq) FROM run_events WHERE session_id = ")
             .push_bind(c.session_id)
             .push(") AS last_seq");
+        q.push(format!("; SELECT {} FROM messages WHERE session_id = ", super::store::MESSAGE_COLUMNS))
+            .push_bind(c.session_id)
+            .push(" AND ");
+        run_exists(q);
+        q.push(" ORDER BY position");
     })
     .await?;
-    let row = rows.first().ok_or(sqlx::Error::RowNotFound)?;
+    let mut rows = rows.into_iter();
+    let row = rows.next().ok_or(sqlx::Error::RowNotFound)?;
     if !row.try_get::<bool, _>("claimed")? {
         return Ok(None);
     }
-    Ok(Some(row.try_get::<Option<i64>, _>("last_seq")?))
+    let history = rows.map(|r| super::store::MessageRow::from_row(&r)).collect::<Result<_, _>>()?;
+    Ok(Some(Claimed { last_seq: row.try_get::<Option<i64>, _>("last_seq")?, history }))
 }
 
 /// Rows of one INSERT: well under SQLite's 32,766 bound values.

@@ -250,8 +250,17 @@ pub async fn append(ctx: &Ctx, m: NewMessage<'_>) -> DomainResult<StoredMessage>
 /// run that stopped mid-way) gets one saying so, since providers refuse
 /// a call without an answer.
 pub async fn history(ctx: &Ctx, session_id: Uuid) -> DomainResult<Vec<ChatMessage>> {
+    transcript(ctx, messages(ctx, session_id).await?).await
+}
+
+/// A session's messages, oldest first.
+pub async fn messages(ctx: &Ctx, session_id: Uuid) -> DomainResult<Vec<MessageRow>> {
     let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = $1 ORDER BY position");
-    let rows: Vec<MessageRow> = on_db!(&ctx.db, |p| sqlx::query_as(&sql).bind(session_id).fetch_all(p).await)?;
+    Ok(on_db!(&ctx.db, |p| sqlx::query_as(&sql).bind(session_id).fetch_all(p).await)?)
+}
+
+/// [`history`] of messages already read.
+pub async fn transcript(ctx: &Ctx, rows: Vec<MessageRow>) -> DomainResult<Vec<ChatMessage>> {
     // The names of the agents whose messages are here, once each.
     let mut senders: Vec<Uuid> = rows.iter().filter_map(|r| r.from_agent_id).collect();
     senders.sort();

@@ -86,11 +86,15 @@ impl Registry {
     pub async fn tools_for(&self, ctx: &Ctx, org_id: Uuid, agent: &AgentView) -> Vec<Arc<dyn Tool>> {
         let sources = self.sources.read().unwrap_or_else(|p| p.into_inner()).clone();
         let mut out: Vec<Arc<dyn Tool>> = Vec::new();
+        // Names taken, each spec built once: a spec is a JSON Schema, and
+        // this runs before every run's first model call.
+        let mut names: Vec<String> = Vec::new();
         for source in sources {
             for tool in source.tools(ctx, org_id, agent).await {
                 let name = tool.spec().name;
-                let allowed = agent.tools.as_ref().is_none_or(|names| names.contains(&name));
-                if allowed && !out.iter().any(|t| t.spec().name == name) {
+                let allowed = agent.tools.as_ref().is_none_or(|allowed| allowed.contains(&name));
+                if allowed && !names.contains(&name) {
+                    names.push(name);
                     out.push(tool);
                 }
             }

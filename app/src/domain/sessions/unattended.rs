@@ -230,6 +230,8 @@ impl Ready {
             org: self.org,
             agent: self.agent,
             model: (self.provider, self.model),
+            history: None,
+            answers_peers: false,
         };
         go(ctx, recorded).await;
         started
