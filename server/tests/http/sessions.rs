@@ -876,3 +876,32 @@ async fn a_client_that_read_run_finished_may_send_the_next_message_at_once() {
         assert_eq!(events.last().map(|e| e.0.as_str()), Some("run.finished"), "message {n}");
     }
 }
+
+/// The agent a run reads is kept in memory on SQLite until the agents
+/// table changes: a change to it applies to the very next message.
+#[tokio::test]
+async fn an_agent_changed_between_messages_applies_to_the_next_run() {
+    let t = setup().await;
+    let session = t.session().await;
+    t.fake.push(Scripted::text(&["One."]));
+    assert_eq!(t.say(&session, "First").await.status, StatusCode::OK);
+    assert_eq!(t.fake.requests()[0].body["messages"][0]["content"], "Be brief.");
+
+    let changed = t.api.patch(&format!("/agents/{}", t.agent), json!({ "systemPrompt": "Be kind." })).await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    t.fake.push(Scripted::text(&["Two."]));
+    assert_eq!(t.say(&session, "Second").await.status, StatusCode::OK);
+    assert_eq!(t.fake.requests()[1].body["messages"][0]["content"], "Be kind.", "the new prompt at once");
+
+    let disabled = t.api.patch(&format!("/agents/{}", t.agent), json!({ "enabled": false })).await;
+    assert_eq!(disabled.status, StatusCode::OK, "{}", disabled.body);
+    let refused = t.say(&session, "Third").await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+    assert!(refused.body.contains("disabled"), "{}", refused.body);
+
+    assert_eq!(t.api.delete(&format!("/agents/{}", t.agent)).await.status, StatusCode::OK);
+    let refused = t.say(&session, "Fourth").await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+    assert!(refused.body.contains("deleted"), "{}", refused.body);
+    assert_eq!(t.fake.requests().len(), 2, "no model call for a refused message");
+}
