@@ -33,7 +33,7 @@ pub async fn get_billing_page(org: String) -> Result<BillingPageData, AppError> 
         None => (Vec::new(), None),
     };
     Ok(BillingPageData {
-        summary: data.summary.clone(),
+        summary: domain::billing::fresh_package(&ctx, org.id, data.summary.clone()).await?,
         usage: data.usage.clone(),
         recent: data.recent.clone(),
         payments: stripe.map(|s| PaymentsConfig {

@@ -15,7 +15,7 @@ use crate::components::forms::{
 };
 use crate::components::layout::{use_org_slug, PageHeader};
 use crate::components::time::UtcTime;
-use crate::model::{AgentLastRun, AgentView, ByokProviderView, ModelView};
+use crate::model::{AgentLastRun, AgentView, AppError, ByokProviderView, ModelView, Page};
 
 const AGENT_FIELDS: &[&str] = &["name", "model", "systemPrompt", "maxSteps"];
 
@@ -130,20 +130,24 @@ pub fn AgentsPage() -> impl IntoView {
                 })}
             </Transition>
         </section>
-        <ProvidersSection add=add_provider remove=remove_provider/>
+        <ProvidersSection add=add_provider remove=remove_provider models=models/>
     }
 }
 
 /// Where the models come from: the server's providers (read-only here)
 /// and the org's own, which owners and admins add with a key of theirs.
 #[component]
-fn ProvidersSection(add: ServerAction<AddByokProvider>, remove: ServerAction<RemoveByokProvider>) -> impl IntoView {
+fn ProvidersSection(
+    add: ServerAction<AddByokProvider>,
+    remove: ServerAction<RemoveByokProvider>,
+    /// The page's catalogue (one read for the page, not one per section).
+    models: Resource<Result<Page<ModelView>, AppError>>,
+) -> impl IntoView {
     let slug = use_org_slug();
     let own = Resource::new(
         move || (slug.get(), add.version().get(), remove.version().get()),
         |(slug, ..)| list_byok_providers(slug),
     );
-    let models = Resource::new(move || (slug.get(), add.version().get()), |(slug, _)| list_models(slug));
     let add_error = action_error(add);
     let remove_error = action_error(remove);
     let form = NodeRef::<html::Form>::new();

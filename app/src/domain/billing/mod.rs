@@ -202,6 +202,8 @@ pub struct LedgerData {
     pub recent: Vec<LedgerEntryView>,
 }
 
+/// (The package in `summary` is read fresh by the caller:
+/// [`fresh_package`].)
 pub async fn page_data(ctx: &Ctx, org_id: Uuid, chart_days: i64) -> DomainResult<std::sync::Arc<LedgerData>> {
     super::cache::through(&ctx.caches.billing, org_id, ctx.clock.now(), || async {
         let recent = ledger(ctx, org_id, PageRequest::parse(Some(10), None)?).await?.items;
@@ -212,6 +214,20 @@ pub async fn page_data(ctx: &Ctx, org_id: Uuid, chart_days: i64) -> DomainResult
         }))
     })
     .await
+}
+
+/// `summary` with its package read fresh (see [`stored_package_view`]):
+/// the rest of the billing page may come from memory, the package not.
+pub async fn fresh_package(ctx: &Ctx, org_id: Uuid, mut summary: BillingSummary) -> DomainResult<BillingSummary> {
+    summary.package = stored_package_view(ctx, org_id).await?;
+    Ok(summary)
+}
+
+/// The org's package as stored, read fresh: an operator who just moved
+/// the org (`alumia admin set-package`, another process) sees it at once.
+async fn stored_package_view(ctx: &Ctx, org_id: Uuid) -> DomainResult<crate::model::PackageView> {
+    let package_id = plans::stored_package_id(ctx, org_id).await?;
+    Ok(ctx.billing.package_view(ctx.billing.package(package_id.as_deref())))
 }
 
 /// The org's live buckets (grant first) and their total.
@@ -227,11 +243,8 @@ pub async fn summary(ctx: &Ctx, org_id: Uuid) -> DomainResult<BillingSummary> {
     .await)?;
     let total = rows.iter().map(|r| r.balance).sum();
     let period = plans::Period::containing(ctx.clock.now());
-    // Read fresh: an operator who just moved the org sees it here.
-    let package_id = plans::stored_package_id(ctx, org_id).await?;
-    let package = ctx.billing.package(package_id.as_deref()).clone();
     Ok(BillingSummary {
-        package: ctx.billing.package_view(&package),
+        package: stored_package_view(ctx, org_id).await?,
         period: period.view(),
         budgets: budgets::list(ctx, org_id, &period).await?,
         metered: ctx.billing.metered,
