@@ -204,6 +204,8 @@ pub async fn operator_ctx(config: &Config) -> anyhow::Result<Ctx> {
 
 pub async fn build(config: &Config) -> anyhow::Result<Built> {
     let db = open_db(config).await?;
+    // `alumia admin`'s writes to this SQLite file drop page data at once.
+    app::db::changes::follow(&config.database_url);
     let store = sessions::DbSessionStore::open(&db).await?;
     let ctx = make_ctx(config, db)?;
     // Housekeeping: expired sessions and idle rate-limit keys.

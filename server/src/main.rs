@@ -47,7 +47,11 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Admin(command) => {
             let ctx = server::operator_ctx(&config).await?;
-            server::admin::run(&ctx, command).await?;
+            let done = server::admin::run(&ctx, command).await;
+            // Whatever it wrote shows at once in a server running on the
+            // same SQLite file (`db::changes`).
+            app::db::changes::announce(&config.database_url);
+            done?;
         }
         Command::Serve => {
             let listener = tokio::net::TcpListener::bind(config.addr).await?;

@@ -13,15 +13,19 @@
 //! transaction rolled back bumps nothing; a write's own request reads
 //! its change, since the bump happened before its `COMMIT` returned.
 //!
-//! SQLite only (one process writes the file; `alumia admin` from another
-//! process is seen after a cache entry's time to live, as elsewhere).
-//! PostgreSQL may have several processes writing, whose commits this one
-//! does not see.
+//! `alumia admin`, the one other process that writes the file (an
+//! operator granting credits, adding a user), leaves a new mark in a file
+//! beside the database when it is done (`announce`); every version read
+//! here includes whether that mark changed, so its writes show at once
+//! too. PostgreSQL may have several processes writing, whose commits this
+//! one does not see: its caches are off.
 
 use std::cell::Cell;
 use std::ffi::{c_char, c_int, c_void, CStr};
+use std::path::PathBuf;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 /// The tables page caches read from. A table not listed here is not
 /// tracked: writing it costs nothing and drops nothing.
@@ -62,13 +66,62 @@ impl Tables {
         }))
     }
 
-    /// Moves with every commit that wrote one of these tables.
+    /// Moves with every commit that wrote one of these tables, and with
+    /// every `alumia admin` command run since.
     pub fn version(self) -> u64 {
         (0..WATCHED.len())
             .filter(|i| self.0 & (1 << i) != 0)
             .map(|i| COUNTERS[i].load(Ordering::Acquire))
-            .fold(0u64, u64::wrapping_add)
+            .fold(external(), u64::wrapping_add)
     }
+}
+
+/// The file `alumia admin` marks beside a SQLite database (`None` for an
+/// in-memory one or PostgreSQL).
+fn marker_for(database_url: &str) -> Option<PathBuf> {
+    let rest = database_url.strip_prefix("sqlite://").or_else(|| database_url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.starts_with(":memory:")).then(|| PathBuf::from(format!("{path}-changed")))
+}
+
+/// The mark the server follows, set once at start (`follow`).
+static MARKER: OnceLock<PathBuf> = OnceLock::new();
+/// Bumped each time the mark is found changed.
+static EXTERNAL: AtomicU64 = AtomicU64::new(0);
+static LAST_MARK: Mutex<Option<Vec<u8>>> = Mutex::new(None);
+
+/// The server follows `alumia admin`'s mark for its database.
+pub fn follow(database_url: &str) {
+    if let Some(path) = marker_for(database_url) {
+        let _ = MARKER.set(path);
+        external();
+    }
+}
+
+/// `alumia admin` is done writing: a new mark (a new file put in place,
+/// so a reader sees the old one or the new one, never half of it).
+pub fn announce(database_url: &str) {
+    let Some(path) = marker_for(database_url) else { return };
+    let fresh = path.with_extension(format!("{}.tmp", uuid::Uuid::new_v4()));
+    let written = std::fs::write(&fresh, uuid::Uuid::new_v4().as_bytes()).and_then(|_| std::fs::rename(&fresh, &path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&fresh);
+        tracing::warn!(error = %e, path = %path.display(), "could not mark the database changed; a running server shows this within seconds");
+    }
+}
+
+/// How many times the mark was found changed. A read of 16 bytes (a few
+/// µs), not a statement: the mark's time of change is too coarse to tell
+/// two commands a few milliseconds apart.
+fn external() -> u64 {
+    let Some(path) = MARKER.get() else { return 0 };
+    let mark = std::fs::read(path).ok();
+    let mut last = LAST_MARK.lock().unwrap_or_else(|p| p.into_inner());
+    if *last != mark {
+        *last = mark;
+        EXTERNAL.fetch_add(1, Ordering::AcqRel);
+    }
+    EXTERNAL.load(Ordering::Acquire)
 }
 
 /// Frames in the WAL at which a commit checkpoints it: SQLite's default
@@ -149,6 +202,14 @@ mod tests {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
+    }
+
+    #[test]
+    fn the_mark_sits_beside_a_sqlite_file() {
+        assert_eq!(marker_for("sqlite:///d/alumia.db"), Some(PathBuf::from("/d/alumia.db-changed")));
+        assert_eq!(marker_for("sqlite:data/a.db?mode=rwc"), Some(PathBuf::from("data/a.db-changed")));
+        assert_eq!(marker_for("sqlite::memory:"), None);
+        assert_eq!(marker_for("postgres://h/db"), None);
     }
 
     #[test]

@@ -130,3 +130,30 @@ async fn operators_grant_credits_and_verify_the_ledger() {
     assert!(text(&broken.stderr).contains("the ledger sums to 2500000"), "{}", text(&broken.stderr));
     assert!(text(&broken.stderr).contains("2 bucket(s) differ"), "{}", text(&broken.stderr));
 }
+
+/// Page data is kept in memory on SQLite until a table it was read from
+/// changes; an operator's CLI, another process, marks the database when
+/// it is done, so a grant shows on the very next page.
+#[tokio::test]
+async fn a_grant_from_the_cli_shows_on_the_next_page_at_once() {
+    let server = start().await;
+    let mut b = Browser::new(&server);
+    b.sign_up(&email("cli-grant")).await;
+    let org = slug("cli-grant");
+    b.create_org(&org).await;
+    let balance = |page: &Answer| page.json()["summary"]["balance"]["credits"].as_str().unwrap().to_string();
+    let credits_card = |body: &str| -> String {
+        let card = body.split(r#"data-testid="overview-credits""#).nth(1).expect("the credits card");
+        card[card.find('>').unwrap() + 1..].split('<').next().unwrap().trim().to_string()
+    };
+    let before = balance(&b.call("get_billing_page", &[("org", &org)]).await);
+    let card_before = credits_card(&b.page(&format!("/{org}")).await.body);
+
+    let out = alumia(&server, &["admin", "grant-credits", "--org", &org, "--credits", "12.5", "--reason", "cli trial"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let page = b.call("get_billing_page", &[("org", &org)]).await;
+    assert_ne!(balance(&page), before, "the grant shows at once: {}", page.body);
+    assert_eq!(page.json()["recent"][0]["reason"], "cli trial", "{}", page.body);
+    let card = credits_card(&b.page(&format!("/{org}")).await.body);
+    assert_ne!(card, card_before, "and on the overview");
+}
