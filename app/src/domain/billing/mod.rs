@@ -219,7 +219,10 @@ pub async fn page_data(ctx: &Ctx, org_id: Uuid, chart_days: i64) -> DomainResult
 /// `summary` with its package read fresh (see [`stored_package_view`]):
 /// the rest of the billing page may come from memory, the package not.
 pub async fn fresh_package(ctx: &Ctx, org_id: Uuid, mut summary: BillingSummary) -> DomainResult<BillingSummary> {
-    summary.package = stored_package_view(ctx, org_id).await?;
+    // Without the cache (PostgreSQL) `summary` was read just now.
+    if ctx.caches.billing.is_some() {
+        summary.package = stored_package_view(ctx, org_id).await?;
+    }
     Ok(summary)
 }
 
