@@ -17,7 +17,11 @@ pub async fn create_org(name: String, slug: String) -> Result<(), AppError> {
 #[server(prefix = "/fn", endpoint = "get_org_context")]
 pub async fn get_org_context(org: String) -> Result<OrgContext, AppError> {
     let actor = require_actor().await?;
-    viewer(&ctx()?, &actor).await?.context(&org)
+    let ctx = ctx()?;
+    let viewer = viewer(&ctx, &actor).await?;
+    let org = viewer.member_of(&org)?;
+    let unread = domain::notifications::inbox::unread_count(&ctx, org.id, actor.user_id()).await?;
+    Ok(viewer.context(org, unread))
 }
 
 #[server(prefix = "/fn", endpoint = "get_org_overview")]

@@ -9,7 +9,7 @@ use crate::api::accounts::SignOut;
 use crate::api::notifications::unread_notifications;
 use crate::api::orgs::get_org_context;
 use crate::components::event_source::{follow, Following, NOTIFICATION_EVENTS};
-use crate::model::{ErrorCode, OrgContext};
+use crate::model::{AppError, ErrorCode, OrgContext};
 
 /// Sections of an org, in sidebar order: (label, path below the org).
 pub const SECTIONS: &[(&str, &str)] = &[
@@ -102,7 +102,7 @@ pub fn OrgShell() -> impl IntoView {
                                             }
                                         >
                                             {*label}
-                                            {(*path == "/notifications").then(|| view! { <UnreadBadge/> })}
+                                            {(*path == "/notifications").then(|| view! { <UnreadBadge context=context/> })}
                                         </a>
                                     </li>
                                 }
@@ -143,27 +143,51 @@ pub fn OrgShell() -> impl IntoView {
 }
 
 /// How many notifications the member has not read, beside the sidebar's
-/// "Notifications"; nothing when none.
+/// "Notifications"; nothing when none. The first count comes with the
+/// frame's context (no load of its own on every page); the browser counts
+/// again when the live stream or the notifications page says it changed.
 #[component]
-fn UnreadBadge() -> impl IntoView {
+fn UnreadBadge(context: Resource<Result<OrgContext, AppError>>) -> impl IntoView {
     let slug = use_org_slug();
-    let changed = use_context::<NotificationsChanged>().map(|c| c.0);
-    let unread = Resource::new(move || (slug.get(), changed.map(|c| c.get())), |(slug, _)| unread_notifications(slug));
+    // (org, count) of the latest recount; only the current org's is shown.
+    let recounted = RwSignal::new(None::<(String, i64)>);
+    Effect::new(move |_| {
+        slug.track();
+        recounted.set(None);
+    });
+    if let Some(changed) = use_context::<NotificationsChanged>().map(|c| c.0) {
+        Effect::new(move |_| {
+            if changed.get() == 0 {
+                return;
+            }
+            let slug = slug.get_untracked();
+            leptos::task::spawn_local(async move {
+                if let Ok(n) = unread_notifications(slug.clone()).await {
+                    recounted.set(Some((slug, n)));
+                }
+            });
+        });
+    }
     view! {
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
-                unread.await.ok().filter(|n| *n > 0).map(|n| {
-                    let shown = if n > 99 { "99+".to_string() } else { n.to_string() };
-                    view! {
-                        <span
-                            data-testid="unread-badge"
-                            class="ml-2 inline-flex min-w-5 items-center justify-center rounded-full bg-red-700 px-1.5 text-xs font-semibold text-white"
-                        >
-                            {shown}
-                            <span class="sr-only">" unread"</span>
-                        </span>
-                    }
-                })
+                let first = context.await.ok().map(|c| c.unread_notifications).unwrap_or(0);
+                move || {
+                    let current = slug.get();
+                    let n = recounted.get().filter(|(org, _)| *org == current).map_or(first, |(_, n)| n);
+                    (n > 0).then(|| {
+                        let shown = if n > 99 { "99+".to_string() } else { n.to_string() };
+                        view! {
+                            <span
+                                data-testid="unread-badge"
+                                class="ml-2 inline-flex min-w-5 items-center justify-center rounded-full bg-red-700 px-1.5 text-xs font-semibold text-white"
+                            >
+                                {shown}
+                                <span class="sr-only">" unread"</span>
+                            </span>
+                        }
+                    })
+                }
             })}
         </Transition>
     }

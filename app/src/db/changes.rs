@@ -22,6 +22,8 @@
 
 use std::cell::Cell;
 use std::ffi::{c_char, c_int, c_void, CStr};
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -84,38 +86,56 @@ fn marker_for(database_url: &str) -> Option<PathBuf> {
     (!path.is_empty() && !path.starts_with(":memory:")).then(|| PathBuf::from(format!("{path}-changed")))
 }
 
-/// The mark the server follows, set once at start (`follow`).
-static MARKER: OnceLock<PathBuf> = OnceLock::new();
+/// The mark the server follows, opened once at start (`follow`) and kept
+/// open: each check is then one `pread` of 16 bytes, where reading the file
+/// by its path took five system calls, on every cache read of every page.
+static MARKER: OnceLock<File> = OnceLock::new();
 /// Bumped each time the mark is found changed.
 static EXTERNAL: AtomicU64 = AtomicU64::new(0);
-static LAST_MARK: Mutex<Option<Vec<u8>>> = Mutex::new(None);
+static LAST_MARK: Mutex<[u8; MARK_LEN]> = Mutex::new([0; MARK_LEN]);
+const MARK_LEN: usize = 16;
 
-/// The server follows `alumia admin`'s mark for its database.
+/// The server follows `alumia admin`'s mark for its database. The file is
+/// made here when missing, so the server and the CLI always share one
+/// file, which the CLI writes in place.
 pub fn follow(database_url: &str) {
-    if let Some(path) = marker_for(database_url) {
-        let _ = MARKER.set(path);
-        external();
+    let Some(path) = marker_for(database_url) else { return };
+    match OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path) {
+        Ok(file) => {
+            let _ = MARKER.set(file);
+            external();
+        }
+        Err(e) => tracing::warn!(
+            error = %e, path = %path.display(),
+            "cannot follow `alumia admin`'s mark; what it changes shows within seconds instead of at once"
+        ),
     }
 }
 
-/// `alumia admin` is done writing: a new mark (a new file put in place,
-/// so a reader sees the old one or the new one, never half of it).
+/// `alumia admin` is done writing: a new mark, written over the old one in
+/// place (a server keeps the file open, so a new file would go unseen). A
+/// reader that catches the write halfway sees a changed mark all the same.
 pub fn announce(database_url: &str) {
     let Some(path) = marker_for(database_url) else { return };
-    let fresh = path.with_extension(format!("{}.tmp", uuid::Uuid::new_v4()));
-    let written = std::fs::write(&fresh, uuid::Uuid::new_v4().as_bytes()).and_then(|_| std::fs::rename(&fresh, &path));
+    let written = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .and_then(|file| file.write_all_at(uuid::Uuid::new_v4().as_bytes(), 0));
     if let Err(e) = written {
-        let _ = std::fs::remove_file(&fresh);
         tracing::warn!(error = %e, path = %path.display(), "could not mark the database changed; a running server shows this within seconds");
     }
 }
 
-/// How many times the mark was found changed. A read of 16 bytes (a few
-/// µs), not a statement: the mark's time of change is too coarse to tell
-/// two commands a few milliseconds apart.
+/// How many times the mark was found changed. A read of 16 bytes (one
+/// system call), not a statement: the file's time of change is too coarse
+/// to tell two commands a few milliseconds apart.
 fn external() -> u64 {
-    let Some(path) = MARKER.get() else { return 0 };
-    let mark = std::fs::read(path).ok();
+    let Some(file) = MARKER.get() else { return 0 };
+    let mut mark = [0; MARK_LEN];
+    // A short or failed read leaves zeros: a change if the mark was set.
+    let _ = file.read_at(&mut mark, 0);
     let mut last = LAST_MARK.lock().unwrap_or_else(|p| p.into_inner());
     if *last != mark {
         *last = mark;

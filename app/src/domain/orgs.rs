@@ -250,8 +250,9 @@ impl Viewer {
         self.orgs.iter().find(|o| o.slug == slug).cloned().ok_or_else(AppError::not_found)
     }
 
-    pub fn context(&self, slug: &str) -> DomainResult<OrgContext> {
-        Ok(OrgContext { org: self.member_of(slug)?, user_email: self.email.clone(), orgs: self.orgs.clone() })
+    /// The frame of `org`'s pages (an org of `member_of`).
+    pub fn context(&self, org: OrgSummary, unread_notifications: i64) -> OrgContext {
+        OrgContext { org, user_email: self.email.clone(), orgs: self.orgs.clone(), unread_notifications }
     }
 }
 
@@ -300,10 +301,6 @@ pub async fn viewer(ctx: &Ctx, user_id: Uuid) -> DomainResult<std::sync::Arc<Vie
 /// their memberships (a viewer lists only the user's own).
 pub fn forget_viewer(ctx: &Ctx, user_id: Uuid) {
     ctx.caches.viewers.invalidate(|id| *id == user_id);
-}
-
-pub async fn context(ctx: &Ctx, actor: &Actor, slug: &str) -> DomainResult<OrgContext> {
-    viewer(ctx, actor.user_id()).await?.context(slug)
 }
 
 /// An org's figures for its overview (page and API): members, agents

@@ -41,7 +41,9 @@ pub struct OrgSummary {
     pub role: Role,
 }
 
-/// What every `/<orgSlug>` page needs: the org, the viewer, the switcher.
+/// What every `/<orgSlug>` page's frame needs: the org, the viewer, the
+/// switcher, and the sidebar's unread badge (one load for the frame, not
+/// one per part of it).
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -49,6 +51,8 @@ pub struct OrgContext {
     pub org: OrgSummary,
     pub user_email: String,
     pub orgs: Vec<OrgSummary>,
+    /// The viewer's unread notifications in this org.
+    pub unread_notifications: i64,
 }
 
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
