@@ -139,9 +139,9 @@ struct Entry<V> {
 
 /// After an entry's time to live, while its tables have not moved, how
 /// long it is still answered to everyone but the one caller reading it
-/// again. Every entry read at start-up expires at once, and without this
-/// every request then queried at once (a p99 spike every five seconds
-/// under load); with it, one does.
+/// again. Entries read together expire together, and without this every
+/// request asking for them then went to the database at once; with it,
+/// one does.
 const GRACE_MILLIS: i64 = 1_000;
 
 impl<K: Eq + Hash, V: Clone> TableCache<K, V> {
