@@ -110,9 +110,8 @@ pub struct Totals {
 }
 
 /// Runs the loop to its end and records how it ended. Never panics out:
-/// the caller's supervisor records a panic as a failed run.
-/// Runs the loop to its end. `history`: the session's messages if already
-/// read (by the claim, on SQLite).
+/// the caller's supervisor records a panic as a failed run. `history`: the
+/// session's messages if already read (by the claim, on SQLite).
 pub async fn drive(
     ctx: Ctx,
     live: Arc<LiveRun>,
@@ -186,15 +185,14 @@ async fn run_steps(
     let resolved = format!("{}/{}", plan.provider.id, plan.model.id);
     live.emit("run.started", json!({ "requestedModel": plan.agent.model, "resolvedModel": resolved }));
     live.emit("session.status", json!({ "status": "running" }));
-    let rows = match read {
-        Some(rows) => Ok(rows),
-        None => store::messages(ctx, plan.session_id).await,
+    let history = async {
+        let rows = match read {
+            Some(rows) => rows,
+            None => store::messages(ctx, plan.session_id).await?,
+        };
+        store::transcript(ctx, rows).await
     };
-    let history = match rows {
-        Ok(rows) => store::transcript(ctx, rows).await,
-        Err(e) => Err(e),
-    };
-    let mut history = match history {
+    let mut history = match history.await {
         Ok(history) => history,
         Err(e) => return Outcome::failed("provider_error", format!("The conversation could not be read: {e}")),
     };

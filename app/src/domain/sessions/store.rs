@@ -245,21 +245,16 @@ pub async fn append(ctx: &Ctx, m: NewMessage<'_>) -> DomainResult<StoredMessage>
     Ok(StoredMessage { id, role: m.role, content: m.content })
 }
 
-/// The transcript as the model gets it. A peer's message is the user's
-/// turn, marked with who sent it; a tool call left without its result (a
-/// run that stopped mid-way) gets one saying so, since providers refuse
-/// a call without an answer.
-pub async fn history(ctx: &Ctx, session_id: Uuid) -> DomainResult<Vec<ChatMessage>> {
-    transcript(ctx, messages(ctx, session_id).await?).await
-}
-
 /// A session's messages, oldest first.
 pub async fn messages(ctx: &Ctx, session_id: Uuid) -> DomainResult<Vec<MessageRow>> {
     let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = $1 ORDER BY position");
     Ok(on_db!(&ctx.db, |p| sqlx::query_as(&sql).bind(session_id).fetch_all(p).await)?)
 }
 
-/// [`history`] of messages already read.
+/// A session's messages as the model gets them. A peer's message is the
+/// user's turn, marked with who sent it; a tool call left without its
+/// result (a run that stopped mid-way) gets one saying so, since providers
+/// refuse a call without an answer.
 pub async fn transcript(ctx: &Ctx, rows: Vec<MessageRow>) -> DomainResult<Vec<ChatMessage>> {
     // The names of the agents whose messages are here, once each.
     let mut senders: Vec<Uuid> = rows.iter().filter_map(|r| r.from_agent_id).collect();
