@@ -379,6 +379,48 @@ impl ToolSource for TestTools {
     }
 }
 
+/// A tool with a bug: it panics, in the loop's own task.
+struct PanicTools;
+struct Panics;
+
+#[async_trait::async_trait]
+impl Tool for Panics {
+    fn spec(&self) -> ToolSpec {
+        ToolSpec { name: "panics".into(), description: "Panics".into(), parameters: json!({"type": "object"}) }
+    }
+    async fn call(&self, _cx: &ToolContext, _arguments: Value) -> Result<Value, ToolFailure> {
+        panic!("a tool's bug")
+    }
+}
+
+#[async_trait::async_trait]
+impl ToolSource for PanicTools {
+    async fn tools(&self, _ctx: &Ctx, _org: Uuid, _agent: &AgentView) -> Vec<Arc<dyn Tool>> {
+        vec![Arc::new(Panics)]
+    }
+}
+
+#[tokio::test]
+async fn a_run_whose_loop_panics_ends_interrupted_and_frees_its_session() {
+    let t = setup().await;
+    t.server.ctx.tools.add_source(Arc::new(PanicTools));
+    let session = t.session().await;
+    t.fake.push(Scripted::tool_calls(vec![FakeToolCall::new("c1", "panics", &["{}"])]));
+    let answer = t.say(&session, "go").await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let run = &data(&answer)["run"];
+    assert_eq!((run["status"].as_str(), run["stopReason"].as_str()), (Some("failed"), Some("interrupted")), "{run}");
+    assert_eq!(run["error"], "Internal error", "the panic's text stays in the log");
+    let events = t.stream(&format!("/sessions/{session}/events"), None).await;
+    let last = events.last().unwrap();
+    assert_eq!((last.0.as_str(), last.2["stopReason"].as_str()), ("run.finished", Some("interrupted")));
+
+    // The session is free for the next message.
+    t.fake.push(Scripted::text(&["Fine now."]));
+    let next = t.say(&session, "again").await;
+    assert_eq!(data(&next)["message"]["content"], "Fine now.", "{}", next.body);
+}
+
 #[tokio::test]
 async fn tool_calls_run_at_once_each_under_its_timeout() {
     let t = setup().await;
