@@ -16,13 +16,23 @@
 //! A run's start is waited on by its first token, so it does not queue
 //! behind other runs' event batches: `sqlite_transaction` with
 //! `Lane::Ahead` goes before everything queued in order.
+//!
+//! Those transactions run on a connection the writer's thread opens and
+//! owns (rusqlite, over the same libsqlite3 as sqlx, with the same busy
+//! handler and change hooks), not on one of the pool's: through the pool
+//! each one was two more thread hops (to the connection's own thread and
+//! back), and in the chat benchmark (a hundred sessions, five hundred
+//! runs a second) the writer spent most of its time waiting on them, so a
+//! run's start waited 5 ms for the writer at the median.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use futures::future::BoxFuture;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use sqlx::sqlite::SqliteArgumentValue;
+use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
 use super::Db;
@@ -34,13 +44,14 @@ enum Job {
     Statements(Statements),
 }
 
-/// Adds one transaction's statements to a query.
-type Build = Box<dyn FnOnce(&mut QueryBuilder<'static, Sqlite>) + Send>;
+/// Adds one transaction's statements to a batch.
+type Build = Box<dyn FnOnce(&mut Batch) + Send>;
 
 struct Statements {
-    pool: SqlitePool,
+    /// The database file.
+    path: PathBuf,
     build: Build,
-    done: oneshot::Sender<Result<Vec<SqliteRow>, sqlx::Error>>,
+    done: oneshot::Sender<Result<Vec<Row>, sqlx::Error>>,
 }
 
 /// Where a transaction joins the writer's queue.
@@ -71,6 +82,7 @@ fn queues() -> &'static Queues {
                     .enable_all()
                     .build()
                     .expect("the SQLite writer's runtime starts");
+                let mut own = Connections::default();
                 runtime.block_on(async move {
                     loop {
                         let job = tokio::select! {
@@ -81,12 +93,15 @@ fn queues() -> &'static Queues {
                                 None => break,
                             },
                         };
-                        // As a task of its own, so a job that panics loses
-                        // its own answer and not the thread.
-                        let _ = match job {
-                            Job::Any(job) => tokio::spawn(job()).await,
-                            Job::Statements(job) => tokio::spawn(run_statements(job)).await,
-                        };
+                        match job {
+                            // As a task of its own, so a job that panics
+                            // loses its own answer and not the thread.
+                            Job::Any(job) => {
+                                let _ = tokio::spawn(job()).await;
+                            }
+                            // Here, at once: nothing else runs on this thread.
+                            Job::Statements(job) => own.run(job),
+                        }
                     }
                 });
             })
@@ -121,23 +136,24 @@ where
     answer.await.unwrap_or(Err(sqlx::Error::WorkerCrashed))
 }
 
-/// SQLite: the statements `build` adds, as one transaction sent to the
-/// connection's thread in one trip (`BEGIN IMMEDIATE; …; COMMIT`), on
-/// `lane`. Each statement sent alone is a round trip between the writer's
-/// thread and the connection's, and under load every trip waits for both
-/// threads to be scheduled again: a run's start and end took seventeen of
-/// them, and runs queued behind them for their first token. So the
-/// statements guard each other in SQL (a later one holds only if an
-/// earlier one took effect) instead of in Rust between trips. Answers the
-/// rows they return. Binds are `push_bind`'s positional `?`, counted
-/// across the statements.
+/// SQLite: the statements `build` adds, as one transaction (`BEGIN
+/// IMMEDIATE; …; COMMIT`) run on the writer's own connection (see the
+/// module's note), on `lane`. Each statement run alone would be a trip
+/// between the writer's task and the database; under load every trip
+/// waits for threads to be scheduled again (a run's start and end once
+/// took seventeen of them, and runs queued behind them for their first
+/// token). So the statements guard each other in SQL (a later one holds
+/// only if an earlier one took effect) instead of in Rust between trips.
+/// Answers the rows they return, in order. Binds are [`Batch::push_bind`]'s
+/// positional `?`, counted across the statements.
 pub async fn sqlite_transaction(
     pool: &SqlitePool,
     lane: Lane,
-    build: impl FnOnce(&mut QueryBuilder<'static, Sqlite>) + Send + 'static,
-) -> Result<Vec<SqliteRow>, sqlx::Error> {
+    build: impl FnOnce(&mut Batch) + Send + 'static,
+) -> Result<Vec<Row>, sqlx::Error> {
+    let path = pool.connect_options().get_filename().to_path_buf();
     let (done, answer) = oneshot::channel();
-    let job = Statements { pool: pool.clone(), build: Box::new(build), done };
+    let job = Statements { path, build: Box::new(build), done };
     let sent = match lane {
         Lane::Ahead => queues().ahead.send(job).is_ok(),
         Lane::InOrder => queues().in_order.send(Job::Statements(job)).is_ok(),
@@ -148,29 +164,7 @@ pub async fn sqlite_transaction(
     answer.await.unwrap_or(Err(sqlx::Error::WorkerCrashed))
 }
 
-async fn run_statements(job: Statements) {
-    let mut query = QueryBuilder::new("BEGIN IMMEDIATE; ");
-    (job.build)(&mut query);
-    query.push("; COMMIT");
-    let _ = job.done.send(run(&job.pool, query.build()).await);
-}
+use own::Connections;
+pub use own::{Batch, Row, Separated};
 
-/// Runs a `BEGIN …; COMMIT` text; on an error, rolls back before the
-/// connection goes back to the pool (one that cannot is closed instead).
-async fn run<'q>(
-    pool: &SqlitePool,
-    query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
-) -> Result<Vec<SqliteRow>, sqlx::Error> {
-    let mut conn = pool.acquire().await?;
-    let result = query.fetch_all(&mut *conn).await;
-    if result.is_err() {
-        // Failed before COMMIT, or at it: what the statements did is undone.
-        // "No transaction is active" (BEGIN itself failed) is fine too.
-        if let Err(e) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
-            if !e.to_string().contains("no transaction is active") {
-                conn.close_on_drop();
-            }
-        }
-    }
-    result
-}
+mod own;

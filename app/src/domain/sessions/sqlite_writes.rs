@@ -1,16 +1,16 @@
-//! A run's start and end on SQLite, each one trip to the connection's
-//! thread (`db::writer::sqlite_transaction`): the same rows as the
+//! A run's start and end on SQLite, each one job of the writer's thread
+//! (`db::writer::sqlite_transaction`): the same rows as the
 //! statement-by-statement transactions PostgreSQL runs in `begin_run` and
 //! `live::flush_with`, written as one batch whose later statements are
 //! guarded by the earlier ones' effect instead of by Rust in between.
 
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
-use sqlx::{FromRow, QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::SqlitePool;
 use uuid::Uuid;
 
 use super::live::{RunEnd, RunEvent};
-use crate::db::writer::Lane;
+use crate::db::writer::{Batch, Lane};
 
 /// What a run's claim writes: see `begin_run`.
 pub(super) struct Claim {
@@ -86,7 +86,7 @@ pub(super) async fn claim(pool: &SqlitePool, c: Claim) -> Result<Option<Claimed>
             .push(" AND last_run_id = ")
             .push_bind(c.run_id)
             .push(")");
-        let run_exists = |q: &mut QueryBuilder<'_, Sqlite>| {
+        let run_exists = |q: &mut Batch| {
             q.push("EXISTS (SELECT 1 FROM runs WHERE id = ").push_bind(c.run_id).push(")");
         };
         for id in &c.delivers {
@@ -142,11 +142,12 @@ pub(super) async fn claim(pool: &SqlitePool, c: Claim) -> Result<Option<Claimed>
     .await?;
     let mut rows = rows.into_iter();
     let row = rows.next().ok_or(sqlx::Error::RowNotFound)?;
-    if !row.try_get::<bool, _>("claimed")? {
+    // `claimed, last_seq`, then the messages.
+    if row.int(0)? == 0 {
         return Ok(None);
     }
-    let history = rows.map(|r| super::store::MessageRow::from_row(&r)).collect::<Result<_, _>>()?;
-    Ok(Some(Claimed { last_seq: row.try_get::<Option<i64>, _>("last_seq")?, history }))
+    let history = rows.map(|r| super::store::MessageRow::from_writer(&r)).collect::<Result<_, _>>()?;
+    Ok(Some(Claimed { last_seq: row.int_or_null(1)?, history }))
 }
 
 /// Rows of one INSERT: well under SQLite's 32,766 bound values.
@@ -163,7 +164,7 @@ pub(super) async fn flush(
 ) -> Result<(), sqlx::Error> {
     crate::db::writer::sqlite_transaction(pool, Lane::InOrder, move |q| {
         let mut first = true;
-        let mut separate = |q: &mut QueryBuilder<'_, Sqlite>| {
+        let mut separate = |q: &mut Batch| {
             if !std::mem::take(&mut first) {
                 q.push("; ");
             }

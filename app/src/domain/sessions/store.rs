@@ -117,6 +117,22 @@ pub struct MessageRow {
 }
 
 impl MessageRow {
+    /// A row the SQLite writer answered, of [`MESSAGE_COLUMNS`].
+    pub(super) fn from_writer(row: &crate::db::writer::Row) -> Result<MessageRow, sqlx::Error> {
+        Ok(MessageRow {
+            id: row.uuid(0)?,
+            session_id: row.uuid(1)?,
+            run_id: row.uuid_or_null(2)?,
+            position: row.int(3)?,
+            role: row.text(4)?,
+            content: row.text(5)?,
+            tool_calls: row.json_or_null(6)?.map(Json),
+            tool_call_id: row.text_or_null(7)?,
+            from_agent_id: row.uuid_or_null(8)?,
+            created_at: row.time(9)?,
+        })
+    }
+
     pub fn view(self) -> MessageView {
         let tool_calls = self
             .tool_calls
@@ -200,7 +216,7 @@ pub async fn append(ctx: &Ctx, m: NewMessage<'_>) -> DomainResult<StoredMessage>
     let tool_calls = m.tool_calls.map(<[ToolCall]>::to_vec);
     let tool_call_id = m.tool_call_id.map(str::to_string);
     if let crate::db::Db::Sqlite(pool) = &ctx.db {
-        // One trip to the writer's thread (`db::writer::sqlite_transaction`).
+        // One job of the writer's thread (`db::writer::sqlite_transaction`).
         crate::db::writer::sqlite_transaction(pool, Lane::InOrder, move |q| {
             q.push(
                 "INSERT INTO messages (id, org_id, session_id, run_id, position, role, content, tool_calls, \
