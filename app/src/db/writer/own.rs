@@ -145,9 +145,9 @@ impl Row {
     }
 
     pub fn text(&self, at: usize) -> Result<String, sqlx::Error> {
-        self.text_or_null(at)?.ok_or_else(|| sqlx::Error::ColumnDecode {
-            index: at.to_string(),
-            source: "expected text, found null".into(),
+        self.decoded(at, "text", |v| match v {
+            Value::Text(t) => Some(t.clone()),
+            _ => None,
         })
     }
 
@@ -169,9 +169,9 @@ impl Row {
     }
 
     pub fn uuid(&self, at: usize) -> Result<Uuid, sqlx::Error> {
-        self.uuid_or_null(at)?.ok_or_else(|| sqlx::Error::ColumnDecode {
-            index: at.to_string(),
-            source: "expected a uuid, found null".into(),
+        self.decoded(at, "a uuid", |v| match v {
+            Value::Blob(b) => Uuid::from_slice(b).ok(),
+            _ => None,
         })
     }
 
