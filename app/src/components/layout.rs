@@ -9,6 +9,7 @@ use crate::api::accounts::SignOut;
 use crate::api::notifications::unread_notifications;
 use crate::api::orgs::get_org_context;
 use crate::components::event_source::{follow, Following, NOTIFICATION_EVENTS};
+use crate::components::suspend::suspend;
 use crate::model::{AppError, ErrorCode, OrgContext};
 
 /// Sections of an org, in sidebar order: (label, path below the org).
@@ -71,7 +72,7 @@ pub fn OrgShell() -> impl IntoView {
                 <div class="px-5 py-4">
                     <a href=base.clone() class="text-lg font-bold tracking-tight text-indigo-800">"Alumia"</a>
                     <Suspense fallback=|| view! { <p class="mt-1 h-5"></p> }>
-                        {move || Suspend::new(async move {
+                        {move || suspend(async move {
                             context.await.ok().map(|c| view! { <p class="mt-1 truncate text-sm text-slate-600">{c.org.name}</p> })
                         })}
                     </Suspense>
@@ -122,7 +123,7 @@ pub fn OrgShell() -> impl IntoView {
             <div class="flex-1">
                 <header class="flex min-h-14 flex-wrap items-center justify-between gap-3 border-b border-slate-200 bg-white px-6 py-3">
                     <Suspense fallback=|| ()>
-                        {move || Suspend::new(async move {
+                        {move || suspend(async move {
                             match context.await {
                                 Ok(ctx) => view! { <TopBar ctx=ctx/> }.into_any(),
                                 // Signed out meanwhile (e.g. "sign out other sessions").
@@ -170,7 +171,7 @@ fn UnreadBadge(context: Resource<Result<OrgContext, AppError>>) -> impl IntoView
     }
     view! {
         <Transition fallback=|| ()>
-            {move || Suspend::new(async move {
+            {move || suspend(async move {
                 let first = context.await.ok().map(|c| c.unread_notifications).unwrap_or(0);
                 move || {
                     let current = slug.get();

@@ -8,4 +8,5 @@ pub mod numbers;
 pub mod passkey_glue;
 pub mod payments_glue;
 pub mod step_up;
+pub mod suspend;
 pub mod time;

@@ -10,6 +10,7 @@ use crate::api::accounts::{signed_in_target, SignIn, SignUp};
 use crate::api::security::{finish_passkey_sign_in, start_passkey_sign_in, StepUpWithCode, VerifySignIn};
 use crate::components::forms::{action_error, Field, FormError, BUTTON, BUTTON_SECONDARY};
 use crate::components::passkey_glue;
+use crate::components::suspend::suspend;
 
 /// The centred card the account pages share.
 #[component]
@@ -34,7 +35,7 @@ fn RedirectIfSignedIn() -> impl IntoView {
     let target = Resource::new(|| (), |_| signed_in_target());
     view! {
         <Suspense>
-            {move || Suspend::new(async move {
+            {move || suspend(async move {
                 target.await.ok().flatten().map(|path| view! { <Redirect path=path/> })
             })}
         </Suspense>

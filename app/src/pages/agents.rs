@@ -14,6 +14,7 @@ use crate::components::forms::{
     action_error, loaded, Field, FormError, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD, INPUT,
 };
 use crate::components::layout::{use_org_slug, PageHeader};
+use crate::components::suspend::suspend;
 use crate::components::time::UtcTime;
 use crate::model::{AgentLastRun, AgentView, AppError, ByokProviderView, ModelView, Page};
 
@@ -67,7 +68,7 @@ pub fn AgentsPage() -> impl IntoView {
     view! {
         <PageHeader title="Agents" intro="The AI agents of this organization: a model, a system prompt and what they may use."/>
         <Suspense fallback=|| view! { <p class="text-sm text-slate-600">"Loading…"</p> }>
-            {move || Suspend::new(async move {
+            {move || suspend(async move {
                 loaded(models.await, move |page| {
                     let models = page.items;
                     if models.is_empty() {
@@ -104,7 +105,7 @@ pub fn AgentsPage() -> impl IntoView {
                 <FormError error=delete_error/>
             </div>
             <Transition fallback=|| view! { <p class="mt-3 text-sm text-slate-600">"Loading…"</p> }>
-                {move || Suspend::new(async move {
+                {move || suspend(async move {
                     let catalogue = models.await.map(|p| p.items).unwrap_or_default();
                     let runs = last_runs.await.unwrap_or_default();
                     loaded(agents.await, move |page| {
@@ -162,7 +163,7 @@ fn ProvidersSection(
         <section class=format!("{CARD} mt-6") aria-labelledby="providers-heading">
             <h2 id="providers-heading" class="text-base font-semibold text-slate-900">"Model providers"</h2>
             <Transition fallback=|| view! { <p class="mt-2 text-sm text-slate-600">"Loading…"</p> }>
-                {move || Suspend::new(async move {
+                {move || suspend(async move {
                     let catalogue = models.await.map(|p| p.items).unwrap_or_default();
                     let mut offered: Vec<(String, usize)> = Vec::new();
                     for m in catalogue.iter().filter(|m| !m.byok) {

@@ -10,6 +10,7 @@ use crate::components::forms::{action_error, loaded, FormError, BUTTON, BUTTON_S
 use crate::components::layout::{use_org_slug, PageHeader};
 use crate::components::numbers::format_credits;
 use crate::components::payments_glue;
+use crate::components::suspend::suspend;
 use crate::components::time::UtcTime;
 use crate::model::{
     BillingPageData, BudgetView, CreditPackView, DailyUsage, InvoiceView, LedgerEntryView, PackageView, PaymentsConfig,
@@ -24,7 +25,7 @@ pub fn BillingPage() -> impl IntoView {
     view! {
         <PageHeader title="Billing" intro="Credits, usage, budgets and your package."/>
         <Transition fallback=|| view! { <p class="text-sm text-slate-600">"Loading…"</p> }>
-            {move || Suspend::new(async move { loaded(data.await, |d| view! { <BillingView data=d budget/> }) })}
+            {move || suspend(async move { loaded(data.await, |d| view! { <BillingView data=d budget/> }) })}
         </Transition>
     }
 }

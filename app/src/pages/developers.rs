@@ -9,6 +9,7 @@ use crate::components::forms::{
     action_error, loaded, Field, FormError, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD, INPUT,
 };
 use crate::components::layout::{use_org_slug, PageHeader};
+use crate::components::suspend::suspend;
 use crate::components::time::UtcTime;
 use crate::model::{ApiKeyView, MintedApiKey};
 
@@ -93,7 +94,7 @@ pub fn DevelopersPage() -> impl IntoView {
                 <button type="submit" class=BUTTON>"Create API key"</button>
             </ActionForm>
             <Suspense>
-                {move || Suspend::new(async move {
+                {move || suspend(async move {
                     let flashed = minted_without_js.await.ok().flatten();
                     view! { <NewKeyPanel action=mint flashed/> }
                 })}
@@ -106,7 +107,7 @@ pub fn DevelopersPage() -> impl IntoView {
                 <FormError error=revoke_error/>
             </div>
             <Transition fallback=|| view! { <p class="mt-3 text-sm text-slate-600">"Loading…"</p> }>
-                {move || Suspend::new(async move {
+                {move || suspend(async move {
                     loaded(keys.await, |keys| {
                         if keys.is_empty() {
                             return view! {

@@ -19,6 +19,7 @@ use crate::components::billing_card::{is_payment_required, BillingCard};
 use crate::components::event_source::{follow, Following, RUN_EVENTS, STREAM_CLOSED};
 use crate::components::forms::{action_error, loaded, FormError, BUTTON, BUTTON_SECONDARY, CARD, INPUT};
 use crate::components::layout::use_org_slug;
+use crate::components::suspend::suspend;
 use crate::model::{AppError, ChatView, ErrorCode, LabView, MessageView, SessionView};
 use crate::pages::canvas::{CanvasActions, CanvasSection};
 
@@ -35,7 +36,7 @@ pub fn LabPage() -> impl IntoView {
     let canvas = Resource::new(move || (slug.get(), project(), actions.version()), |(org, p, _)| get_canvas(org, p));
     view! {
         <Transition fallback=|| view! { <p class="text-sm text-slate-600">"Loading…"</p> }>
-            {move || Suspend::new(async move {
+            {move || suspend(async move {
                 loaded(lab.await, move |lab| view! { <Lab lab=lab start=start><CanvasSection canvas=canvas actions=actions/></Lab> })
             })}
         </Transition>
@@ -108,7 +109,7 @@ fn Lab(lab: LabView, start: ServerAction<StartSession>, children: Children) -> i
                     <Transition fallback=|| ()>
                         {move || {
                             let first = first_sessions.clone();
-                            Suspend::new(async move {
+                            suspend(async move {
                                 let sessions = match changed.get() {
                                     0 => first,
                                     _ => fresh_sessions.await.map(|l| l.sessions).unwrap_or(first),
@@ -336,7 +337,7 @@ fn Chat(session: Uuid) -> impl IntoView {
 
     view! {
         <Transition fallback=|| view! { <p class="text-sm text-slate-600">"Loading the chat…"</p> }>
-            {move || Suspend::new(async move {
+            {move || suspend(async move {
                 loaded(chat.await, move |view: ChatView| {
                     let title = view.session.title.clone();
                     let agent = view.agent_name.clone();

@@ -10,6 +10,7 @@ use crate::api::members::{
 };
 use crate::components::forms::{action_error, loaded, FormError, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD, INPUT};
 use crate::components::layout::{use_org_slug, PageHeader};
+use crate::components::suspend::suspend;
 use crate::components::time::UtcTime;
 use crate::model::{MemberView, Role};
 
@@ -36,7 +37,7 @@ pub fn MembersPage() -> impl IntoView {
         <FormError error=remove_error/>
         <FormError error=revoke_error/>
         <Suspense fallback=|| view! { <p class="text-slate-600">"Loading…"</p> }>
-            {move || Suspend::new(async move {
+            {move || suspend(async move {
                 loaded(page.await, |p| {
                     let manage = p.viewer_role >= Role::Admin;
                     let viewer_role = p.viewer_role;
@@ -199,7 +200,7 @@ pub fn InvitePage() -> impl IntoView {
             <div class=format!("{CARD} w-full max-w-md")>
                 <h1 class="text-xl font-bold text-slate-900">"Invitation"</h1>
                 <Suspense fallback=|| view! { <p class="mt-2 text-slate-600">"Loading…"</p> }>
-                    {move || Suspend::new(async move {
+                    {move || suspend(async move {
                         loaded(preview.await, |p| {
                             let next = format!("/invite/{}", token());
                             view! {

@@ -8,6 +8,7 @@ use leptos_router::hooks::use_query_map;
 use crate::api::notifications::{list_notifications, MarkAllNotificationsRead, MarkNotificationRead};
 use crate::components::forms::{action_error, loaded, FormError, BUTTON_SECONDARY, CARD};
 use crate::components::layout::{use_org_slug, NotificationsChanged, PageHeader};
+use crate::components::suspend::suspend;
 use crate::components::time::UtcTime;
 use crate::model::NotificationView;
 
@@ -63,7 +64,7 @@ pub fn NotificationsPage() -> impl IntoView {
                 <FormError error=all_error/>
             </div>
             <Transition fallback=|| view! { <p class="mt-3 text-sm text-slate-600">"Loading…"</p> }>
-                {move || Suspend::new(async move {
+                {move || suspend(async move {
                     loaded(page.await, |page| {
                         let unread = page.unread_count;
                         let summary = view! {

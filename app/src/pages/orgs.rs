@@ -9,6 +9,7 @@ use crate::api::orgs::{get_org_overview, whoami, CreateOrg};
 use crate::components::forms::{action_error, loaded, Field, FormError, BUTTON, CARD};
 use crate::components::layout::{use_org_slug, PageHeader};
 use crate::components::numbers::format_credits;
+use crate::components::suspend::suspend;
 use crate::components::time::UtcTime;
 
 /// `/`: the visitor's first org, the create-org page, or sign-in.
@@ -18,7 +19,7 @@ pub fn HomePage() -> impl IntoView {
     view! {
         <Title text="Alumia"/>
         <Suspense>
-            {move || Suspend::new(async move {
+            {move || suspend(async move {
                 let path = target.await.unwrap_or_else(|_| "/login".to_string());
                 view! { <Redirect path=path/> }
             })}
@@ -34,7 +35,7 @@ pub fn NewOrgPage() -> impl IntoView {
     view! {
         <Title text="Create an organization · Alumia"/>
         <Suspense>
-            {move || Suspend::new(async move {
+            {move || suspend(async move {
                 matches!(me.await, Ok(None)).then(|| view! { <Redirect path="/login?next=/new"/> })
             })}
         </Suspense>
@@ -83,7 +84,7 @@ pub fn OverviewPage() -> impl IntoView {
     view! {
         <PageHeader title="Overview" intro="A snapshot of this organization."/>
         <Suspense fallback=|| view! { <p class="text-slate-600">"Loading…"</p> }>
-            {move || Suspend::new(async move {
+            {move || suspend(async move {
                 loaded(overview.await, |o| {
                     let members = o.member_count;
                     view! {

@@ -10,6 +10,7 @@ use crate::components::forms::{
     action_error, loaded, Field, FormError, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD, INPUT,
 };
 use crate::components::layout::{use_org_slug, PageHeader};
+use crate::components::suspend::suspend;
 use crate::components::time::UtcTime;
 use crate::model::{AppError, ProjectView};
 use crate::pages::canvas::SharedLinksSection;
@@ -88,7 +89,7 @@ pub fn ProjectsPage() -> impl IntoView {
                 <FormError error=delete_error/>
             </div>
             <Transition fallback=|| view! { <p class="mt-3 text-sm text-slate-600">"Loading…"</p> }>
-                {move || Suspend::new(async move {
+                {move || suspend(async move {
                     loaded(projects.await, |page| {
                         if page.items.is_empty() {
                             return view! {

@@ -15,6 +15,7 @@ use crate::api::schedules::{
 };
 use crate::components::forms::{action_error, loaded, FormError, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD, INPUT};
 use crate::components::layout::{use_org_slug, NotificationsChanged, PageHeader};
+use crate::components::suspend::suspend;
 use crate::components::time::UtcTime;
 use crate::model::{AppError, Page, PickerItem, PickerLists, SchedulePreview, ScheduleRunView, ScheduleView};
 
@@ -97,7 +98,7 @@ pub fn SchedulesPage() -> impl IntoView {
     view! {
         <PageHeader title="Schedules" intro="Prompts an agent runs on a cron schedule, in the time zone you pick."/>
         <Transition fallback=|| ()>
-            {move || Suspend::new(async move {
+            {move || suspend(async move {
                 let id = selected.get()?;
                 let (list, pickers) = (list.await.ok()?, pickers.await.ok()?);
                 let found = list.items.iter().find(|s| s.id == id).cloned();
@@ -107,7 +108,7 @@ pub fn SchedulesPage() -> impl IntoView {
         <section class=CARD aria-labelledby="create-schedule">
             <h2 id="create-schedule" class="text-base font-semibold text-slate-900">"Create a schedule"</h2>
             <Transition fallback=|| view! { <p class="mt-3 text-sm text-slate-600">"Loading…"</p> }>
-                {move || Suspend::new(async move {
+                {move || suspend(async move {
                     loaded(pickers.await, move |p: PickerLists| {
                         if p.agents.is_empty() || p.projects.is_empty() {
                             return view! {
@@ -145,7 +146,7 @@ pub fn SchedulesPage() -> impl IntoView {
                 {row_errors.map(|e| view! { <FormError error=e/> }).collect_view()}
             </div>
             <Transition fallback=|| view! { <p class="mt-3 text-sm text-slate-600">"Loading…"</p> }>
-                {move || Suspend::new(async move {
+                {move || suspend(async move {
                     let pickers = match pickers.await {
                         Ok(p) => (p.agents, p.projects, p.workspaces),
                         Err(e) => return loaded(Err::<(), _>(e), |_| ()),
@@ -483,7 +484,7 @@ fn HistoryPanel(
             <Transition fallback=|| view! { <p class="mt-3 text-sm text-slate-600">"Loading…"</p> }>
                 {move || {
                     let lab = lab.clone();
-                    Suspend::new(async move {
+                    suspend(async move {
                         loaded(history.await, move |page| {
                             let Some(page) = page else { return ().into_any() };
                             if page.items.iter().any(|r| r.status == "running") {

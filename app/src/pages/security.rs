@@ -17,6 +17,7 @@ use crate::api::security::{
 use crate::components::forms::{action_error, Field, FormError, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD, INPUT};
 use crate::components::passkey_glue;
 use crate::components::step_up::{is_step_up_required, StepUpPrompt};
+use crate::components::suspend::suspend;
 use crate::components::time::UtcTime;
 use crate::model::{AppError, ErrorCode, PasskeyView, SecurityPage as Page};
 
@@ -56,7 +57,7 @@ pub fn SecurityPage() -> impl IntoView {
             <h1 class="mt-4 text-2xl font-bold text-slate-900">"Security"</h1>
             <p class="mt-1 text-slate-700">"How you sign in, and where you are signed in."</p>
             <Suspense fallback=|| view! { <p class="mt-6 text-slate-600">"Loading…"</p> }>
-                {move || Suspend::new(async move {
+                {move || suspend(async move {
                     match page.await {
                         Err(e) if e.code == ErrorCode::Unauthorized => view! { <Redirect path="/login?next=/settings/security"/> }.into_any(),
                         Err(e) => view! { <p role="alert" class="mt-6 text-red-800">{e.message}</p> }.into_any(),

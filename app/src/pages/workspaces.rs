@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use crate::api::workspaces::{list_workspaces, CreateWorkspace, DeleteWorkspace};
 use crate::components::forms::{action_error, loaded, Field, FormError, BUTTON, BUTTON_DANGER, CARD};
 use crate::components::layout::use_org_slug;
+use crate::components::suspend::suspend;
 
 #[component]
 pub fn WorkspacesSection() -> impl IntoView {
@@ -35,7 +36,7 @@ pub fn WorkspacesSection() -> impl IntoView {
                 <FormError error=delete_error/>
             </div>
             <Suspense fallback=|| view! { <p class="mt-4 text-sm text-slate-600">"Loading…"</p> }>
-                {move || Suspend::new(async move {
+                {move || suspend(async move {
                     loaded(list.await, |page| {
                         if page.items.is_empty() {
                             return view! { <p class="mt-4 text-sm text-slate-600">"No workspaces yet."</p> }.into_any();

@@ -15,6 +15,7 @@ use crate::api::canvas::{AddBlock, DeleteBlock, ShareCanvas, StopSharing, Update
 use crate::api::files::DeleteFile;
 use crate::components::forms::{action_error, loaded, FormError, BUTTON, BUTTON_SECONDARY, CARD, INPUT};
 use crate::components::layout::use_org_slug;
+use crate::components::suspend::suspend;
 use crate::model::{AppError, CanvasView};
 use crate::pages::files::FilesSection;
 
@@ -87,7 +88,7 @@ pub fn CanvasSection(canvas: Resource<Result<CanvasView, AppError>>, actions: Ca
             // not survive (an "Assertion error" in 3 runs of 4). Moves and
             // resizes do not read the canvas again, so they do not flash.
             <Suspense fallback=|| view! { <p class="text-sm text-slate-600">"Loading the canvas…"</p> }>
-                {move || Suspend::new(async move {
+                {move || suspend(async move {
                     loaded(canvas.await, move |c| {
                         let project = c.project_id.to_string();
                         let blocks = c.blocks.clone();

@@ -8,6 +8,7 @@ use leptos::prelude::*;
 use crate::api::canvas::{list_share_links, RevokeShareLink};
 use crate::components::forms::{action_error, loaded, FormError, BUTTON_DANGER, CARD};
 use crate::components::layout::use_org_slug;
+use crate::components::suspend::suspend;
 use crate::components::time::UtcTime;
 use crate::model::ShareLinkView;
 
@@ -28,7 +29,7 @@ pub fn SharedLinksSection() -> impl IntoView {
             </p>
             <div class="mt-3"><FormError error=revoke_error/></div>
             <Transition fallback=|| view! { <p class="mt-3 text-sm text-slate-600">"Loading…"</p> }>
-                {move || Suspend::new(async move {
+                {move || suspend(async move {
                     loaded(links.await, move |page| {
                         if page.items.is_empty() {
                             return view! { <p class="mt-2 text-sm text-slate-700" data-testid="no-shared-links">"No canvas is shared."</p> }.into_any();
