@@ -14,7 +14,7 @@ use axum::routing::get;
 use axum::Router;
 use leptos::config::LeptosOptions;
 use leptos::nonce::Nonce;
-use leptos::prelude::{provide_context, use_context};
+use leptos::prelude::{provide_context, with_context};
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use sha2::{Digest, Sha256};
 use tower::Layer;
@@ -138,7 +138,7 @@ pub fn build(config: &Config, ctx: Ctx, store: DbSessionStore) -> Router {
 /// writes on the scripts it inlines (hydration, resolved resources).
 fn leptos_context(ctx: &Ctx) {
     provide_context(ctx.clone());
-    let nonce = use_context::<http::request::Parts>().and_then(|parts| parts.extensions.get::<Nonce>().cloned());
+    let nonce = with_context::<http::request::Parts, _>(|parts| parts.extensions.get::<Nonce>().cloned()).flatten();
     if let Some(nonce) = nonce {
         provide_context(nonce);
     }

@@ -27,6 +27,13 @@ pub fn ctx() -> Result<Ctx, AppError> {
     })
 }
 
+/// Reads the request's head in place. `use_context::<Parts>()` would clone
+/// it (every header, and every extension through a boxed clone), and pages
+/// ask for it several times a render: once or twice per server function.
+fn with_parts<T>(read: impl FnOnce(&Parts) -> T) -> Option<T> {
+    with_context::<Parts, _>(read)
+}
+
 pub async fn session() -> Result<Session, AppError> {
     leptos_axum::extract::<Session>().await.map_err(|_| AppError::internal())
 }
@@ -38,10 +45,11 @@ pub async fn session() -> Result<Session, AppError> {
 pub struct ClientIp(pub std::net::IpAddr);
 
 pub async fn client_info() -> ClientInfo {
-    let parts = use_context::<Parts>();
-    let ip = parts.as_ref().and_then(|p| p.extensions.get::<ClientIp>()).map(|ClientIp(ip)| ip.to_string());
-    let user_agent = parts.and_then(|p| p.headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string));
-    ClientInfo { ip, user_agent }
+    with_parts(|p| ClientInfo {
+        ip: p.extensions.get::<ClientIp>().map(|ClientIp(ip)| ip.to_string()),
+        user_agent: p.headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string),
+    })
+    .unwrap_or_default()
 }
 
 /// What the browser session of a request resolves to. The server resolves
@@ -84,7 +92,7 @@ pub async fn resolve_browser(ctx: &Ctx, session: &Session) -> Result<BrowserAuth
 /// The request's `BrowserAuth`: what the server resolved in front of it,
 /// else resolved now (a render outside the routes, such as the 404 page).
 async fn browser_auth(ctx: &Ctx) -> Result<BrowserAuth, AppError> {
-    if let Some(auth) = use_context::<Parts>().and_then(|p| p.extensions.get::<BrowserAuth>().copied()) {
+    if let Some(auth) = with_parts(|p| p.extensions.get::<BrowserAuth>().copied()).flatten() {
         return Ok(auth);
     }
     resolve_browser(ctx, &session().await?).await
@@ -109,7 +117,7 @@ pub async fn current_actor() -> Result<Option<Actor>, AppError> {
 /// The actor's email and memberships: the one the org gate looked up for
 /// this request, else the (cached) lookup.
 pub async fn viewer(ctx: &Ctx, actor: &Actor) -> Result<Arc<Viewer>, AppError> {
-    match use_context::<Parts>().and_then(|p| p.extensions.get::<Arc<Viewer>>().cloned()) {
+    match with_parts(|p| p.extensions.get::<Arc<Viewer>>().cloned()).flatten() {
         Some(viewer) if viewer.user_id == actor.user_id() => Ok(viewer),
         _ => orgs::viewer(ctx, actor.user_id()).await,
     }
@@ -149,7 +157,6 @@ pub fn set_page_status(status: StatusCode) {
 /// browser asks for a page, and gets redirected back to the form, so the
 /// function's answer itself is never seen.
 pub fn posted_without_javascript() -> bool {
-    use_context::<Parts>()
-        .and_then(|p| p.headers.get(ACCEPT).and_then(|v| v.to_str().ok()).map(|v| v.contains("text/html")))
+    with_parts(|p| p.headers.get(ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html")))
         .unwrap_or(false)
 }
