@@ -9,6 +9,7 @@ use crate::api::accounts::SignOut;
 use crate::api::notifications::unread_notifications;
 use crate::api::orgs::get_org_context;
 use crate::components::event_source::{follow, Following, NOTIFICATION_EVENTS};
+use crate::components::resource::{page_resource, PageResource};
 use crate::components::suspend::suspend;
 use crate::model::{AppError, ErrorCode, OrgContext};
 
@@ -61,7 +62,7 @@ fn is_lab(path: &str) -> bool {
 #[component]
 pub fn OrgShell() -> impl IntoView {
     let slug = use_org_slug();
-    let context = Resource::new(move || slug.get(), get_org_context);
+    let context = page_resource(move || slug.get(), get_org_context);
     let base = format!("/{}", slug.get_untracked());
     let location = use_location();
     let changed = RwSignal::new(0u32);
@@ -152,7 +153,7 @@ pub fn OrgShell() -> impl IntoView {
 /// frame's context (no load of its own on every page); the browser counts
 /// again when the live stream or the notifications page says it changed.
 #[component]
-fn UnreadBadge(context: Resource<Result<OrgContext, AppError>>) -> impl IntoView {
+fn UnreadBadge(context: PageResource<Result<OrgContext, AppError>>) -> impl IntoView {
     let slug = use_org_slug();
     // (org, count) of the latest recount; only the current org's is shown.
     let recounted = RwSignal::new(None::<(String, i64)>);

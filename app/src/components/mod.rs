@@ -7,6 +7,7 @@ pub mod not_found;
 pub mod numbers;
 pub mod passkey_glue;
 pub mod payments_glue;
+pub mod resource;
 pub mod step_up;
 pub mod suspend;
 pub mod time;

@@ -10,6 +10,7 @@ use crate::api::accounts::{signed_in_target, SignIn, SignUp};
 use crate::api::security::{finish_passkey_sign_in, start_passkey_sign_in, StepUpWithCode, VerifySignIn};
 use crate::components::forms::{action_error, Field, FormError, BUTTON, BUTTON_SECONDARY};
 use crate::components::passkey_glue;
+use crate::components::resource::page_resource;
 use crate::components::suspend::suspend;
 
 /// The centred card the account pages share.
@@ -32,7 +33,7 @@ fn AuthCard(#[prop(into)] title: String, children: Children) -> impl IntoView {
 /// Sends visitors who are already signed in on to their dashboard.
 #[component]
 fn RedirectIfSignedIn() -> impl IntoView {
-    let target = Resource::new(|| (), |_| signed_in_target());
+    let target = page_resource(|| (), |_| signed_in_target());
     view! {
         <Suspense>
             {move || suspend(async move {

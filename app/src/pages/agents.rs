@@ -14,6 +14,7 @@ use crate::components::forms::{
     action_error, loaded, Field, FormError, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD, INPUT,
 };
 use crate::components::layout::{use_org_slug, PageHeader};
+use crate::components::resource::{page_resource, PageResource};
 use crate::components::suspend::suspend;
 use crate::components::time::UtcTime;
 use crate::model::{AgentLastRun, AgentView, AppError, ByokProviderView, ModelView, Page};
@@ -30,7 +31,7 @@ pub fn AgentsPage() -> impl IntoView {
     let add_provider = ServerAction::<AddByokProvider>::new();
     let remove_provider = ServerAction::<RemoveByokProvider>::new();
     // The catalogue changes with the org's own providers.
-    let models = Resource::new(
+    let models = page_resource(
         move || (slug.get(), add_provider.version().get(), remove_provider.version().get()),
         |(slug, ..)| list_models(slug),
     );
@@ -46,11 +47,11 @@ pub fn AgentsPage() -> impl IntoView {
             }
         });
     }
-    let agents = Resource::new(
+    let agents = page_resource(
         move || (slug.get(), create.version().get(), changed.get(), delete.version().get()),
         |(slug, ..)| list_agents(slug),
     );
-    let last_runs = Resource::new(move || slug.get(), list_agent_last_runs);
+    let last_runs = page_resource(move || slug.get(), list_agent_last_runs);
     let create_error = action_error(create);
     let update_error = action_error(update);
     let restrict_error = action_error(restrict);
@@ -142,10 +143,10 @@ fn ProvidersSection(
     add: ServerAction<AddByokProvider>,
     remove: ServerAction<RemoveByokProvider>,
     /// The page's catalogue (one read for the page, not one per section).
-    models: Resource<Result<Page<ModelView>, AppError>>,
+    models: PageResource<Result<Page<ModelView>, AppError>>,
 ) -> impl IntoView {
     let slug = use_org_slug();
-    let own = Resource::new(
+    let own = page_resource(
         move || (slug.get(), add.version().get(), remove.version().get()),
         |(slug, ..)| list_byok_providers(slug),
     );

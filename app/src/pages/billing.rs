@@ -10,6 +10,7 @@ use crate::components::forms::{action_error, loaded, FormError, BUTTON, BUTTON_S
 use crate::components::layout::{use_org_slug, PageHeader};
 use crate::components::numbers::format_credits;
 use crate::components::payments_glue;
+use crate::components::resource::page_resource;
 use crate::components::suspend::suspend;
 use crate::components::time::UtcTime;
 use crate::model::{
@@ -21,7 +22,7 @@ use crate::model::{
 pub fn BillingPage() -> impl IntoView {
     let slug = use_org_slug();
     let budget = ServerAction::<SetBudget>::new();
-    let data = Resource::new(move || (slug.get(), budget.version().get()), |(slug, _)| get_billing_page(slug));
+    let data = page_resource(move || (slug.get(), budget.version().get()), |(slug, _)| get_billing_page(slug));
     view! {
         <PageHeader title="Billing" intro="Credits, usage, budgets and your package."/>
         <Transition fallback=|| view! { <p class="text-sm text-slate-600">"Loading…"</p> }>

@@ -9,6 +9,7 @@ use crate::components::forms::{
     action_error, loaded, Field, FormError, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD, INPUT,
 };
 use crate::components::layout::{use_org_slug, PageHeader};
+use crate::components::resource::page_resource;
 use crate::components::suspend::suspend;
 use crate::components::time::UtcTime;
 use crate::model::{ApiKeyView, MintedApiKey};
@@ -20,13 +21,13 @@ pub fn DevelopersPage() -> impl IntoView {
     let slug = use_org_slug();
     let mint = ServerAction::<MintApiKey>::new();
     let revoke = ServerAction::<RevokeApiKey>::new();
-    let keys = Resource::new(
+    let keys = page_resource(
         move || (slug.get(), mint.version().get(), revoke.version().get()),
         |(slug, ..)| list_api_keys(slug),
     );
     // A key minted by a form posted without JavaScript comes back through
     // the session, on this one page load.
-    let minted_without_js = Resource::new(move || slug.get(), take_minted_api_key);
+    let minted_without_js = page_resource(move || slug.get(), take_minted_api_key);
     let mint_error = action_error(mint);
     let revoke_error = action_error(revoke);
 

@@ -19,6 +19,7 @@ use crate::components::billing_card::{is_payment_required, BillingCard};
 use crate::components::event_source::{follow, Following, RUN_EVENTS, STREAM_CLOSED};
 use crate::components::forms::{action_error, loaded, FormError, BUTTON, BUTTON_SECONDARY, CARD, INPUT};
 use crate::components::layout::use_org_slug;
+use crate::components::resource::page_resource;
 use crate::components::suspend::suspend;
 use crate::model::{AppError, ChatView, ErrorCode, LabView, MessageView, SessionView};
 use crate::pages::canvas::{CanvasActions, CanvasSection};
@@ -29,11 +30,11 @@ pub fn LabPage() -> impl IntoView {
     let params = use_params_map();
     let project = move || params.read().get("project").unwrap_or_default();
     let start = ServerAction::<StartSession>::new();
-    let lab = Resource::new(move || (slug.get(), project(), start.version().get()), |(org, p, _)| get_lab(org, p));
+    let lab = page_resource(move || (slug.get(), project(), start.version().get()), |(org, p, _)| get_lab(org, p));
     // The canvas's data, made here beside the lab's (not inside its
     // Suspend): resources made inside one hydrate in a different order.
     let actions = CanvasActions::new();
-    let canvas = Resource::new(move || (slug.get(), project(), actions.version()), |(org, p, _)| get_canvas(org, p));
+    let canvas = page_resource(move || (slug.get(), project(), actions.version()), |(org, p, _)| get_canvas(org, p));
     view! {
         <Transition fallback=|| view! { <p class="text-sm text-slate-600">"Loading…"</p> }>
             {move || suspend(async move {
@@ -57,7 +58,7 @@ fn Lab(lab: LabView, start: ServerAction<StartSession>, children: Children) -> i
     let changed = RwSignal::new(0u32);
     provide_context(SessionsChanged(changed));
     let project_slug = lab.project.slug.clone();
-    let fresh_sessions = Resource::new(
+    let fresh_sessions = page_resource(
         move || (slug.get(), project_slug.clone(), changed.get()),
         |(org, project, n)| async move {
             if n == 0 {
@@ -260,7 +261,7 @@ fn Chat(session: Uuid) -> impl IntoView {
     let send = ServerAction::<SendChatMessage>::new();
     let cancel = ServerAction::<CancelChatRun>::new();
     let refresh = RwSignal::new(0u32);
-    let chat = Resource::new(
+    let chat = page_resource(
         move || (slug.get(), session, refresh.get(), cancel.version().get()),
         |(org, session, ..)| get_chat(org, session),
     );

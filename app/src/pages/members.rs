@@ -10,6 +10,7 @@ use crate::api::members::{
 };
 use crate::components::forms::{action_error, loaded, FormError, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD, INPUT};
 use crate::components::layout::{use_org_slug, PageHeader};
+use crate::components::resource::page_resource;
 use crate::components::suspend::suspend;
 use crate::components::time::UtcTime;
 use crate::model::{MemberView, Role};
@@ -21,7 +22,7 @@ pub fn MembersPage() -> impl IntoView {
     let change = ServerAction::<ChangeMemberRole>::new();
     let remove = ServerAction::<RemoveMember>::new();
     let revoke = ServerAction::<RevokeInvite>::new();
-    let page = Resource::new(
+    let page = page_resource(
         move || {
             (slug.get(), invite.version().get(), change.version().get(), remove.version().get(), revoke.version().get())
         },
@@ -191,7 +192,7 @@ fn MemberRow(
 pub fn InvitePage() -> impl IntoView {
     let params = use_params_map();
     let token = move || params.read().get("token").unwrap_or_default();
-    let preview = Resource::new(token, get_invite_preview);
+    let preview = page_resource(token, get_invite_preview);
     let accept = ServerAction::<AcceptInvite>::new();
     let error = action_error(accept);
     view! {

@@ -8,6 +8,7 @@ use leptos_router::hooks::use_query_map;
 use crate::api::notifications::{list_notifications, MarkAllNotificationsRead, MarkNotificationRead};
 use crate::components::forms::{action_error, loaded, FormError, BUTTON_SECONDARY, CARD};
 use crate::components::layout::{use_org_slug, NotificationsChanged, PageHeader};
+use crate::components::resource::page_resource;
 use crate::components::suspend::suspend;
 use crate::components::time::UtcTime;
 use crate::model::NotificationView;
@@ -29,7 +30,7 @@ pub fn NotificationsPage() -> impl IntoView {
             }
         }
     });
-    let page = Resource::new(
+    let page = page_resource(
         move || {
             (slug.get(), unread_only.get(), changed.map(|c| c.get()), mark.version().get(), mark_all.version().get())
         },

@@ -9,13 +9,14 @@ use crate::api::orgs::{get_org_overview, whoami, CreateOrg};
 use crate::components::forms::{action_error, loaded, Field, FormError, BUTTON, CARD};
 use crate::components::layout::{use_org_slug, PageHeader};
 use crate::components::numbers::format_credits;
+use crate::components::resource::page_resource;
 use crate::components::suspend::suspend;
 use crate::components::time::UtcTime;
 
 /// `/`: the visitor's first org, the create-org page, or sign-in.
 #[component]
 pub fn HomePage() -> impl IntoView {
-    let target = Resource::new(|| (), |_| home_target());
+    let target = page_resource(|| (), |_| home_target());
     view! {
         <Title text="Alumia"/>
         <Suspense>
@@ -31,7 +32,7 @@ pub fn HomePage() -> impl IntoView {
 pub fn NewOrgPage() -> impl IntoView {
     let action = ServerAction::<CreateOrg>::new();
     let error = action_error(action);
-    let me = Resource::new(|| (), |_| whoami());
+    let me = page_resource(|| (), |_| whoami());
     view! {
         <Title text="Create an organization · Alumia"/>
         <Suspense>
@@ -80,7 +81,7 @@ fn runs_line(last_30_days: i64, running: i64) -> String {
 #[component]
 pub fn OverviewPage() -> impl IntoView {
     let slug = use_org_slug();
-    let overview = Resource::new(move || slug.get(), get_org_overview);
+    let overview = page_resource(move || slug.get(), get_org_overview);
     view! {
         <PageHeader title="Overview" intro="A snapshot of this organization."/>
         <Suspense fallback=|| view! { <p class="text-slate-600">"Loading…"</p> }>

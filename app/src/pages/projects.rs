@@ -10,6 +10,7 @@ use crate::components::forms::{
     action_error, loaded, Field, FormError, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD, INPUT,
 };
 use crate::components::layout::{use_org_slug, PageHeader};
+use crate::components::resource::page_resource;
 use crate::components::suspend::suspend;
 use crate::components::time::UtcTime;
 use crate::model::{AppError, ProjectView};
@@ -43,7 +44,7 @@ pub fn ProjectsPage() -> impl IntoView {
         }
     });
 
-    let projects = Resource::new(
+    let projects = page_resource(
         move || (slug.get(), create.version().get(), saved.get(), delete.version().get()),
         |(slug, ..)| list_projects(slug),
     );

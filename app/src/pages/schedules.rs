@@ -15,6 +15,7 @@ use crate::api::schedules::{
 };
 use crate::components::forms::{action_error, loaded, FormError, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD, INPUT};
 use crate::components::layout::{use_org_slug, NotificationsChanged, PageHeader};
+use crate::components::resource::{page_resource, PageResource};
 use crate::components::suspend::suspend;
 use crate::components::time::UtcTime;
 use crate::model::{AppError, Page, PickerItem, PickerLists, SchedulePreview, ScheduleRunView, ScheduleView};
@@ -56,7 +57,7 @@ pub fn SchedulesPage() -> impl IntoView {
     // The list reloads on every change; the create form lives apart from
     // it (its own load, of what it picks from), so a reload never wipes
     // what is being typed there.
-    let list = Resource::new(
+    let list = page_resource(
         move || {
             let versions =
                 (create.version().get(), update.version().get(), toggle.version().get(), run.version().get());
@@ -64,13 +65,13 @@ pub fn SchedulesPage() -> impl IntoView {
         },
         |(slug, ..)| list_schedules(slug),
     );
-    let pickers = Resource::new(move || slug.get(), schedule_pickers);
+    let pickers = page_resource(move || slug.get(), schedule_pickers);
     // The selected schedule's firings. Made here, not in the panel: a
     // resource made inside a `Suspend` takes its id in the order the
     // server resolved things, which the browser's hydration need not
     // follow. `tick` looks again while a run is in progress.
     let tick = RwSignal::new(0u32);
-    let history = Resource::new(
+    let history = page_resource(
         move || (slug.get(), selected.get(), run.version().get(), tick.get()),
         |(slug, id, ..)| async move {
             match id {
@@ -461,7 +462,7 @@ fn StatusBadge(status: String) -> impl IntoView {
 fn HistoryPanel(
     schedule: Option<ScheduleView>,
     projects: Vec<PickerItem>,
-    history: Resource<Result<Option<Page<ScheduleRunView>>, AppError>>,
+    history: PageResource<Result<Option<Page<ScheduleRunView>>, AppError>>,
     tick: RwSignal<u32>,
     refresh: RwSignal<u32>,
 ) -> impl IntoView {

@@ -16,6 +16,7 @@ use crate::api::security::{
 };
 use crate::components::forms::{action_error, Field, FormError, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD, INPUT};
 use crate::components::passkey_glue;
+use crate::components::resource::page_resource;
 use crate::components::step_up::{is_step_up_required, StepUpPrompt};
 use crate::components::suspend::suspend;
 use crate::components::time::UtcTime;
@@ -36,7 +37,7 @@ pub fn SecurityPage() -> impl IntoView {
     let added = RwSignal::new(0u32);
     // Outlives the sections, which are rebuilt when the page reloads.
     let passkey_message = RwSignal::new(None::<Result<String, String>>);
-    let page = Resource::new(
+    let page = page_resource(
         move || {
             (
                 others.version().get(),

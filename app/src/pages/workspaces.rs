@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use crate::api::workspaces::{list_workspaces, CreateWorkspace, DeleteWorkspace};
 use crate::components::forms::{action_error, loaded, Field, FormError, BUTTON, BUTTON_DANGER, CARD};
 use crate::components::layout::use_org_slug;
+use crate::components::resource::page_resource;
 use crate::components::suspend::suspend;
 
 #[component]
@@ -13,7 +14,7 @@ pub fn WorkspacesSection() -> impl IntoView {
     let slug = use_org_slug();
     let create = ServerAction::<CreateWorkspace>::new();
     let delete = ServerAction::<DeleteWorkspace>::new();
-    let list = Resource::new(
+    let list = page_resource(
         move || (slug.get(), create.version().get(), delete.version().get()),
         |(slug, ..)| list_workspaces(slug),
     );

@@ -15,6 +15,7 @@ use crate::api::canvas::{AddBlock, DeleteBlock, ShareCanvas, StopSharing, Update
 use crate::api::files::DeleteFile;
 use crate::components::forms::{action_error, loaded, FormError, BUTTON, BUTTON_SECONDARY, CARD, INPUT};
 use crate::components::layout::use_org_slug;
+use crate::components::resource::PageResource;
 use crate::components::suspend::suspend;
 use crate::model::{AppError, CanvasView};
 use crate::pages::files::FilesSection;
@@ -68,7 +69,7 @@ impl Default for CanvasActions {
 }
 
 #[component]
-pub fn CanvasSection(canvas: Resource<Result<CanvasView, AppError>>, actions: CanvasActions) -> impl IntoView {
+pub fn CanvasSection(canvas: PageResource<Result<CanvasView, AppError>>, actions: CanvasActions) -> impl IntoView {
     let slug = use_org_slug();
     let add_error = action_error(actions.add);
     let change_error = action_error(actions.update);

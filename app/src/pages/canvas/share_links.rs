@@ -8,6 +8,7 @@ use leptos::prelude::*;
 use crate::api::canvas::{list_share_links, RevokeShareLink};
 use crate::components::forms::{action_error, loaded, FormError, BUTTON_DANGER, CARD};
 use crate::components::layout::use_org_slug;
+use crate::components::resource::page_resource;
 use crate::components::suspend::suspend;
 use crate::components::time::UtcTime;
 use crate::model::ShareLinkView;
@@ -19,7 +20,7 @@ const TD: &str = "py-2 pr-4 align-middle";
 pub fn SharedLinksSection() -> impl IntoView {
     let slug = use_org_slug();
     let revoke = ServerAction::<RevokeShareLink>::new();
-    let links = Resource::new(move || (slug.get(), revoke.version().get()), |(org, _)| list_share_links(org));
+    let links = page_resource(move || (slug.get(), revoke.version().get()), |(org, _)| list_share_links(org));
     let revoke_error = action_error(revoke);
     view! {
         <section class=format!("{CARD} mt-6") aria-labelledby="shared-links-heading" data-testid="shared-links">
