@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use leptos::prelude::*;
 
-/// `suspend(content)`, except that on the server `content` runs only
+/// `Suspend::new(content)`, except that on the server `content` runs only
 /// when the page is rendered for real, not while `<Suspense>` looks it over.
 ///
 /// On the server a `<Suspense>` walks its children before it renders them
