@@ -51,3 +51,54 @@ impl Future for GiveWay {
         Poll::Pending
     }
 }
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use any_spawner::Executor;
+    use futures::StreamExt;
+    use leptos::prelude::*;
+
+    use super::suspend;
+
+    /// Renders a `<Suspense>` as the server does and counts how many times
+    /// its content was built; `once` picks `suspend` over `Suspend::new`.
+    async fn render(once: bool) -> (String, usize) {
+        _ = Executor::init_tokio();
+        let owner = Owner::new();
+        owner.set();
+        let builds = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&builds);
+        let content = move || {
+            let counted = Arc::clone(&counted);
+            let build = async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+                view! { <p>"ready"</p> }
+            };
+            if once {
+                suspend(build)
+            } else {
+                Suspend::new(build)
+            }
+        };
+        let page = view! { <Suspense fallback=|| "loading">{content}</Suspense> };
+        let html = page.to_html_stream_in_order().collect::<String>().await;
+        (html, builds.load(Ordering::SeqCst))
+    }
+
+    #[tokio::test]
+    async fn the_content_is_built_once_and_rendered() {
+        let (html, builds) = render(true).await;
+        assert!(html.starts_with("<p>ready"), "{html}");
+        assert_eq!(builds, 1);
+    }
+
+    #[tokio::test]
+    async fn without_it_suspense_builds_ready_content_more_than_once() {
+        let (html, builds) = render(false).await;
+        assert!(html.starts_with("<p>ready"), "{html}");
+        assert!(builds > 1, "leptos built it {builds} time(s): `suspend` may no longer be needed");
+    }
+}

@@ -1,5 +1,7 @@
 use leptos::prelude::*;
 
+use crate::components::numbers::push_digits;
+
 /// An RFC 3339 time as `YYYY-MM-DD HH:MM UTC`, the exact time on hover.
 #[component]
 pub fn UtcTime(#[prop(into)] iso: String) -> impl IntoView {
@@ -61,15 +63,11 @@ fn utc_minute(iso: &str) -> Option<String> {
     if !(0..=9999).contains(&year) {
         return Some(format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", minute_of_day / 60, minute_of_day % 60));
     }
-    // Digit by digit: `format!` with widths took about 2,300 instructions
-    // a time, and lists show dozens of times on every render.
     let mut shown = String::with_capacity(20);
-    for (value, digits, then) in
+    for (value, width, then) in
         [(year, 4, '-'), (month, 2, '-'), (day, 2, ' '), (minute_of_day / 60, 2, ':'), (minute_of_day % 60, 2, ' ')]
     {
-        for place in (0..digits).rev() {
-            shown.push(char::from(b'0' + (value / 10i64.pow(place) % 10) as u8));
-        }
+        push_digits(&mut shown, value.unsigned_abs(), width);
         shown.push(then);
     }
     shown.push_str("UTC");

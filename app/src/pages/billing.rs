@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use crate::api::billing::{create_top_up, get_billing_page, SetBudget, StartCheckout};
 use crate::components::forms::{action_error, loaded, FormError, BUTTON, BUTTON_SECONDARY, CARD, INPUT};
 use crate::components::layout::{use_org_slug, PageHeader};
-use crate::components::numbers::format_credits;
+use crate::components::numbers::{format_credits, push_digits};
 use crate::components::payments_glue;
 use crate::components::resource::page_resource;
 use crate::components::suspend::suspend;
@@ -496,24 +496,9 @@ fn push_tenths(out: &mut String, v: f64) {
         out.push('-');
     }
     let t = t.unsigned_abs();
-    push_digits(out, t / 10);
+    push_digits(out, t / 10, 1);
     out.push('.');
-    push_digits(out, t % 10);
-}
-
-fn push_digits(out: &mut String, n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut n = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend(digits[at..].iter().map(|&d| char::from(d)));
+    push_digits(out, t % 10, 1);
 }
 
 /// Bars for each day, scaled to the busiest one; rendered on the server,
