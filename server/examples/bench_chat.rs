@@ -6,6 +6,8 @@
 //! ```text
 //! bench_chat first-token --alumia URL --key K --fake URL --project ID --agent ID \
 //!            --model fast-200 [--concurrency 100] [--rounds 10]
+//! bench_chat steady      --alumia URL --key K --fake URL --project ID --agent ID \
+//!            --model fast-200 --rate PAIRS_PER_S [--concurrency 100] [--seconds 10]
 //! bench_chat relay       --alumia URL --key K --fake URL --project ID --agent ID \
 //!            --model fast-5000 [--concurrency 10] [--rounds 3]
 //! bench_chat rss         --alumia URL --key K --project ID --agent ID --pid PID \
@@ -366,14 +368,8 @@ async fn first_token(flags: &Flags) {
     let bench = Bench::new(flags, true);
     let (concurrency, rounds) = (flags.number("concurrency", 100), flags.number("rounds", 10));
     let model = flags.text("model");
-    let sessions =
-        bench.sessions(&flags.text("project"), &flags.text("agent"), concurrency).await.unwrap_or_else(|e| die(&e));
     let odd = Arc::new(AtomicUsize::new(0));
-    // Every session answers once first: connections opened, caches warm.
-    let warm = sessions.iter().map(|s| pair(&bench, s, &model, false, &odd));
-    futures::future::join_all(warm).await;
-    bench.trouble.busy.store(0, Ordering::Relaxed);
-    odd.store(0, Ordering::Relaxed);
+    let sessions = warm_sessions(&bench, flags, &model, &odd).await;
     println!("first token: {concurrency} sessions, {rounds} rounds each, model {model}");
     let started = Instant::now();
     let tasks = sessions.iter().enumerate().map(|(i, session)| {
@@ -389,13 +385,102 @@ async fn first_token(flags: &Flags) {
         }
     });
     let pairs: Vec<(Seen, Seen)> = futures::future::join_all(tasks).await.into_iter().flatten().collect();
-    println!("{} pairs in {:.1} s", pairs.len(), started.elapsed().as_secs_f64());
-    report_first_token(&pairs);
+    let secs = started.elapsed().as_secs_f64();
+    println!("{} pairs in {secs:.1} s ({:.0} a second)", pairs.len(), pairs.len() as f64 / secs);
+    // The rate the steady phase's load is a fraction of.
+    result("ttft_pairs_per_s", pairs.len() as f64 / secs);
+    report_first_token("ttft", &pairs);
     bench.trouble.report("first_token");
     result("first_token_odd_ends", odd.load(Ordering::Relaxed) as f64);
 }
 
-fn report_first_token(pairs: &[(Seen, Seen)]) {
+/// `count` sessions, each answered once first (connections opened, caches
+/// warm).
+async fn warm_sessions(bench: &Bench, flags: &Flags, model: &str, odd: &AtomicUsize) -> Vec<String> {
+    let count = flags.number("concurrency", 100);
+    let sessions =
+        bench.sessions(&flags.text("project"), &flags.text("agent"), count).await.unwrap_or_else(|e| die(&e));
+    futures::future::join_all(sessions.iter().map(|s| pair(bench, s, model, false, odd))).await;
+    bench.trouble.busy.store(0, Ordering::Relaxed);
+    odd.store(0, Ordering::Relaxed);
+    sessions
+}
+
+/// A small deterministic generator (xorshift64*): the same arrival times
+/// on every run, without a dependency.
+struct Arrivals(u64);
+
+impl Arrivals {
+    /// The wait before the next arrival, exponential with mean `mean`, so
+    /// arrivals come as a Poisson process: bunched now and then, as a
+    /// crowd's messages are.
+    fn next_gap(&mut self, mean: Duration) -> Duration {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        let unit = (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64;
+        mean.mul_f64(-(1.0 - unit).ln())
+    }
+}
+
+/// The first-token pairs again, but open loop: pairs arrive at `rate` a
+/// second on a schedule drawn in advance, whatever the answers' speed, each
+/// taken by one of the sessions not busy with a pair, instead of every
+/// session asking again the moment it is answered. A closed loop keeps the
+/// cores busy all the time however fast the server is, so its first token
+/// measures the queue for them; this measures the server at a known load.
+/// An arrival that finds every session busy waits for one, and is counted.
+async fn steady(flags: &Flags) {
+    let bench = Bench::new(flags, true);
+    let model = flags.text("model");
+    let rate: f64 = flags.text("rate").parse().unwrap_or_else(|_| die("--rate must be a number"));
+    let seconds = flags.number("seconds", 10) as f64;
+    let odd = Arc::new(AtomicUsize::new(0));
+    let sessions = warm_sessions(&bench, flags, &model, &odd).await;
+    println!("steady: {rate:.0} pairs a second for {seconds:.0} s over {} sessions, model {model}", sessions.len());
+    let (idle_tx, mut idle) = tokio::sync::mpsc::channel(sessions.len());
+    for session in sessions {
+        idle_tx.try_send(session).unwrap_or_else(|_| die("the idle sessions outnumber the channel"));
+    }
+    let mean = Duration::from_secs_f64(1.0 / rate);
+    let mut arrivals = Arrivals(0x9e37_79b9_7f4a_7c15);
+    let started = Instant::now();
+    let end = started + Duration::from_secs_f64(seconds);
+    let (mut due, mut late, mut pairs) = (started + arrivals.next_gap(mean), 0usize, Vec::new());
+    while due < end {
+        tokio::time::sleep_until(due.into()).await;
+        let session = match idle.try_recv() {
+            Ok(session) => session,
+            Err(_) => {
+                late += 1;
+                idle.recv().await.unwrap_or_else(|| die("the idle sessions' channel closed"))
+            }
+        };
+        let (bench, model, odd, idle_tx) = (bench.clone(), model.clone(), odd.clone(), idle_tx.clone());
+        let alumia_first = pairs.len() % 2 == 1;
+        pairs.push(tokio::spawn(async move {
+            let p = pair(&bench, &session, &model, alumia_first, &odd).await;
+            let _ = idle_tx.send(session).await;
+            p
+        }));
+        due += arrivals.next_gap(mean);
+    }
+    let pairs: Vec<(Seen, Seen)> =
+        futures::future::join_all(pairs).await.into_iter().filter_map(|p| p.ok().and_then(Result::ok)).collect();
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{} pairs in {secs:.1} s ({:.0} a second); {late} arrived with every session busy",
+        pairs.len(),
+        pairs.len() as f64 / secs
+    );
+    result("steady_late", late as f64);
+    report_first_token("steady", &pairs);
+    bench.trouble.report("steady");
+    result("steady_odd_ends", odd.load(Ordering::Relaxed) as f64);
+}
+
+/// The figures of a set of pairs, named `{phase}_…` for the summary.
+fn report_first_token(phase: &str, pairs: &[(Seen, Seen)]) {
     let first = |s: &Seen| s.first_token.map_or(f64::NAN, ms);
     let direct = sorted(pairs.iter().map(|(d, _)| first(d)).collect());
     let alumia = sorted(pairs.iter().map(|(_, a)| first(a)).collect());
@@ -403,18 +488,18 @@ fn report_first_token(pairs: &[(Seen, Seen)]) {
     let whole_direct = sorted(pairs.iter().map(|(d, _)| ms(d.total)).collect());
     let whole_alumia = sorted(pairs.iter().map(|(_, a)| ms(a.total)).collect());
     for (label, name, values) in [
-        ("first token, fake straight", "ttft_direct", &direct),
-        ("first token, through alumia", "ttft_alumia", &alumia),
-        ("difference (alumia - straight)", "ttft_overhead", &overhead),
+        ("first token, fake straight", "direct", &direct),
+        ("first token, through alumia", "alumia", &alumia),
+        ("difference (alumia - straight)", "overhead", &overhead),
         ("whole answer, fake straight", "whole_direct", &whole_direct),
         ("whole answer, through alumia", "whole_alumia", &whole_alumia),
     ] {
         let (p50, p99) = (percentile(values, 0.5), percentile(values, 0.99));
         println!("{label:<32} p50 {p50:8.2} ms   p99 {p99:8.2} ms   max {:8.2} ms", percentile(values, 1.0));
-        result(&format!("{name}_p50_ms"), p50);
-        result(&format!("{name}_p99_ms"), p99);
+        result(&format!("{phase}_{name}_p50_ms"), p50);
+        result(&format!("{phase}_{name}_p99_ms"), p99);
     }
-    result("ttft_pairs", pairs.len() as f64);
+    result(&format!("{phase}_pairs"), pairs.len() as f64);
 }
 
 // ---------------------------------------------------------------- relay
@@ -648,8 +733,9 @@ async fn main() {
     let flags = Flags::parse(args);
     match command.as_str() {
         "first-token" => first_token(&flags).await,
+        "steady" => steady(&flags).await,
         "relay" => relay(&flags).await,
         "rss" => rss(&flags).await,
-        other => die(&format!("unknown command {other:?}: first-token, relay or rss")),
+        other => die(&format!("unknown command {other:?}: first-token, steady, relay or rss")),
     }
 }

@@ -43,6 +43,7 @@ static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
 pub mod changes;
+mod checkpoint;
 pub mod writer;
 
 mod sqlite_busy {
