@@ -23,7 +23,6 @@
 use std::cell::Cell;
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::fs::{File, OpenOptions};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::ptr::NonNull;
@@ -145,11 +144,6 @@ fn external() -> u64 {
     EXTERNAL.load(Ordering::Acquire)
 }
 
-/// Frames in the WAL at which a commit asks for a checkpoint: SQLite's
-/// default (`wal_autocheckpoint`), which installing a WAL hook replaces;
-/// the hook has it done on another thread (`db::checkpoint`).
-const AUTOCHECKPOINT_FRAMES: c_int = 1000;
-
 extern "C" fn row_written(_: *mut c_void, _op: c_int, _db: *const c_char, table: *const c_char, _: i64) {
     // SAFETY: SQLite passes the table's name as a NUL-terminated string
     // valid for this call.
@@ -166,26 +160,11 @@ extern "C" fn committed(_: *mut c_void, db: *mut libsqlite3_sys::sqlite3, name: 
             counter.fetch_add(1, Ordering::AcqRel);
         }
     }
-    if frames >= AUTOCHECKPOINT_FRAMES && !checkpoint_elsewhere(db, name) {
-        // SAFETY: the connection and schema name SQLite handed this hook.
-        unsafe { libsqlite3_sys::sqlite3_wal_checkpoint(db, name) };
+    // Installing a WAL hook replaces SQLite's own checkpoints.
+    if frames >= super::checkpoint::ASK_FRAMES {
+        super::checkpoint::after_commit(db, name, frames);
     }
     libsqlite3_sys::SQLITE_OK
-}
-
-/// Hands the checkpoint to the database file's own thread
-/// (`db::checkpoint`); false for a database without a file.
-fn checkpoint_elsewhere(db: *mut libsqlite3_sys::sqlite3, name: *const c_char) -> bool {
-    // SAFETY: the connection and schema name SQLite handed the hook; the
-    // answer is NULL or a NUL-terminated string valid while the
-    // connection is open, read at once.
-    let file = unsafe { libsqlite3_sys::sqlite3_db_filename(db, name) };
-    if file.is_null() {
-        return false;
-    }
-    // SAFETY: non-null, NUL-terminated, as above.
-    let file = unsafe { CStr::from_ptr(file) }.to_bytes();
-    !file.is_empty() && super::checkpoint::request(std::path::Path::new(std::ffi::OsStr::from_bytes(file)))
 }
 
 extern "C" fn rolled_back(_: *mut c_void) {
