@@ -161,9 +161,7 @@ extern "C" fn committed(_: *mut c_void, db: *mut libsqlite3_sys::sqlite3, name: 
         }
     }
     // Installing a WAL hook replaces SQLite's own checkpoints.
-    if frames >= super::checkpoint::ASK_FRAMES {
-        super::checkpoint::after_commit(db, name, frames);
-    }
+    super::checkpoint::after_commit(db, name, frames);
     libsqlite3_sys::SQLITE_OK
 }
 

@@ -30,7 +30,7 @@ use rusqlite::{Connection, OpenFlags};
 /// Frames in the WAL at which a commit asks for a checkpoint, and again
 /// after as many more: SQLite's default (`wal_autocheckpoint`), which
 /// installing a WAL hook replaces.
-pub(super) const ASK_FRAMES: c_int = 1000;
+const ASK_FRAMES: c_int = 1000;
 
 /// Frames at which the commit checkpoints itself, as SQLite would. The WAL
 /// starts again from its beginning only when a writer finds all of it
@@ -54,6 +54,9 @@ struct State {
     pending: bool,
     /// The WAL's frames at the last request.
     asked_at: c_int,
+    /// The WAL's frames at the last commit: fewer now means it started
+    /// again from its beginning.
+    seen: c_int,
     /// The thread has copied what the WAL held when it was asked.
     copied: bool,
 }
@@ -80,12 +83,19 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Called by the WAL hook (`db::changes`) after a commit that left `frames`
-/// in the WAL, from `ASK_FRAMES` on: the database file's thread is asked to
-/// checkpoint, or the commit does it itself when the WAL is past the
-/// backstop or the database has no file.
+/// Called by the WAL hook (`db::changes`) after every commit, with the
+/// frames it left in the WAL: from `ASK_FRAMES` on, the database file's
+/// thread is asked to checkpoint, or the commit does it itself when the
+/// thread has just copied, the WAL is past the backstop or the database
+/// has no file.
 pub(super) fn after_commit(db: *mut libsqlite3_sys::sqlite3, name: *const c_char, frames: c_int) {
-    if frames >= BACKSTOP_FRAMES || ask(db, name, frames) != Some(Next::Nothing) {
+    let next = match ask(db, name, frames) {
+        _ if frames >= BACKSTOP_FRAMES => Next::Finish,
+        Some(next) => next,
+        None if frames >= ASK_FRAMES => Next::Finish,
+        None => Next::Nothing,
+    };
+    if next == Next::Finish {
         // SAFETY: the connection and schema name SQLite handed the hook.
         unsafe { libsqlite3_sys::sqlite3_wal_checkpoint(db, name) };
     }
@@ -115,6 +125,8 @@ fn request(path: &Path, frames: c_int) -> Option<Next> {
     let mut threads = threads();
     let wanted = match threads.get(path) {
         Some(wanted) => wanted.clone(),
+        // No thread until one is needed.
+        None if frames < ASK_FRAMES => return Some(Next::Nothing),
         None => {
             let wanted = Arc::new(Wanted::default());
             let spawned = std::thread::Builder::new().name("sqlite-checkpoint".into()).spawn({
@@ -131,13 +143,23 @@ fn request(path: &Path, frames: c_int) -> Option<Next> {
     // Set while the map is held: a thread ending looks at `pending` under
     // the same lock, so it never ends with a request it has not seen.
     let mut state = lock(&wanted.state);
+    if frames < state.seen {
+        // The WAL started again: what the thread copied went with it, and
+        // finishing that copy here would copy a whole WAL on this thread.
+        state.copied = false;
+        state.asked_at = 0;
+    }
+    state.seen = frames;
+    if frames < ASK_FRAMES {
+        return Some(Next::Nothing);
+    }
     if std::mem::take(&mut state.copied) {
         return Some(Next::Finish);
     }
     // Every commit until the WAL starts again finds it past the mark; one
     // checkpoint per `ASK_FRAMES` written, as SQLite's own, since each one
-    // syncs the file. Fewer frames than last time: it started again.
-    if frames < state.asked_at || frames >= state.asked_at + ASK_FRAMES {
+    // syncs the file.
+    if frames >= state.asked_at + ASK_FRAMES {
         state.asked_at = frames;
         state.pending = true;
         wanted.wake.notify_one();
@@ -226,6 +248,16 @@ mod tests {
         });
         assert!(finished);
         assert_eq!(request(&path, ASK_FRAMES + 20), Some(Next::Nothing));
+        // Copied again, then the WAL starts again before a commit past the
+        // mark: that copy is forgotten, not finished on the commit's thread.
+        assert_eq!(request(&path, 2 * ASK_FRAMES + 20), Some(Next::Nothing));
+        let copied_again = (0..300).any(|_| {
+            std::thread::sleep(Duration::from_millis(10));
+            lock(&threads()[path.as_path()].state).copied
+        });
+        assert!(copied_again);
+        assert_eq!(request(&path, 3), Some(Next::Nothing));
+        assert_eq!(request(&path, ASK_FRAMES + 5), Some(Next::Nothing), "asked, not finished");
         drop(writer);
         let _ = std::fs::remove_file(&path);
     }
