@@ -217,8 +217,9 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_request_copies_the_wal_into_the_database_from_another_thread() {
+    /// A database in WAL mode with SQLite's own checkpoints off, holding
+    /// 100 rows of 2 KB, all still in the WAL.
+    fn rows_in_the_wal() -> (PathBuf, Connection) {
         let path = std::env::temp_dir().join(format!("alumia-checkpoint-{}.db", uuid::Uuid::new_v4()));
         let writer = Connection::open(&path).unwrap();
         writer
@@ -227,8 +228,14 @@ mod tests {
         for _ in 0..100 {
             writer.execute("INSERT INTO t VALUES (?1)", ["x".repeat(2000)]).unwrap();
         }
+        assert!(std::fs::metadata(&path).unwrap().len() < 50 * 1024, "the rows are in the WAL only");
+        (path, writer)
+    }
+
+    #[test]
+    fn a_request_copies_the_wal_into_the_database_from_another_thread() {
+        let (path, writer) = rows_in_the_wal();
         let size = || std::fs::metadata(&path).unwrap().len();
-        assert!(size() < 50 * 1024, "with checkpoints off the rows are in the WAL only");
 
         assert_eq!(request(&path, ASK_FRAMES), Some(Next::Nothing));
         // 100 rows of 2 KB: the file holds them once the checkpoint has run.
@@ -264,16 +271,8 @@ mod tests {
 
     #[test]
     fn past_the_backstop_the_commit_checkpoints_itself() {
-        let path = std::env::temp_dir().join(format!("alumia-checkpoint-{}.db", uuid::Uuid::new_v4()));
-        let writer = Connection::open(&path).unwrap();
-        writer
-            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (v TEXT);")
-            .unwrap();
-        for _ in 0..100 {
-            writer.execute("INSERT INTO t VALUES (?1)", ["x".repeat(2000)]).unwrap();
-        }
+        let (path, writer) = rows_in_the_wal();
         let size = || std::fs::metadata(&path).unwrap().len();
-        assert!(size() < 50 * 1024);
         // SAFETY: the open connection's handle, used on this thread only.
         let handle = unsafe { writer.handle() };
         after_commit(handle, c"main".as_ptr(), BACKSTOP_FRAMES);
